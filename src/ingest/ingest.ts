@@ -1,0 +1,283 @@
+// The ingestion pipeline shared by the tracking API and CSV import: validate and correct each message, then in
+// one transaction claim message ids, resolve identities, merge, create or update customers and store events.
+// Bad messages are rejected one by one; the good ones of the same batch are committed.
+import { createHash } from "node:crypto";
+import { type EventIdentity, type IdentityKey, keyString, resolveIdentities } from "../core/identity/resolve.ts";
+import {
+  allocateCustomerIds,
+  type CustomerPatch,
+  insertCustomers,
+  insertIdentities,
+  lookupIdentities,
+  mergeCustomers,
+  type Queryable,
+  updateCustomers,
+} from "../store/customers.ts";
+import { type Db, withTransaction } from "../store/db.ts";
+import { claimMessageIds, type EventRow, insertEvents } from "../store/events.ts";
+import { ensureEventPartitions } from "../store/partitions.ts";
+import type { Workspace } from "../store/workspaces.ts";
+import { type BatchDefaults, isRejection, normalizeMessage, type Rejection, type TrackedEvent } from "./normalize.ts";
+import { contactKeys, foldDeltas, normalizeEmail, normalizePhone, type ProfileDelta, profileDelta } from "./profile.ts";
+import { type CallType, LIMITS } from "./tracking-schema.ts";
+
+export interface IngestOptions {
+  receivedAt: Date;
+  typeFromPath?: CallType;
+  defaults?: BatchDefaults;
+  /** skip the per-message size check (the caller knows the whole body is small) */
+  bodyBytes?: number;
+}
+
+export interface IngestResult {
+  accepted: number;
+  duplicates: number;
+  rejected: Rejection[];
+}
+
+interface Prepared {
+  event: TrackedEvent;
+  delta: ProfileDelta;
+  identity: EventIdentity;
+  propertiesJson: string;
+  contextJson: string | null;
+}
+
+// A NUL or an unpaired surrogate is valid JSON but not valid PostgreSQL text.
+const BAD_JSON_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
+const badText = (s: string | null) => s !== null && (s.includes("\0") || !s.isWellFormed());
+
+export async function ingestMessages(
+  db: Db,
+  workspace: Workspace,
+  raws: readonly unknown[],
+  opts: IngestOptions,
+): Promise<IngestResult> {
+  const rejected: Rejection[] = [];
+  const prepared: Prepared[] = [];
+  const seen = new Set<string>();
+  let duplicates = 0;
+  const checkSize = (opts.bodyBytes ?? Number.POSITIVE_INFINITY) > LIMITS.eventBytes;
+
+  for (let i = 0; i < raws.length; i++) {
+    const r = normalizeMessage(raws[i], i, opts.receivedAt, opts.typeFromPath, opts.defaults);
+    if (isRejection(r)) {
+      rejected.push(r);
+      continue;
+    }
+    const propertiesJson = JSON.stringify(r.properties);
+    const contextJson = r.context ? JSON.stringify(r.context) : null;
+    if (checkSize && propertiesJson.length + (contextJson?.length ?? 0) > LIMITS.eventBytes) {
+      const bytes = Buffer.byteLength(propertiesJson) + (contextJson ? Buffer.byteLength(contextJson) : 0);
+      if (bytes > LIMITS.eventBytes) {
+        rejected.push({ index: i, path: "", reason: `message is larger than ${LIMITS.eventBytes} bytes` });
+        continue;
+      }
+    }
+    if (
+      BAD_JSON_ESCAPE.test(propertiesJson) ||
+      (contextJson && BAD_JSON_ESCAPE.test(contextJson)) ||
+      [r.messageId, r.name, r.userId, r.anonymousId, r.previousId].some(badText)
+    ) {
+      rejected.push({ index: i, path: "", reason: "text contains a NUL character or an unpaired surrogate" });
+      continue;
+    }
+    if (seen.has(r.messageId)) {
+      duplicates++;
+      continue;
+    }
+    seen.add(r.messageId);
+    const delta = profileDelta(r, workspace.settings);
+    prepared.push({
+      event: r,
+      delta,
+      identity: {
+        userId: r.userId,
+        anonymousId: r.anonymousId,
+        previousId: r.previousId,
+        contactKeys: contactKeys(delta, workspace.settings),
+      },
+      propertiesJson,
+      contextJson,
+    });
+  }
+  if (prepared.length === 0) return { accepted: 0, duplicates, rejected };
+
+  await ensureEventPartitions(
+    db,
+    prepared.map((p) => p.event.occurredAt),
+  );
+  const outcome = await withTransaction(db, (client) => store(client, workspace, prepared, opts.receivedAt));
+  rejected.push(...outcome.erased);
+  rejected.sort((a, b) => a.index - b.index);
+  return { accepted: outcome.stored, duplicates: duplicates + outcome.duplicates, rejected };
+}
+
+async function store(
+  client: Queryable,
+  workspace: Workspace,
+  all: Prepared[],
+  receivedAt: Date,
+): Promise<{ stored: number; duplicates: number; erased: Rejection[] }> {
+  const ws = workspace.id;
+  const fresh = await claimMessageIds(
+    client,
+    ws,
+    all.map((p) => p.event.messageId),
+    receivedAt,
+  );
+  let batch = all.filter((p) => fresh.has(p.event.messageId));
+  const duplicates = all.length - batch.length;
+  if (batch.length === 0) return { stored: 0, duplicates, erased: [] };
+
+  const keys = new Map<string, IdentityKey>();
+  const addKey = (k: IdentityKey) => keys.set(keyString(k), k);
+  for (const { identity: e } of batch) {
+    if (e.userId) addKey({ kind: "user", value: e.userId });
+    if (e.anonymousId) addKey({ kind: "anon", value: e.anonymousId });
+    if (e.previousId) {
+      addKey({ kind: "user", value: e.previousId });
+      addKey({ kind: "anon", value: e.previousId });
+    }
+    for (const k of e.contactKeys) addKey(k);
+  }
+  const found = await lookupIdentities(client, ws, [...keys.values()]);
+  const known = new Map<string, string>();
+  const knownCustomers = new Map<string, { customerId: string; userId: string | null }>();
+  for (const row of found) {
+    known.set(`${row.kind}:${row.value}`, row.customer_id);
+    knownCustomers.set(row.customer_id, { customerId: row.customer_id, userId: row.user_id });
+  }
+
+  const erased = await findErased(client, workspace, batch, known);
+  if (erased.size > 0) batch = batch.filter((p) => !erased.has(p.event.index));
+
+  const unmapped = [...keys.keys()].filter((k) => !known.has(k) && !k.startsWith("email:") && !k.startsWith("phone:"));
+  const ids = await allocateCustomerIds(client, unmapped.length);
+  let next = 0;
+  const resolution = resolveIdentities(
+    batch.map((p) => p.identity),
+    known,
+    knownCustomers,
+    () => {
+      const id = ids[next++];
+      if (id === undefined) throw new Error("identity resolution allocated more customers than identifiers");
+      return id;
+    },
+  );
+
+  for (const m of resolution.merges) await mergeCustomers(client, ws, m.from, m.into, m.reason, receivedAt);
+  await insertIdentities(
+    client,
+    ws,
+    [...resolution.newIdentities.values()].map((v) => ({ ...v.key, customerId: v.customerId })),
+    receivedAt,
+  );
+
+  const deltas = new Map<string, ProfileDelta>();
+  batch.forEach((p, i) => {
+    const c = resolution.eventCustomer[i] as string;
+    const prev = deltas.get(c);
+    deltas.set(c, prev ? foldDeltas(prev, p.delta) : p.delta);
+  });
+  const created: CustomerPatch[] = [];
+  const updated: CustomerPatch[] = [];
+  for (const [customerId, d] of deltas) {
+    const patch = toPatch(customerId, resolution.userIdOf.get(customerId) ?? null, d);
+    (resolution.created.has(customerId) ? created : updated).push(patch);
+  }
+  await insertCustomers(client, ws, created);
+  await updateCustomers(client, ws, updated);
+
+  const rows: EventRow[] = batch.map((p, i) => ({
+    customerId: resolution.eventCustomer[i] as string,
+    messageId: p.event.messageId,
+    type: p.event.type,
+    name: p.event.name,
+    occurredAt: p.event.occurredAt,
+    propertiesJson: p.propertiesJson,
+    contextJson: p.contextJson,
+  }));
+  await insertEvents(client, ws, rows, receivedAt);
+
+  const erasedRejections = [...erased].map((index) => ({
+    index,
+    path: "",
+    reason: "this person's data was erased at their request; it is not stored again",
+  }));
+  return { stored: rows.length, duplicates, erased: erasedRejections };
+}
+
+function toPatch(customerId: string, userId: string | null, d: ProfileDelta): CustomerPatch {
+  return {
+    customerId,
+    userId,
+    email: d.email,
+    phone: d.phone,
+    telegramChatId: d.telegramChatId,
+    traits: d.traits,
+    traitsAt: d.traits ? d.at : null,
+    timezone: d.timezone,
+    locale: d.locale,
+    consents: d.consents,
+    preferredChannel: d.preferredChannel,
+    orders: d.orders,
+    revenue: d.revenue,
+    firstOrderAt: d.firstOrderAt,
+    lastOrderAt: d.lastOrderAt,
+    firstSeenAt: d.firstAt,
+    lastSeenAt: d.at,
+  };
+}
+
+export function identifierHash(salt: string, kind: string, value: string): string {
+  return createHash("sha256").update(`${salt}:${kind}:${value}`).digest("hex");
+}
+
+/** The identifiers of an erased person, as kept on the suppression list. */
+export function identifierHashes(
+  salt: string,
+  ids: { userId?: string | null; anonymousIds?: string[]; email?: string | null; phone?: string | null },
+): string[] {
+  const out: string[] = [];
+  if (ids.userId) out.push(identifierHash(salt, "user", ids.userId));
+  for (const a of ids.anonymousIds ?? []) out.push(identifierHash(salt, "anon", a));
+  if (ids.email) out.push(identifierHash(salt, "email", ids.email));
+  if (ids.phone) out.push(identifierHash(salt, "phone", ids.phone));
+  return out;
+}
+
+/** Events whose identifiers are all new to the store are checked against the suppression list. */
+async function findErased(
+  client: Queryable,
+  workspace: Workspace,
+  batch: Prepared[],
+  known: Map<string, string>,
+): Promise<Set<number>> {
+  const candidates: { index: number; hashes: string[] }[] = [];
+  for (const p of batch) {
+    const e = p.event;
+    const userKnown = e.userId && known.has(`user:${e.userId}`);
+    const anonKnown = e.anonymousId && known.has(`anon:${e.anonymousId}`);
+    if (userKnown || anonKnown) continue;
+    const email = p.delta.email ?? normalizeEmail(e.traits?.email);
+    const phone = p.delta.phone ?? normalizePhone(e.traits?.phone, workspace.settings.default_country);
+    candidates.push({
+      index: e.index,
+      hashes: identifierHashes(workspace.salt, {
+        userId: e.userId ?? e.previousId,
+        anonymousIds: e.anonymousId ? [e.anonymousId] : [],
+        email,
+        phone,
+      }),
+    });
+  }
+  if (candidates.length === 0) return new Set();
+  const { rows } = await client.query<{ identifier_hash: string }>(
+    "SELECT identifier_hash FROM suppressions WHERE workspace_id = $1 AND identifier_hash = ANY($2::text[])",
+    [workspace.id, candidates.flatMap((c) => c.hashes)],
+  );
+  if (rows.length === 0) return new Set();
+  const hit = new Set(rows.map((r) => r.identifier_hash));
+  return new Set(candidates.filter((c) => c.hashes.some((h) => hit.has(h))).map((c) => c.index));
+}

@@ -1,0 +1,142 @@
+// Turns one raw tracking message into a validated, clock-corrected event, or a reason why not.
+import { randomUUID } from "node:crypto";
+import type { z } from "zod";
+import { CALL_TYPES, type CallType, callSchemas, LIMITS, type TrackingMessage } from "./tracking-schema.ts";
+
+export interface TrackedEvent {
+  index: number;
+  type: CallType;
+  name: string | null;
+  userId: string | null;
+  anonymousId: string | null;
+  previousId: string | null;
+  messageId: string;
+  occurredAt: Date;
+  /** track/page/screen properties; identify/group traits */
+  properties: Record<string, unknown>;
+  traits: Record<string, unknown> | null;
+  context: Record<string, unknown> | null;
+}
+
+export interface Rejection {
+  index: number;
+  path: string;
+  reason: string;
+}
+
+export interface BatchDefaults {
+  context?: Record<string, unknown> | null | undefined;
+  integrations?: Record<string, unknown> | null | undefined;
+  sentAt?: string | null | undefined;
+}
+
+export function normalizeMessage(
+  raw: unknown,
+  index: number,
+  receivedAt: Date,
+  typeFromPath?: CallType,
+  defaults: BatchDefaults = {},
+): TrackedEvent | Rejection {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    return { index, path: "", reason: "each message must be a JSON object" };
+  }
+  const rawType = (raw as { type?: unknown }).type;
+  const type = typeFromPath ?? rawType;
+  if (typeof type !== "string" || !(CALL_TYPES as readonly string[]).includes(type)) {
+    return { index, path: "type", reason: `type must be one of ${CALL_TYPES.join(", ")}` };
+  }
+  const depthProblem = tooDeep(raw, LIMITS.maxDepth);
+  if (depthProblem) return { index, path: depthProblem, reason: `nested deeper than ${LIMITS.maxDepth} levels` };
+  const parsed = (callSchemas[type as CallType] as z.ZodType).safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return { index, path: issue?.path.join(".") ?? "", reason: issue?.message ?? "invalid message" };
+  }
+  const m = parsed.data as TrackingMessage;
+
+  const when = m.timestamp ?? m.originalTimestamp;
+  let occurredAt = when ? new Date(when) : receivedAt;
+  const sentAt = m.sentAt ?? defaults.sentAt;
+  if (when && sentAt) {
+    // The client's clock may be wrong; sentAt and our receivedAt measure by how much.
+    occurredAt = new Date(occurredAt.getTime() + (receivedAt.getTime() - new Date(sentAt).getTime()));
+  }
+  if (occurredAt.getTime() > receivedAt.getTime() + LIMITS.futureToleranceMs) {
+    return { index, path: "timestamp", reason: "timestamp is more than a day in the future" };
+  }
+  if (occurredAt.getTime() < 0 || occurredAt.getUTCFullYear() > 9999) {
+    return { index, path: "timestamp", reason: "timestamp is before 1970 or out of range" };
+  }
+
+  let context = mergeContext(defaults.context, m.context);
+  const integrations = mergeContext(defaults.integrations, m.integrations);
+  if (integrations && Object.keys(integrations).length > 0) context = { ...context, integrations };
+  const event: TrackedEvent = {
+    index,
+    type: type as CallType,
+    name: null,
+    userId: m.userId ?? null,
+    anonymousId: m.anonymousId ?? null,
+    previousId: null,
+    messageId: m.messageId ?? randomUUID(),
+    occurredAt,
+    properties: {},
+    traits: null,
+    context,
+  };
+  switch (m.type ?? type) {
+    case "track":
+      event.name = m.event ?? null;
+      event.properties = m.properties ?? {};
+      break;
+    case "page":
+    case "screen":
+      event.name = m.name ?? null;
+      event.properties = m.category ? { category: m.category, ...(m.properties ?? {}) } : (m.properties ?? {});
+      break;
+    case "identify":
+      event.traits = m.traits ?? {};
+      event.properties = event.traits;
+      break;
+    case "group":
+      event.name = m.groupId ?? null;
+      event.properties = { groupId: m.groupId, traits: m.traits ?? {} };
+      break;
+    case "alias":
+      event.previousId = m.previousId ?? null;
+      event.properties = { previousId: m.previousId };
+      break;
+  }
+  return event;
+}
+
+function mergeContext(
+  batch: Record<string, unknown> | null | undefined,
+  own: Record<string, unknown> | null | undefined,
+): Record<string, unknown> | null {
+  if (!batch) return own ?? null;
+  if (!own) return batch;
+  return { ...batch, ...own };
+}
+
+/** Returns the path of the first value nested deeper than max, or undefined. */
+function tooDeep(value: unknown, max: number, path = ""): string | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  if (max === 0) return path || "(root)";
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const p = tooDeep(value[i], max - 1, `${path}[${i}]`);
+      if (p) return p;
+    }
+    return undefined;
+  }
+  for (const k in value) {
+    const p = tooDeep((value as Record<string, unknown>)[k], max - 1, path ? `${path}.${k}` : k);
+    if (p) return p;
+  }
+  return undefined;
+}
+
+export function isRejection(x: TrackedEvent | Rejection): x is Rejection {
+  return "reason" in x;
+}

@@ -1,0 +1,213 @@
+// Customers and their identifiers: lookup, creation, profile updates and merges. Functions take the client
+// of the caller's transaction.
+import type pg from "pg";
+import { StaleReadError } from "./db.ts";
+
+export type Queryable = Pick<pg.PoolClient, "query">;
+
+export interface CustomerPatch {
+  customerId: string;
+  userId: string | null;
+  email: string | null;
+  phone: string | null;
+  telegramChatId: string | null;
+  traits: Record<string, unknown> | null;
+  traitsAt: Date | null;
+  timezone: string | null;
+  locale: string | null;
+  consents: Record<string, unknown>;
+  preferredChannel: string | null;
+  orders: number;
+  revenue: number;
+  firstOrderAt: Date | null;
+  lastOrderAt: Date | null;
+  firstSeenAt: Date;
+  lastSeenAt: Date;
+}
+
+export async function lookupIdentities(
+  client: Queryable,
+  workspaceId: number,
+  keys: { kind: string; value: string }[],
+): Promise<{ kind: string; value: string; customer_id: string; user_id: string | null }[]> {
+  if (keys.length === 0) return [];
+  const { rows } = await client.query(
+    `SELECT i.kind, i.value, i.customer_id, c.user_id
+       FROM unnest($2::text[], $3::text[]) AS k(kind, value)
+       JOIN identities i ON i.workspace_id = $1 AND i.kind = k.kind AND i.value = k.value
+       JOIN customers c ON c.workspace_id = i.workspace_id AND c.customer_id = i.customer_id`,
+    [workspaceId, keys.map((k) => k.kind), keys.map((k) => k.value)],
+  );
+  return rows;
+}
+
+export async function allocateCustomerIds(client: Queryable, n: number): Promise<string[]> {
+  if (n === 0) return [];
+  const { rows } = await client.query<{ id: string }>(
+    "SELECT nextval('customer_id_seq')::text AS id FROM generate_series(1, $1)",
+    [n],
+  );
+  return rows.map((r) => r.id);
+}
+
+/** Inserts identifiers; a conflict means a concurrent transaction claimed one first, so this one must retry. */
+export async function insertIdentities(
+  client: Queryable,
+  workspaceId: number,
+  rows: { kind: string; value: string; customerId: string }[],
+  at: Date,
+): Promise<void> {
+  if (rows.length === 0) return;
+  rows.sort((a, b) => (a.kind + a.value < b.kind + b.value ? -1 : 1));
+  const res = await client.query(
+    `INSERT INTO identities (workspace_id, kind, value, customer_id, created_at)
+     SELECT $1, * , $5 FROM unnest($2::text[], $3::text[], $4::bigint[])
+     ON CONFLICT DO NOTHING`,
+    [workspaceId, rows.map((r) => r.kind), rows.map((r) => r.value), rows.map((r) => r.customerId), at],
+  );
+  if (res.rowCount !== rows.length) throw new StaleReadError("an identifier was claimed concurrently");
+}
+
+const COLUMNS = [
+  ["customer_id", "bigint"],
+  ["user_id", "text"],
+  ["email", "text"],
+  ["phone", "text"],
+  ["telegram_chat_id", "text"],
+  ["traits", "jsonb"],
+  ["traits_updated_at", "timestamptz"],
+  ["timezone", "text"],
+  ["locale", "text"],
+  ["consents", "jsonb"],
+  ["preferred_channel", "text"],
+  ["orders", "integer"],
+  ["revenue", "numeric"],
+  ["first_order_at", "timestamptz"],
+  ["last_order_at", "timestamptz"],
+  ["first_seen_at", "timestamptz"],
+  ["last_seen_at", "timestamptz"],
+] as const;
+
+function patchArrays(patches: CustomerPatch[]): unknown[] {
+  return [
+    patches.map((p) => p.customerId),
+    patches.map((p) => p.userId),
+    patches.map((p) => p.email),
+    patches.map((p) => p.phone),
+    patches.map((p) => p.telegramChatId),
+    patches.map((p) => (p.traits ? JSON.stringify(p.traits) : null)),
+    patches.map((p) => p.traitsAt),
+    patches.map((p) => p.timezone),
+    patches.map((p) => p.locale),
+    patches.map((p) => JSON.stringify(p.consents)),
+    patches.map((p) => p.preferredChannel),
+    patches.map((p) => p.orders),
+    patches.map((p) => p.revenue),
+    patches.map((p) => p.firstOrderAt),
+    patches.map((p) => p.lastOrderAt),
+    patches.map((p) => p.firstSeenAt),
+    patches.map((p) => p.lastSeenAt),
+  ];
+}
+
+const UNNEST = `unnest(${COLUMNS.map(([, t], i) => `$${i + 2}::${t}[]`).join(", ")}) AS d(${COLUMNS.map(([c]) => c).join(", ")})`;
+
+export async function insertCustomers(
+  client: Queryable,
+  workspaceId: number,
+  patches: CustomerPatch[],
+): Promise<void> {
+  if (patches.length === 0) return;
+  await client.query(
+    `INSERT INTO customers (workspace_id, ${COLUMNS.map(([c]) => c).join(", ")})
+     SELECT $1, d.customer_id, d.user_id, d.email, d.phone, d.telegram_chat_id, COALESCE(d.traits, '{}'),
+            d.traits_updated_at, d.timezone, d.locale, d.consents, d.preferred_channel, d.orders, d.revenue,
+            d.first_order_at, d.last_order_at, d.first_seen_at, d.last_seen_at
+       FROM ${UNNEST}`,
+    [workspaceId, ...patchArrays(patches)],
+  );
+}
+
+/**
+ * How a customer row `c` absorbs newer data `d`: scalar contact points and traits follow the newest traits,
+ * counts add up, first/last times widen. `consentMerge` decides consents (newest on ingest, most restrictive on
+ * merge).
+ */
+function absorb(consentMerge: string): string {
+  const newer = "(d.traits_updated_at IS NOT NULL AND (c.traits_updated_at IS NULL OR d.traits_updated_at >= c.traits_updated_at))";
+  const seenNewer = "(c.last_seen_at IS NULL OR d.last_seen_at >= c.last_seen_at)";
+  const pick = (col: string, cond: string) =>
+    `${col} = CASE WHEN d.${col} IS NOT NULL AND ${cond} THEN d.${col} ELSE COALESCE(c.${col}, d.${col}) END`;
+  return [
+    "user_id = COALESCE(c.user_id, d.user_id)",
+    pick("email", newer),
+    pick("phone", newer),
+    pick("telegram_chat_id", newer),
+    pick("preferred_channel", newer),
+    pick("timezone", seenNewer),
+    pick("locale", seenNewer),
+    `traits = CASE WHEN d.traits IS NULL THEN c.traits WHEN ${newer} THEN c.traits || d.traits ELSE d.traits || c.traits END`,
+    "traits_updated_at = GREATEST(c.traits_updated_at, d.traits_updated_at)",
+    `consents = CASE WHEN d.consents = '{}'::jsonb THEN c.consents ELSE ${consentMerge}(c.consents, d.consents) END`,
+    "orders = c.orders + d.orders",
+    "revenue = c.revenue + d.revenue",
+    "first_order_at = LEAST(c.first_order_at, d.first_order_at)",
+    "last_order_at = GREATEST(c.last_order_at, d.last_order_at)",
+    "first_seen_at = LEAST(c.first_seen_at, d.first_seen_at)",
+    "last_seen_at = GREATEST(c.last_seen_at, d.last_seen_at)",
+    "updated_at = now()",
+  ].join(",\n       ");
+}
+
+/** Applies profile changes to existing customers; a customer gone meanwhile (merged, erased) forces a retry. */
+export async function updateCustomers(
+  client: Queryable,
+  workspaceId: number,
+  patches: CustomerPatch[],
+): Promise<void> {
+  if (patches.length === 0) return;
+  patches.sort((a, b) => (BigInt(a.customerId) < BigInt(b.customerId) ? -1 : 1));
+  const res = await client.query(
+    `UPDATE customers c SET ${absorb("tact_consents_newest")}
+       FROM ${UNNEST}
+      WHERE c.workspace_id = $1 AND c.customer_id = d.customer_id`,
+    [workspaceId, ...patchArrays(patches)],
+  );
+  if (res.rowCount !== patches.length) throw new StaleReadError("a customer changed concurrently");
+}
+
+/** Moves everything of one customer to another, once: identifiers, events, profile; records the merge. */
+export async function mergeCustomers(
+  client: Queryable,
+  workspaceId: number,
+  from: string,
+  into: string,
+  reason: string,
+  at: Date,
+): Promise<void> {
+  const locked = await client.query(
+    `SELECT customer_id FROM customers WHERE workspace_id = $1 AND customer_id IN ($2, $3)
+      ORDER BY customer_id FOR UPDATE`,
+    [workspaceId, from, into],
+  );
+  if (locked.rowCount !== 2) throw new StaleReadError("a customer to merge changed concurrently");
+  const params = [workspaceId, from, into];
+  await client.query("UPDATE identities SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2", params);
+  await client.query("UPDATE events SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2", params);
+  await client.query(
+    `UPDATE customers c SET ${absorb("tact_consents_restrictive")}
+       FROM customers d
+      WHERE c.workspace_id = $1 AND c.customer_id = $3 AND d.workspace_id = $1 AND d.customer_id = $2`,
+    params,
+  );
+  await client.query("DELETE FROM customers WHERE workspace_id = $1 AND customer_id = $2", [workspaceId, from]);
+  await client.query(
+    "UPDATE customer_merges SET into_customer_id = $3 WHERE workspace_id = $1 AND into_customer_id = $2",
+    params,
+  );
+  await client.query(
+    `INSERT INTO customer_merges (workspace_id, from_customer_id, into_customer_id, merged_at, reason)
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workspace_id, from_customer_id) DO NOTHING`,
+    [...params, at, reason],
+  );
+}

@@ -1,0 +1,137 @@
+// Opens the database: embedded PGlite in a data folder by default, a PostgreSQL server when a URL is given.
+// Both are reached through a node-postgres Pool, so every query is the same SQL on both backends.
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { createPgConfig } from "@electric-sql/pglite/node-postgres";
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import type { Database } from "./schema.ts";
+
+// bigint (int8) as string; numeric as string; timestamps as Date (node-postgres defaults).
+pg.types.setTypeParser(20, (v) => v);
+
+export type Backend = "pglite" | "postgres";
+
+export interface Db {
+  readonly backend: Backend;
+  readonly kysely: Kysely<Database>;
+  readonly pool: pg.Pool;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  databaseUrl?: string | undefined;
+  /** folder for PGlite; "memory://" keeps it in memory (tests) */
+  dataDir?: string;
+  poolSize?: number;
+}
+
+export async function openDb(opts: OpenOptions): Promise<Db> {
+  if (opts.databaseUrl) {
+    const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10 });
+    pool.on("error", () => {
+      // an idle client lost its connection; the pool replaces it on next use
+    });
+    await pool.query("SELECT 1");
+    return makeDb("postgres", pool, async () => undefined);
+  }
+  const dataDir = opts.dataDir ?? ".tact";
+  const inMemory = dataDir.startsWith("memory://");
+  let releaseLock = () => {};
+  if (!inMemory) {
+    mkdirSync(dataDir, { recursive: true });
+    releaseLock = lockDataDir(dataDir);
+  }
+  let pglite: PGlite;
+  try {
+    pglite = new PGlite(inMemory ? dataDir : join(dataDir, "pgdata"));
+    await pglite.waitReady;
+  } catch (err) {
+    releaseLock();
+    throw err;
+  }
+  const pool = new pg.Pool(createPgConfig(pglite) as unknown as pg.PoolConfig);
+  return makeDb("pglite", pool, async () => {
+    await pglite.close();
+    releaseLock();
+  });
+}
+
+function makeDb(backend: Backend, pool: pg.Pool, closeBackend: () => Promise<void>): Db {
+  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  let closed = false;
+  return {
+    backend,
+    kysely,
+    pool,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await kysely.destroy();
+      await closeBackend();
+    },
+  };
+}
+
+/** PGlite is one process's database: a second process opening the folder would corrupt it. */
+function lockDataDir(dataDir: string): () => void {
+  const lockPath = join(dataDir, "tact.lock");
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(lockPath, "wx");
+      writeFileSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(lockPath, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const pid = Number(readFileSync(lockPath, "utf8"));
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+        throw new Error(
+          `the data folder ${dataDir} is in use by process ${pid}; the embedded database serves one process ` +
+            "at a time (stop it, use the admin API, or set DATABASE_URL to share a PostgreSQL server)",
+        );
+      }
+      if (existsSync(lockPath)) rmSync(lockPath, { force: true }); // stale lock of a dead process
+    }
+  }
+  throw new Error(`cannot lock the data folder ${dataDir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+const RETRYABLE = new Set(["40P01", "40001", "23505"]);
+
+/** Thrown inside a transaction when a concurrent one changed what it read; the transaction is retried. */
+export class StaleReadError extends Error {}
+
+/**
+ * Runs fn in a transaction on one client, retrying on deadlock, serialization failure, a unique-key race or a
+ * stale read, with a small random backoff.
+ */
+export async function withTransaction<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const client = await db.pool.connect();
+    try {
+      await client.query("BEGIN");
+      const result = await fn(client);
+      await client.query("COMMIT");
+      client.release();
+      return result;
+    } catch (err) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      client.release();
+      const code = (err as { code?: string }).code;
+      const retryable = err instanceof StaleReadError || (code !== undefined && RETRYABLE.has(code));
+      if (!retryable || attempt >= 10) throw err;
+      await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt));
+    }
+  }
+}

@@ -1,0 +1,109 @@
+// Events: idempotent insertion (a messageId is accepted once) and reading one customer's history.
+import type { Db } from "./db.ts";
+import type { Queryable } from "./customers.ts";
+
+export interface EventRow {
+  customerId: string;
+  messageId: string;
+  type: string;
+  name: string | null;
+  occurredAt: Date;
+  propertiesJson: string;
+  contextJson: string | null;
+}
+
+/** Claims message ids for this workspace; returns those not seen before. */
+export async function claimMessageIds(
+  client: Queryable,
+  workspaceId: number,
+  messageIds: string[],
+  receivedAt: Date,
+): Promise<Set<string>> {
+  if (messageIds.length === 0) return new Set();
+  const sorted = [...messageIds].sort();
+  const { rows } = await client.query<{ message_id: string }>(
+    `INSERT INTO event_dedupe (workspace_id, message_id, received_at)
+     SELECT $1, unnest($2::text[]), $3
+     ON CONFLICT DO NOTHING RETURNING message_id`,
+    [workspaceId, sorted, receivedAt],
+  );
+  return new Set(rows.map((r) => r.message_id));
+}
+
+export async function insertEvents(
+  client: Queryable,
+  workspaceId: number,
+  events: EventRow[],
+  receivedAt: Date,
+): Promise<void> {
+  if (events.length === 0) return;
+  await client.query(
+    `INSERT INTO events (workspace_id, customer_id, message_id, type, name, occurred_at, received_at, properties, context)
+     SELECT $1, d.customer_id, d.message_id, d.type, d.name, d.occurred_at, $2, d.properties, d.context
+       FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::jsonb[], $9::jsonb[])
+         AS d(customer_id, message_id, type, name, occurred_at, properties, context)`,
+    [
+      workspaceId,
+      receivedAt,
+      events.map((e) => e.customerId),
+      events.map((e) => e.messageId),
+      events.map((e) => e.type),
+      events.map((e) => e.name),
+      events.map((e) => e.occurredAt),
+      events.map((e) => e.propertiesJson),
+      events.map((e) => e.contextJson),
+    ],
+  );
+}
+
+/** Forgets message ids older than the dedupe window (at least 7 days are kept). */
+export async function pruneMessageIds(db: Db, olderThan: Date): Promise<number> {
+  const res = await db.pool.query("DELETE FROM event_dedupe WHERE received_at < $1", [olderThan]);
+  return res.rowCount ?? 0;
+}
+
+export interface StoredEvent {
+  messageId: string;
+  type: string;
+  name: string | null;
+  occurredAt: Date;
+  receivedAt: Date;
+  properties: Record<string, unknown>;
+  context: Record<string, unknown> | null;
+}
+
+/** One customer's events, newest first, paged by a cursor (the occurred_at and message id of the last row). */
+export async function customerEvents(
+  db: Db,
+  workspaceId: number,
+  customerId: string,
+  limit: number,
+  before?: { at: Date; messageId: string },
+): Promise<StoredEvent[]> {
+  let q = db.kysely
+    .selectFrom("events")
+    .select(["message_id", "type", "name", "occurred_at", "received_at", "properties", "context"])
+    .where("workspace_id", "=", workspaceId)
+    .where("customer_id", "=", customerId)
+    .orderBy("occurred_at", "desc")
+    .orderBy("message_id", "desc")
+    .limit(limit);
+  if (before) {
+    q = q.where((eb) =>
+      eb.or([
+        eb("occurred_at", "<", before.at),
+        eb.and([eb("occurred_at", "=", before.at), eb("message_id", "<", before.messageId)]),
+      ]),
+    );
+  }
+  const rows = await q.execute();
+  return rows.map((r) => ({
+    messageId: r.message_id,
+    type: r.type,
+    name: r.name,
+    occurredAt: r.occurred_at,
+    receivedAt: r.received_at,
+    properties: r.properties,
+    context: r.context,
+  }));
+}
