@@ -135,15 +135,16 @@ export async function listKeys(db: Db, workspaceName?: string): Promise<KeyInfo[
   }));
 }
 
-export async function revokeKey(db: Db, keyId: string, at: Date = new Date()): Promise<void> {
+export async function revokeKey(db: Db, keyId: string, at: Date = new Date(), workspaceId?: number): Promise<void> {
   // Accept the whole key as well as its id.
   const id = /^tact_(write|admin)_/.test(keyId) ? (keyId.split("_")[2] ?? keyId) : keyId;
-  const res = await db.kysely
+  let q = db.kysely
     .updateTable("api_keys")
     .set({ revoked_at: at })
     .where("key_id", "=", id)
-    .where("revoked_at", "is", null)
-    .executeTakeFirst();
+    .where("revoked_at", "is", null);
+  if (workspaceId !== undefined) q = q.where("workspace_id", "=", workspaceId);
+  const res = await q.executeTakeFirst();
   if (Number(res.numUpdatedRows) === 0) throw new NotFoundError(`no active key with id ${id}`);
 }
 

@@ -1,0 +1,72 @@
+// `tact serve`: migrations, first-run bootstrap, the HTTP server, and a clean shutdown on SIGTERM/SIGINT.
+import { pino } from "pino";
+import { systemClock } from "../core/clock.ts";
+import { loadConfig } from "../config.ts";
+import { buildApp } from "../server/app.ts";
+import { openDb } from "../store/db.ts";
+import { migrate } from "../store/migrate.ts";
+import { pruneMessageIds } from "../store/events.ts";
+import { ensureEventPartitions } from "../store/partitions.ts";
+import { createKey, createWorkspace, listWorkspaces } from "../store/workspaces.ts";
+
+const DEDUPE_DAYS = 8;
+const HOUR = 3600_000;
+
+export async function serve(): Promise<void> {
+  const config = loadConfig();
+  const logger = pino({ level: config.logLevel });
+  const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  await migrate(db);
+  logger.info({ backend: db.backend, dataDir: db.backend === "pglite" ? config.dataDir : undefined }, "database ready");
+
+  if ((await listWorkspaces(db)).length === 0) {
+    await createWorkspace(db, "default");
+    const write = await createKey(db, "default", "write");
+    const admin = await createKey(db, "default", "admin");
+    process.stdout.write(
+      [
+        "",
+        "Created workspace 'default'. Its keys are shown this once; keep them:",
+        `  write key (tracking API, web snippet): ${write.key}`,
+        `  admin key (admin API):                 ${admin.key}`,
+        "Send a first event:",
+        `  curl -u ${write.key}: -H 'Content-Type: application/json' \\`,
+        `    -d '{"userId":"u1","event":"signed_up"}' http://localhost:${config.port}/v1/track`,
+        "",
+      ].join("\n"),
+    );
+  }
+
+  const app = await buildApp({ db, clock: systemClock, logger });
+  // Housekeeping: partitions ahead, message ids past the dedupe window.
+  const housekeeping = setInterval(() => {
+    const now = systemClock.now();
+    const ahead = [0, 1, 2, 3].map((i) => new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + i, 1)));
+    ensureEventPartitions(db, ahead)
+      .then(() => pruneMessageIds(db, new Date(now.getTime() - DEDUPE_DAYS * 24 * HOUR)))
+      .catch((err: unknown) => logger.error({ err }, "housekeeping failed"));
+  }, HOUR);
+  housekeeping.unref();
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down: finishing requests in flight");
+    clearInterval(housekeeping);
+    try {
+      await app.close();
+      await db.close();
+      logger.info("stopped cleanly");
+      process.exit(0);
+    } catch (err) {
+      logger.error({ err }, "shutdown failed");
+      process.exit(1);
+    }
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+
+  await app.listen({ port: config.port, host: config.host });
+  logger.info({ port: config.port }, "listening");
+}

@@ -1,0 +1,79 @@
+// The HTTP server: tracking API, admin API, OpenAPI document, health, web snippet.
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, LogController } from "fastify";
+import type { Logger } from "pino";
+import type { Clock } from "../core/clock.ts";
+import type { Db } from "../store/db.ts";
+import { KeyResolver } from "../store/workspaces.ts";
+import { ApiRegistry, openApiDocument } from "./api.ts";
+import { MAX_RAW_BODY, registerBodyParser } from "./body.ts";
+import { errorBody, HttpError } from "./errors.ts";
+import { registerCustomers } from "./routes/customers.ts";
+import { registerKeys } from "./routes/keys.ts";
+import { registerTracking } from "./routes/tracking.ts";
+import { registerSnippet } from "./snippet.ts";
+
+export const VERSION = "0.1.0";
+
+export interface AppDeps {
+  db: Db;
+  clock: Clock;
+  logger?: Logger | false;
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: (deps.logger || undefined) as FastifyBaseLogger | undefined,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: MAX_RAW_BODY,
+    trustProxy: true,
+    return503OnClosing: true,
+  });
+  const keys = new KeyResolver(deps.db);
+  registerBodyParser(app);
+
+  // CORS: the tracking API and the snippet are called from any site.
+  app.addHook("onRequest", async (req, reply) => {
+    if (!req.url.startsWith("/v1/") && req.url !== "/t.js") return;
+    reply.header("Access-Control-Allow-Origin", req.headers.origin ?? "*");
+    reply.header("Vary", "Origin");
+    if (req.method === "OPTIONS") {
+      reply
+        .header("Access-Control-Allow-Methods", "POST, GET, OPTIONS")
+        .header("Access-Control-Allow-Headers", "Authorization, Content-Type, Content-Encoding")
+        .header("Access-Control-Max-Age", "86400")
+        .code(204)
+        .send();
+    }
+  });
+
+  app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
+    if (err instanceof HttpError) {
+      return reply.code(err.statusCode).send(errorBody(err.code, err.message, err.path));
+    }
+    const status = err.statusCode ?? 500;
+    if (status === 413 || err.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+      return reply.code(413).send(errorBody("payload_too_large", `the body is larger than ${MAX_RAW_BODY} bytes`));
+    }
+    if (status >= 400 && status < 500) {
+      const code = (err.code ?? "bad_request").replace(/^FST_ERR_/, "").toLowerCase();
+      return reply.code(status).send(errorBody(code, err.message));
+    }
+    req.log.error({ err }, "request failed");
+    return reply.code(500).send(errorBody("internal", "internal error; the request was not applied"));
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send(errorBody("not_found", `no route ${req.method} ${req.url.split("?")[0]}`));
+  });
+
+  app.get("/health", async () => ({ status: "ok" }));
+
+  const api = new ApiRegistry(app, keys);
+  registerTracking(api, deps.db, deps.clock);
+  registerCustomers(api, deps.db, deps.clock);
+  registerKeys(api, deps.db, deps.clock, keys);
+  registerSnippet(app);
+
+  const doc = openApiDocument(api.specs, VERSION);
+  app.get("/openapi.json", async () => doc);
+  return app;
+}

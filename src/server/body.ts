@@ -1,0 +1,63 @@
+// Reads request bodies: gzip or deflate (announced or recognised by their magic bytes, whatever the Content-Type
+// says), bounded before and after decompression, parsed as JSON.
+import { gunzipSync, inflateSync } from "node:zlib";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { HttpError } from "./errors.ts";
+
+export const MAX_RAW_BODY = 1024 * 1024;
+
+export interface ParsedBody {
+  value: unknown;
+  bytes: number;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    bodyBytes?: number;
+  }
+  interface FastifyContextConfig {
+    /** largest decompressed body this route accepts */
+    maxBodyBytes?: number;
+  }
+}
+
+export function decodeBody(raw: Buffer, encoding: string | undefined, maxBytes: number): ParsedBody {
+  let buf = raw;
+  const enc = (encoding ?? "").toLowerCase().trim();
+  try {
+    if (enc === "gzip" || (raw[0] === 0x1f && raw[1] === 0x8b)) {
+      buf = gunzipSync(raw, { maxOutputLength: maxBytes + 1 });
+    } else if (enc === "deflate") {
+      buf = inflateSync(raw, { maxOutputLength: maxBytes + 1 });
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE" || err instanceof RangeError) {
+      throw new HttpError(413, "payload_too_large", `the decompressed body is larger than ${maxBytes} bytes`);
+    }
+    throw new HttpError(400, "bad_encoding", "the body could not be decompressed");
+  }
+  if (buf.length > maxBytes) {
+    throw new HttpError(413, "payload_too_large", `the body is larger than ${maxBytes} bytes`);
+  }
+  if (buf.length === 0) return { value: undefined, bytes: 0 };
+  const text = buf.toString("utf8");
+  try {
+    return { value: JSON.parse(text), bytes: buf.length };
+  } catch (err) {
+    throw new HttpError(400, "invalid_json", `the body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+export function registerBodyParser(app: FastifyInstance): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: MAX_RAW_BODY }, (req, body, done) => {
+    try {
+      const max = (req as FastifyRequest).routeOptions.config.maxBodyBytes ?? 512 * 1024;
+      const parsed = decodeBody(body as Buffer, req.headers["content-encoding"], max);
+      (req as FastifyRequest).bodyBytes = parsed.bytes;
+      done(null, parsed.value);
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+}

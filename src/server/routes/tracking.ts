@@ -1,0 +1,84 @@
+// The Segment-compatible tracking API: /v1/identify|track|page|screen|group|alias|batch.
+import { z } from "zod";
+import type { Clock } from "../../core/clock.ts";
+import { ingestMessages } from "../../ingest/ingest.ts";
+import { batchSchema, CALL_TYPES, callSchemas, LIMITS } from "../../ingest/tracking-schema.ts";
+import type { Db } from "../../store/db.ts";
+import type { Workspace } from "../../store/workspaces.ts";
+import type { ApiRegistry } from "../api.ts";
+import { HttpError } from "../errors.ts";
+
+const ingestResponse = z.object({
+  success: z.boolean(),
+  accepted: z.number().int(),
+  duplicates: z.number().int(),
+  rejected: z.array(z.object({ index: z.number().int(), path: z.string(), reason: z.string() })),
+});
+
+export function registerTracking(api: ApiRegistry, db: Db, clock: Clock): void {
+  for (const type of CALL_TYPES) {
+    api.route(
+      {
+        method: "POST",
+        url: `/v1/${type}`,
+        summary: `Record one ${type} call (Segment-compatible)`,
+        tag: "tracking",
+        auth: "write",
+        body: z.unknown().meta({ ...z.toJSONSchema(callSchemas[type], { io: "input", unrepresentable: "any" }) }),
+        response: ingestResponse,
+        maxBodyBytes: LIMITS.eventBytes,
+      },
+      async ({ req, body, principal }) => {
+        const result = await ingestMessages(db, (principal as { workspace: Workspace }).workspace, [body], {
+          receivedAt: clock.now(),
+          typeFromPath: type,
+          bodyBytes: req.bodyBytes ?? 0,
+        });
+        const rejection = result.rejected[0];
+        if (rejection) {
+          throw new HttpError(400, "invalid_message", `${rejection.path || "message"}: ${rejection.reason}`, rejection.path);
+        }
+        return { success: true, ...result };
+      },
+    );
+  }
+
+  api.route(
+    {
+      method: "POST",
+      url: "/v1/batch",
+      summary: "Record up to 2,500 calls at once (Segment-compatible); bad items are listed, good ones kept",
+      tag: "tracking",
+      auth: "write",
+      body: z.unknown().meta({ ...z.toJSONSchema(batchSchema, { io: "input", unrepresentable: "any" }) }),
+      response: ingestResponse,
+      maxBodyBytes: LIMITS.batchBytes,
+    },
+    async ({ req, body, principal }) => {
+      if (typeof body === "object" && body !== null && Array.isArray((body as { batch?: unknown }).batch)) {
+        const n = (body as { batch: unknown[] }).batch.length;
+        if (n > LIMITS.batchEvents) {
+          throw new HttpError(
+            400,
+            "too_many_events",
+            `a batch holds at most ${LIMITS.batchEvents} events; this one has ${n}`,
+            "batch",
+          );
+        }
+      }
+      const parsed = batchSchema.safeParse(body);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        const path = issue?.path.join(".") ?? "";
+        throw new HttpError(400, "invalid_batch", `${path || "body"}: ${issue?.message ?? "invalid"}`, path);
+      }
+      const b = parsed.data;
+      const result = await ingestMessages(db, (principal as { workspace: Workspace }).workspace, b.batch, {
+        receivedAt: clock.now(),
+        defaults: { context: b.context, integrations: b.integrations, sentAt: b.sentAt },
+        bodyBytes: req.bodyBytes ?? 0,
+      });
+      return { success: true, ...result };
+    },
+  );
+}
