@@ -46,13 +46,18 @@ workspaces
   .action((o: { json?: boolean }) =>
     withDb(async (db) => {
       const list = (await listWorkspaces(db)).map((w) => ({ id: w.id, name: w.name, settings: w.settings }));
-      print(Boolean(o.json), list, () => list.map((w) => `${w.name}\t${JSON.stringify(w.settings)}`).join("\n"));
+      print(Boolean(o.json), list, () =>
+        list.map((w) => `${w.name}\t${JSON.stringify(w.settings)}`).join("\n"),
+      );
     }),
   );
 workspaces
   .command("settings <name>")
   .description("change identity settings of a workspace")
-  .option("--merge-on <keys>", "merge customers on matching contact points: none, email, phone or email,phone")
+  .option(
+    "--merge-on <keys>",
+    "merge customers on matching contact points: none, email, phone or email,phone",
+  )
   .option("--default-country <code>", "ISO country for phone numbers written without a country code, e.g. RU")
   .option("--json", "print JSON")
   .action((name: string, o: { mergeOn?: string; defaultCountry?: string; json?: boolean }) =>
@@ -61,12 +66,14 @@ workspaces
       if (o.mergeOn !== undefined) {
         const keys = o.mergeOn === "none" ? [] : o.mergeOn.split(",").map((s) => s.trim());
         for (const k of keys) {
-          if (k !== "email" && k !== "phone") throw new UsageError(`--merge-on: '${k}' is not email or phone`);
+          if (k !== "email" && k !== "phone")
+            throw new UsageError(`--merge-on: '${k}' is not email or phone`);
         }
         patch.merge_on = keys as ("email" | "phone")[];
       }
       if (o.defaultCountry !== undefined) {
-        if (!/^[A-Z]{2}$/.test(o.defaultCountry)) throw new UsageError("--default-country: two capital letters, e.g. RU");
+        if (!/^[A-Z]{2}$/.test(o.defaultCountry))
+          throw new UsageError("--default-country: two capital letters, e.g. RU");
         patch.default_country = o.defaultCountry;
       }
       const ws = await updateWorkspaceSettings(db, name, patch);
@@ -78,12 +85,20 @@ const keys = program.command("keys").description("manage API keys (shown once, s
 keys
   .command("create")
   .requiredOption("--workspace <name>", "workspace")
-  .addOption(new Option("--kind <kind>", "write (tracking) or admin").choices(["write", "admin"]).makeOptionMandatory())
+  .addOption(
+    new Option("--kind <kind>", "write (tracking) or admin")
+      .choices(["write", "admin"])
+      .makeOptionMandatory(),
+  )
   .option("--json", "print JSON")
   .action((o: { workspace: string; kind: KeyKind; json?: boolean }) =>
     withDb(async (db) => {
       const k = await createKey(db, o.workspace, o.kind);
-      print(Boolean(o.json), k, () => `${k.kind} key for ${k.workspace} (id ${k.keyId}), shown once:\n${k.key}`);
+      print(
+        Boolean(o.json),
+        k,
+        () => `${k.kind} key for ${k.workspace} (id ${k.keyId}), shown once:\n${k.key}`,
+      );
     }),
   );
 keys
@@ -94,7 +109,9 @@ keys
     withDb(async (db) => {
       const list = await listKeys(db, o.workspace);
       print(Boolean(o.json), list, () =>
-        list.map((k) => `${k.keyId}\t${k.workspace}\t${k.kind}\t${k.revokedAt ? "revoked" : "active"}`).join("\n"),
+        list
+          .map((k) => `${k.keyId}\t${k.workspace}\t${k.kind}\t${k.revokedAt ? "revoked" : "active"}`)
+          .join("\n"),
       );
     }),
   );
@@ -128,7 +145,8 @@ customers
   .option("--anonymous-id <id>")
   .action((o: { workspace: string; userId?: string; email?: string; anonymousId?: string }) =>
     withDb(async (db) => {
-      if (!o.userId && !o.email && !o.anonymousId) throw new UsageError("give --user-id, --email or --anonymous-id");
+      if (!o.userId && !o.email && !o.anonymousId)
+        throw new UsageError("give --user-id, --email or --anonymous-id");
       const ws = await getWorkspace(db, o.workspace);
       const ids = await findCustomerIds(db, ws.id, o);
       const profiles = await Promise.all(ids.map((id) => getProfile(db, ws.id, id)));

@@ -1,11 +1,11 @@
 // `tact serve`: migrations, first-run bootstrap, the HTTP server, and a clean shutdown on SIGTERM/SIGINT.
 import { pino } from "pino";
-import { systemClock } from "../core/clock.ts";
 import { loadConfig } from "../config.ts";
+import { systemClock } from "../core/clock.ts";
 import { buildApp } from "../server/app.ts";
 import { openDb } from "../store/db.ts";
-import { migrate } from "../store/migrate.ts";
 import { pruneMessageIds } from "../store/events.ts";
+import { migrate } from "../store/migrate.ts";
 import { ensureEventPartitions } from "../store/partitions.ts";
 import { createKey, createWorkspace, listWorkspaces } from "../store/workspaces.ts";
 
@@ -17,7 +17,10 @@ export async function serve(): Promise<void> {
   const logger = pino({ level: config.logLevel });
   const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   await migrate(db);
-  logger.info({ backend: db.backend, dataDir: db.backend === "pglite" ? config.dataDir : undefined }, "database ready");
+  logger.info(
+    { backend: db.backend, dataDir: db.backend === "pglite" ? config.dataDir : undefined },
+    "database ready",
+  );
 
   if ((await listWorkspaces(db)).length === 0) {
     await createWorkspace(db, "default");

@@ -2,7 +2,12 @@
 // one transaction claim message ids, resolve identities, merge, create or update customers and store events.
 // Bad messages are rejected one by one; the good ones of the same batch are committed.
 import { createHash } from "node:crypto";
-import { type EventIdentity, type IdentityKey, keyString, resolveIdentities } from "../core/identity/resolve.ts";
+import {
+  type EventIdentity,
+  type IdentityKey,
+  keyString,
+  resolveIdentities,
+} from "../core/identity/resolve.ts";
 import {
   allocateCustomerIds,
   type CustomerPatch,
@@ -17,8 +22,21 @@ import { type Db, withTransaction } from "../store/db.ts";
 import { claimMessageIds, type EventRow, insertEvents } from "../store/events.ts";
 import { ensureEventPartitions } from "../store/partitions.ts";
 import type { Workspace } from "../store/workspaces.ts";
-import { type BatchDefaults, isRejection, normalizeMessage, type Rejection, type TrackedEvent } from "./normalize.ts";
-import { contactKeys, foldDeltas, normalizeEmail, normalizePhone, type ProfileDelta, profileDelta } from "./profile.ts";
+import {
+  type BatchDefaults,
+  isRejection,
+  normalizeMessage,
+  type Rejection,
+  type TrackedEvent,
+} from "./normalize.ts";
+import {
+  contactKeys,
+  foldDeltas,
+  normalizeEmail,
+  normalizePhone,
+  type ProfileDelta,
+  profileDelta,
+} from "./profile.ts";
 import { type CallType, LIMITS } from "./tracking-schema.ts";
 
 export interface IngestOptions {
@@ -152,7 +170,9 @@ async function store(
   const erased = await findErased(client, workspace, batch, known);
   if (erased.size > 0) batch = batch.filter((p) => !erased.has(p.event.index));
 
-  const unmapped = [...keys.keys()].filter((k) => !known.has(k) && !k.startsWith("email:") && !k.startsWith("phone:"));
+  const unmapped = [...keys.keys()].filter(
+    (k) => !known.has(k) && !k.startsWith("email:") && !k.startsWith("phone:"),
+  );
   const ids = await allocateCustomerIds(client, unmapped.length);
   let next = 0;
   const resolution = resolveIdentities(

@@ -79,7 +79,11 @@ const BASIC = /^Basic\s+(.+)$/i;
 const BEARER = /^Bearer\s+(.+)$/i;
 
 /** Write key: HTTP Basic user (Segment SDKs), a Bearer token, or `writeKey` in the body. Admin key: Bearer. */
-export async function authenticate(keys: KeyResolver, req: FastifyRequest, auth: Auth): Promise<Principal | undefined> {
+export async function authenticate(
+  keys: KeyResolver,
+  req: FastifyRequest,
+  auth: Auth,
+): Promise<Principal | undefined> {
   if (auth === "none") return undefined;
   const header = req.headers.authorization ?? "";
   let key: string | undefined;
@@ -106,12 +110,20 @@ export async function authenticate(keys: KeyResolver, req: FastifyRequest, auth:
   const principal = await keys.resolve(key);
   if (!principal) throw new HttpError(401, "unauthorized", "unknown or revoked key", "authorization");
   if (auth === "admin" && principal.kind !== ("admin" satisfies KeyKind)) {
-    throw new HttpError(403, "forbidden", "this endpoint needs an admin key; a write key only sends events", "authorization");
+    throw new HttpError(
+      403,
+      "forbidden",
+      "this endpoint needs an admin key; a write key only sends events",
+      "authorization",
+    );
   }
   return principal;
 }
 
-export function openApiDocument(specs: RouteSpec<z.ZodType, z.ZodType, z.ZodType>[], version: string): unknown {
+export function openApiDocument(
+  specs: RouteSpec<z.ZodType, z.ZodType, z.ZodType>[],
+  version: string,
+): unknown {
   const paths: Record<string, Record<string, unknown>> = {};
   const errorSchema = z.toJSONSchema(
     z.object({ error: z.object({ code: z.string(), message: z.string(), path: z.string() }) }),
@@ -128,7 +140,12 @@ export function openApiDocument(specs: RouteSpec<z.ZodType, z.ZodType, z.ZodType
         required?: string[];
       };
       for (const [name, prop] of Object.entries(json.properties ?? {})) {
-        parameters.push({ name, in: where, required: where === "path" || json.required?.includes(name), schema: prop });
+        parameters.push({
+          name,
+          in: where,
+          required: where === "path" || json.required?.includes(name),
+          schema: prop,
+        });
       }
     }
     const op: Record<string, unknown> = {
@@ -148,7 +165,9 @@ export function openApiDocument(specs: RouteSpec<z.ZodType, z.ZodType, z.ZodType
     if (s.body) {
       op.requestBody = {
         required: true,
-        content: { "application/json": { schema: z.toJSONSchema(s.body, { io: "input", unrepresentable: "any" }) } },
+        content: {
+          "application/json": { schema: z.toJSONSchema(s.body, { io: "input", unrepresentable: "any" }) },
+        },
       };
     }
     if (s.auth !== "none") op.security = [s.auth === "admin" ? { adminKey: [] } : { writeKey: [] }];
@@ -160,7 +179,11 @@ export function openApiDocument(specs: RouteSpec<z.ZodType, z.ZodType, z.ZodType
     info: { title: "Tact API", version },
     components: {
       securitySchemes: {
-        writeKey: { type: "http", scheme: "basic", description: "the workspace's write key as the user name" },
+        writeKey: {
+          type: "http",
+          scheme: "basic",
+          description: "the workspace's write key as the user name",
+        },
         adminKey: { type: "http", scheme: "bearer", description: "an admin key of the workspace" },
       },
     },

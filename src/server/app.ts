@@ -1,5 +1,10 @@
 // The HTTP server: tracking API, admin API, OpenAPI document, health, web snippet.
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, LogController } from "fastify";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  LogController,
+} from "fastify";
 import type { Logger } from "pino";
 import type { Clock } from "../core/clock.ts";
 import type { Db } from "../store/db.ts";
@@ -52,7 +57,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     const status = err.statusCode ?? 500;
     if (status === 413 || err.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
-      return reply.code(413).send(errorBody("payload_too_large", `the body is larger than ${MAX_RAW_BODY} bytes`));
+      return reply
+        .code(413)
+        .send(errorBody("payload_too_large", `the body is larger than ${MAX_RAW_BODY} bytes`));
     }
     if (status >= 400 && status < 500) {
       const code = (err.code ?? "bad_request").replace(/^FST_ERR_/, "").toLowerCase();

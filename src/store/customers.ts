@@ -134,7 +134,8 @@ export async function insertCustomers(
  * merge).
  */
 function absorb(consentMerge: string): string {
-  const newer = "(d.traits_updated_at IS NOT NULL AND (c.traits_updated_at IS NULL OR d.traits_updated_at >= c.traits_updated_at))";
+  const newer =
+    "(d.traits_updated_at IS NOT NULL AND (c.traits_updated_at IS NULL OR d.traits_updated_at >= c.traits_updated_at))";
   const seenNewer = "(c.last_seen_at IS NULL OR d.last_seen_at >= c.last_seen_at)";
   const pick = (col: string, cond: string) =>
     `${col} = CASE WHEN d.${col} IS NOT NULL AND ${cond} THEN d.${col} ELSE COALESCE(c.${col}, d.${col}) END`;
@@ -192,15 +193,24 @@ export async function mergeCustomers(
   );
   if (locked.rowCount !== 2) throw new StaleReadError("a customer to merge changed concurrently");
   const params = [workspaceId, from, into];
-  await client.query("UPDATE identities SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2", params);
-  await client.query("UPDATE events SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2", params);
+  await client.query(
+    "UPDATE identities SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2",
+    params,
+  );
+  await client.query(
+    "UPDATE events SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2",
+    params,
+  );
   await client.query(
     `UPDATE customers c SET ${absorb("tact_consents_restrictive")}
        FROM customers d
       WHERE c.workspace_id = $1 AND c.customer_id = $3 AND d.workspace_id = $1 AND d.customer_id = $2`,
     params,
   );
-  await client.query("DELETE FROM customers WHERE workspace_id = $1 AND customer_id = $2", [workspaceId, from]);
+  await client.query("DELETE FROM customers WHERE workspace_id = $1 AND customer_id = $2", [
+    workspaceId,
+    from,
+  ]);
   await client.query(
     "UPDATE customer_merges SET into_customer_id = $3 WHERE workspace_id = $1 AND into_customer_id = $2",
     params,

@@ -1,6 +1,7 @@
 // Events: idempotent insertion (a messageId is accepted once) and reading one customer's history.
-import type { Db } from "./db.ts";
+
 import type { Queryable } from "./customers.ts";
+import type { Db } from "./db.ts";
 
 export interface EventRow {
   customerId: string;

@@ -38,7 +38,8 @@ export async function migrate(db: Db, now: Date = new Date()): Promise<string[]>
   }
   // The current month, the previous one and three ahead always exist.
   const months: Date[] = [];
-  for (let i = -1; i <= 3; i++) months.push(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + i, 1)));
+  for (let i = -1; i <= 3; i++)
+    months.push(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + i, 1)));
   await ensureEventPartitions(db, months);
   return applied;
 }

@@ -34,7 +34,11 @@ export interface CustomerProfile {
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 /** The current id of a customer, following merges (a merged-away id keeps answering). */
-export async function currentCustomerId(db: Db, workspaceId: number, id: string): Promise<string | undefined> {
+export async function currentCustomerId(
+  db: Db,
+  workspaceId: number,
+  id: string,
+): Promise<string | undefined> {
   if (!/^\d{1,18}$/.test(id)) return undefined;
   const row = await db.kysely
     .selectFrom("customers")
@@ -52,7 +56,11 @@ export async function currentCustomerId(db: Db, workspaceId: number, id: string)
   return merged?.into_customer_id;
 }
 
-export async function getProfile(db: Db, workspaceId: number, id: string): Promise<CustomerProfile | undefined> {
+export async function getProfile(
+  db: Db,
+  workspaceId: number,
+  id: string,
+): Promise<CustomerProfile | undefined> {
   const cid = await currentCustomerId(db, workspaceId, id);
   if (!cid) return undefined;
   const c = await db.kysely
@@ -181,7 +189,11 @@ export async function exportCustomer(
     exportedAt: now.toISOString(),
     profile,
     identities: identities.map((i) => ({ kind: i.kind, value: i.value, since: i.created_at.toISOString() })),
-    merges: merges.map((m) => ({ from: m.from_customer_id, at: m.merged_at.toISOString(), reason: m.reason })),
+    merges: merges.map((m) => ({
+      from: m.from_customer_id,
+      at: m.merged_at.toISOString(),
+      reason: m.reason,
+    })),
     events: events.map((r) => ({
       messageId: r.message_id,
       type: r.type,
@@ -203,7 +215,12 @@ export async function eraseCustomer(
   db: Db,
   workspaceId: number,
   id: string,
-  hashIdentifiers: (ids: { userId: string | null; anonymousIds: string[]; email: string | null; phone: string | null }) => string[],
+  hashIdentifiers: (ids: {
+    userId: string | null;
+    anonymousIds: string[];
+    email: string | null;
+    phone: string | null;
+  }) => string[],
   actor: string,
 ): Promise<{ erased: boolean; events: number }> {
   const cid = await currentCustomerId(db, workspaceId, id);
@@ -233,7 +250,10 @@ export async function eraseCustomer(
       "DELETE FROM customer_merges WHERE workspace_id = $1 AND (into_customer_id = $2 OR from_customer_id = $2)",
       [workspaceId, cid],
     );
-    await client.query("DELETE FROM customers WHERE workspace_id = $1 AND customer_id = $2", [workspaceId, cid]);
+    await client.query("DELETE FROM customers WHERE workspace_id = $1 AND customer_id = $2", [
+      workspaceId,
+      cid,
+    ]);
     await client.query(
       "INSERT INTO audit_log (workspace_id, actor, action, target, details) VALUES ($1, $2, 'customer.erase', $3, $4)",
       [workspaceId, actor, cid, JSON.stringify({ events: ev.rowCount, identifiers: hashes.length })],

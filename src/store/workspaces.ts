@@ -49,7 +49,11 @@ export async function listWorkspaces(db: Db): Promise<Workspace[]> {
 }
 
 export async function findWorkspace(db: Db, name: string): Promise<Workspace | undefined> {
-  const row = await db.kysely.selectFrom("workspaces").selectAll().where("name", "=", name).executeTakeFirst();
+  const row = await db.kysely
+    .selectFrom("workspaces")
+    .selectAll()
+    .where("name", "=", name)
+    .executeTakeFirst();
   return row ? toWorkspace(row) : undefined;
 }
 
@@ -135,7 +139,12 @@ export async function listKeys(db: Db, workspaceName?: string): Promise<KeyInfo[
   }));
 }
 
-export async function revokeKey(db: Db, keyId: string, at: Date = new Date(), workspaceId?: number): Promise<void> {
+export async function revokeKey(
+  db: Db,
+  keyId: string,
+  at: Date = new Date(),
+  workspaceId?: number,
+): Promise<void> {
   // Accept the whole key as well as its id.
   const id = /^tact_(write|admin)_/.test(keyId) ? (keyId.split("_")[2] ?? keyId) : keyId;
   let q = db.kysely

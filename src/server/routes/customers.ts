@@ -4,7 +4,13 @@ import type { Clock } from "../../core/clock.ts";
 import { identifierHashes } from "../../ingest/ingest.ts";
 import type { Db } from "../../store/db.ts";
 import { customerEvents } from "../../store/events.ts";
-import { currentCustomerId, eraseCustomer, exportCustomer, findCustomerIds, getProfile } from "../../store/profiles.ts";
+import {
+  currentCustomerId,
+  eraseCustomer,
+  exportCustomer,
+  findCustomerIds,
+  getProfile,
+} from "../../store/profiles.ts";
 import type { Principal } from "../../store/workspaces.ts";
 import type { ApiRegistry } from "../api.ts";
 import { HttpError } from "../errors.ts";
@@ -117,7 +123,11 @@ export function registerCustomers(api: ApiRegistry, db: Db, clock: Clock): void 
       const last = page[page.length - 1];
       const next = events.length > query.limit && last ? encodeCursor(last.occurredAt, last.messageId) : null;
       return {
-        events: page.map((e) => ({ ...e, occurredAt: e.occurredAt.toISOString(), receivedAt: e.receivedAt.toISOString() })),
+        events: page.map((e) => ({
+          ...e,
+          occurredAt: e.occurredAt.toISOString(),
+          receivedAt: e.receivedAt.toISOString(),
+        })),
         next,
       };
     },
@@ -143,7 +153,8 @@ export function registerCustomers(api: ApiRegistry, db: Db, clock: Clock): void 
     {
       method: "DELETE",
       url: "/api/v1/customers/{id}",
-      summary: "Erase a customer; their identifiers are kept only as salted hashes so re-sent data is refused",
+      summary:
+        "Erase a customer; their identifiers are kept only as salted hashes so re-sent data is refused",
       tag: "customers",
       auth: "admin",
       params: idParams,
@@ -175,6 +186,11 @@ function decodeCursor(cursor: string): { at: Date; messageId: string } {
     if (typeof messageId !== "string" || Number.isNaN(d.getTime())) throw new Error("bad cursor");
     return { at: d, messageId };
   } catch {
-    throw new HttpError(400, "invalid_request", "query.cursor: not a cursor returned by this API", "query.cursor");
+    throw new HttpError(
+      400,
+      "invalid_request",
+      "query.cursor: not a cursor returned by this API",
+      "query.cursor",
+    );
   }
 }

@@ -3,7 +3,14 @@ import { z } from "zod";
 import type { Clock } from "../../core/clock.ts";
 import type { Db } from "../../store/db.ts";
 import { audit } from "../../store/profiles.ts";
-import { createKey, type KeyResolver, listKeys, NotFoundError, type Principal, revokeKey } from "../../store/workspaces.ts";
+import {
+  createKey,
+  type KeyResolver,
+  listKeys,
+  NotFoundError,
+  type Principal,
+  revokeKey,
+} from "../../store/workspaces.ts";
 import type { ApiRegistry } from "../api.ts";
 import { HttpError } from "../errors.ts";
 

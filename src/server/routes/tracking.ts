@@ -24,7 +24,9 @@ export function registerTracking(api: ApiRegistry, db: Db, clock: Clock): void {
         summary: `Record one ${type} call (Segment-compatible)`,
         tag: "tracking",
         auth: "write",
-        body: z.unknown().meta({ ...z.toJSONSchema(callSchemas[type], { io: "input", unrepresentable: "any" }) }),
+        body: z
+          .unknown()
+          .meta({ ...z.toJSONSchema(callSchemas[type], { io: "input", unrepresentable: "any" }) }),
         response: ingestResponse,
         maxBodyBytes: LIMITS.eventBytes,
       },
@@ -36,7 +38,12 @@ export function registerTracking(api: ApiRegistry, db: Db, clock: Clock): void {
         });
         const rejection = result.rejected[0];
         if (rejection) {
-          throw new HttpError(400, "invalid_message", `${rejection.path || "message"}: ${rejection.reason}`, rejection.path);
+          throw new HttpError(
+            400,
+            "invalid_message",
+            `${rejection.path || "message"}: ${rejection.reason}`,
+            rejection.path,
+          );
         }
         return { success: true, ...result };
       },

@@ -1,0 +1,99 @@
+// Test fixtures: a fresh database per test file (in-memory PGlite, or a new PostgreSQL database when
+// TACT_TEST_DATABASE_URL is set), a running server on a free loopback port, a workspace with keys.
+import { randomBytes } from "node:crypto";
+import type { FastifyInstance } from "fastify";
+import pg from "pg";
+import { type Clock, systemClock } from "../src/core/clock.ts";
+import { buildApp } from "../src/server/app.ts";
+import { type Db, openDb } from "../src/store/db.ts";
+import { migrate } from "../src/store/migrate.ts";
+import { createKey, createWorkspace, type Workspace } from "../src/store/workspaces.ts";
+
+export const pgUrl = process.env.TACT_TEST_DATABASE_URL;
+export const backend = pgUrl ? "postgres" : "pglite";
+
+export interface TestDb {
+  db: Db;
+  /** a URL of this test's own database (PostgreSQL only) */
+  url: string | undefined;
+  close(): Promise<void>;
+}
+
+export async function testDb(opts: { poolSize?: number } = {}): Promise<TestDb> {
+  if (!pgUrl) {
+    const db = await openDb({ dataDir: "memory://" });
+    await migrate(db);
+    return { db, url: undefined, close: () => db.close() };
+  }
+  const name = `tact_test_${randomBytes(6).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: pgUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(pgUrl);
+  url.pathname = `/${name}`;
+  const db = await openDb({ databaseUrl: url.toString(), poolSize: opts.poolSize ?? 10 });
+  await migrate(db);
+  return {
+    db,
+    url: url.toString(),
+    async close() {
+      await db.close();
+      const a = new pg.Client({ connectionString: pgUrl });
+      await a.connect();
+      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await a.end();
+    },
+  };
+}
+
+export interface TestServer {
+  app: FastifyInstance;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(db: Db, clock: Clock = systemClock): Promise<TestServer> {
+  const app = await buildApp({ db, clock, logger: false });
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  const addr = app.server.address();
+  const port = typeof addr === "object" && addr ? addr.port : 0;
+  return { app, url: `http://127.0.0.1:${port}`, close: () => app.close() };
+}
+
+export interface TestWorkspace {
+  workspace: Workspace;
+  writeKey: string;
+  adminKey: string;
+}
+
+export async function testWorkspace(db: Db, name = `ws${randomBytes(4).toString("hex")}`): Promise<TestWorkspace> {
+  const workspace = await createWorkspace(db, name);
+  const write = await createKey(db, name, "write");
+  const admin = await createKey(db, name, "admin");
+  return { workspace, writeKey: write.key, adminKey: admin.key };
+}
+
+export function basic(writeKey: string): string {
+  return `Basic ${Buffer.from(`${writeKey}:`).toString("base64")}`;
+}
+
+export async function post(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any }> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: typeof body === "string" || body instanceof Uint8Array ? (body as string) : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+export async function get(url: string, adminKey?: string): Promise<{ status: number; body: any }> {
+  const res = await fetch(url, { headers: adminKey ? { authorization: `Bearer ${adminKey}` } : {} });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
