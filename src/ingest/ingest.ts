@@ -9,7 +9,7 @@ import {
   resolveIdentities,
 } from "../core/identity/resolve.ts";
 import {
-  allocateCustomerIds,
+  CustomerIdPool,
   type CustomerPatch,
   insertCustomers,
   insertIdentities,
@@ -125,14 +125,23 @@ export async function ingestMessages(
     db,
     prepared.map((p) => p.event.occurredAt),
   );
-  const outcome = await withTransaction(db, (client) => store(client, workspace, prepared, opts.receivedAt));
+  let ids = idPools.get(db);
+  if (!ids) {
+    ids = new CustomerIdPool();
+    idPools.set(db, ids);
+  }
+  const pool = ids;
+  const outcome = await withTransaction(db, (client) => store(client, pool, workspace, prepared, opts.receivedAt));
   rejected.push(...outcome.erased);
   rejected.sort((a, b) => a.index - b.index);
   return { accepted: outcome.stored, duplicates: duplicates + outcome.duplicates, rejected };
 }
 
+const idPools = new WeakMap<Db, CustomerIdPool>();
+
 async function store(
   client: Queryable,
+  idPool: CustomerIdPool,
   workspace: Workspace,
   all: Prepared[],
   receivedAt: Date,
@@ -173,7 +182,7 @@ async function store(
   const unmapped = [...keys.keys()].filter(
     (k) => !known.has(k) && !k.startsWith("email:") && !k.startsWith("phone:"),
   );
-  const ids = await allocateCustomerIds(client, unmapped.length);
+  const ids = await idPool.take(client, unmapped.length);
   let next = 0;
   const resolution = resolveIdentities(
     batch.map((p) => p.identity),

@@ -1,7 +1,7 @@
 // Turns one raw tracking message into a validated, clock-corrected event, or a reason why not.
 import { randomUUID } from "node:crypto";
-import type { z } from "zod";
-import { CALL_TYPES, type CallType, callSchemas, LIMITS, type TrackingMessage } from "./tracking-schema.ts";
+import { checkMessage } from "./fast-validate.ts";
+import { CALL_TYPES, type CallType, LIMITS } from "./tracking-schema.ts";
 
 export interface TrackedEvent {
   index: number;
@@ -46,13 +46,11 @@ export function normalizeMessage(
     return { index, path: "type", reason: `type must be one of ${CALL_TYPES.join(", ")}` };
   }
   const depthProblem = tooDeep(raw, LIMITS.maxDepth);
-  if (depthProblem) return { index, path: depthProblem, reason: `nested deeper than ${LIMITS.maxDepth} levels` };
-  const parsed = (callSchemas[type as CallType] as z.ZodType).safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return { index, path: issue?.path.join(".") ?? "", reason: issue?.message ?? "invalid message" };
-  }
-  const m = parsed.data as TrackingMessage;
+  if (depthProblem)
+    return { index, path: depthProblem, reason: `nested deeper than ${LIMITS.maxDepth} levels` };
+  const checked = checkMessage(raw as Record<string, unknown>, type as CallType);
+  if (!checked.ok) return { index, path: checked.path, reason: checked.reason };
+  const m = checked.message;
 
   const when = m.timestamp ?? m.originalTimestamp;
   let occurredAt = when ? new Date(when) : receivedAt;
@@ -64,7 +62,7 @@ export function normalizeMessage(
   if (occurredAt.getTime() > receivedAt.getTime() + LIMITS.futureToleranceMs) {
     return { index, path: "timestamp", reason: "timestamp is more than a day in the future" };
   }
-  if (occurredAt.getTime() < 0 || occurredAt.getUTCFullYear() > 9999) {
+  if (Number.isNaN(occurredAt.getTime()) || occurredAt.getTime() < 0 || occurredAt.getUTCFullYear() > 9999) {
     return { index, path: "timestamp", reason: "timestamp is before 1970 or out of range" };
   }
 
@@ -84,7 +82,7 @@ export function normalizeMessage(
     traits: null,
     context,
   };
-  switch (m.type ?? type) {
+  switch (m.type) {
     case "track":
       event.name = m.event ?? null;
       event.properties = m.properties ?? {};
@@ -92,7 +90,9 @@ export function normalizeMessage(
     case "page":
     case "screen":
       event.name = m.name ?? null;
-      event.properties = m.category ? { category: m.category, ...(m.properties ?? {}) } : (m.properties ?? {});
+      event.properties = m.category
+        ? { category: m.category, ...(m.properties ?? {}) }
+        : (m.properties ?? {});
       break;
     case "identify":
       event.traits = m.traits ?? {};
@@ -120,7 +120,7 @@ function mergeContext(
 }
 
 /** Returns the path of the first value nested deeper than max, or undefined. */
-function tooDeep(value: unknown, max: number, path = ""): string | undefined {
+export function tooDeep(value: unknown, max: number, path = ""): string | undefined {
   if (typeof value !== "object" || value === null) return undefined;
   if (max === 0) return path || "(root)";
   if (Array.isArray(value)) {

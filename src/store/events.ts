@@ -38,22 +38,17 @@ export async function insertEvents(
   receivedAt: Date,
 ): Promise<void> {
   if (events.length === 0) return;
+  // One JSON document built from the already serialised properties and context: no second serialisation.
+  const parts = events.map(
+    (e) =>
+      `{"c":${e.customerId},"m":${JSON.stringify(e.messageId)},"t":"${e.type}","n":${JSON.stringify(e.name)},` +
+      `"o":"${e.occurredAt.toISOString()}","p":${e.propertiesJson},"x":${e.contextJson ?? "null"}}`,
+  );
   await client.query(
     `INSERT INTO events (workspace_id, customer_id, message_id, type, name, occurred_at, received_at, properties, context)
-     SELECT $1, d.customer_id, d.message_id, d.type, d.name, d.occurred_at, $2, d.properties, d.context
-       FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::jsonb[], $9::jsonb[])
-         AS d(customer_id, message_id, type, name, occurred_at, properties, context)`,
-    [
-      workspaceId,
-      receivedAt,
-      events.map((e) => e.customerId),
-      events.map((e) => e.messageId),
-      events.map((e) => e.type),
-      events.map((e) => e.name),
-      events.map((e) => e.occurredAt),
-      events.map((e) => e.propertiesJson),
-      events.map((e) => e.contextJson),
-    ],
+     SELECT $1, d.c, d.m, d.t, d.n, d.o, $2, d.p, d.x
+       FROM json_to_recordset($3::json) AS d(c bigint, m text, t text, n text, o timestamptz, p jsonb, x jsonb)`,
+    [workspaceId, receivedAt, `[${parts.join(",")}]`],
   );
 }
 
