@@ -15,13 +15,14 @@ import {
   revokeKey,
   updateWorkspaceSettings,
 } from "../store/workspaces.ts";
+import { VERSION } from "../version.ts";
 import { print, UsageError, withDb } from "./context.ts";
 import { registerImportExport } from "./import-export.ts";
 import { serve } from "./serve.ts";
 
 const program = new Command("tact")
   .description("Tact: the CRM strategy as executable code")
-  .version("0.1.0")
+  .version(VERSION)
   .showHelpAfterError()
   .exitOverride();
 

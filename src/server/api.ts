@@ -51,6 +51,8 @@ export class ApiRegistry {
       config: { maxBodyBytes: spec.maxBodyBytes ?? 512 * 1024 },
       handler: async (req, reply) => {
         const principal = await authenticate(this.keys, req, spec.auth);
+        rejectNul(req.params, "params");
+        rejectNul(req.query, "query");
         const params = parsePart(spec.params, req.params, "params");
         const query = parsePart(spec.query, req.query, "query");
         const body = parsePart(spec.body, req.body, "body");
@@ -63,6 +65,17 @@ export class ApiRegistry {
         return result;
       },
     });
+  }
+}
+
+/** PostgreSQL text cannot hold a NUL character: refuse it in path parameters and query values. */
+function rejectNul(value: unknown, where: string): void {
+  if (typeof value !== "object" || value === null) return;
+  for (const [k, v] of Object.entries(value)) {
+    if (k.includes("\0") || [v].flat().some((x) => typeof x === "string" && x.includes("\0"))) {
+      const path = `${where}.${k}`;
+      throw new HttpError(400, "invalid_request", `${path}: must not contain a NUL character`, path);
+    }
   }
 }
 

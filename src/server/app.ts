@@ -1,14 +1,18 @@
 // The HTTP server: tracking API, admin API, OpenAPI document, health, web snippet.
+
+import { STATUS_CODES } from "node:http";
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
+  type FastifyReply,
   LogController,
 } from "fastify";
 import type { Logger } from "pino";
 import type { Clock } from "../core/clock.ts";
 import type { Db } from "../store/db.ts";
 import { KeyResolver } from "../store/workspaces.ts";
+import { VERSION } from "../version.ts";
 import { ApiRegistry, openApiDocument } from "./api.ts";
 import { MAX_RAW_BODY, registerBodyParser } from "./body.ts";
 import { errorBody, HttpError } from "./errors.ts";
@@ -16,8 +20,6 @@ import { registerCustomers } from "./routes/customers.ts";
 import { registerKeys } from "./routes/keys.ts";
 import { registerTracking } from "./routes/tracking.ts";
 import { registerSnippet } from "./snippet.ts";
-
-export const VERSION = "0.1.0";
 
 export interface AppDeps {
   db: Db;
@@ -32,13 +34,37 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: MAX_RAW_BODY,
     trustProxy: true,
     return503OnClosing: true,
+    // Fastify answers a malformed URL or an over-long path parameter itself; keep the API's error shape.
+    frameworkErrors: (err, _req, reply) => {
+      const code = (err.code ?? "bad_request").replace(/^FST_ERR_/, "").toLowerCase();
+      (reply as FastifyReply).code(err.statusCode ?? 400).send(errorBody(code, err.message));
+    },
+    // Node's HTTP parser refuses a request (headers too large, malformed, timed out) before Fastify sees it;
+    // Fastify's default answer, with the API's error shape.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === "ECONNRESET" || socket.destroyed) return;
+      const [status, code, message] =
+        err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? [408, "timeout", "the request took too long to arrive"]
+          : err.code === "HPE_HEADER_OVERFLOW"
+            ? [431, "headers_too_large", "the request line and headers are larger than allowed"]
+            : [400, "bad_request", "the request is not valid HTTP"];
+      const body = JSON.stringify(errorBody(code, message));
+      if (socket.writable) {
+        socket.write(
+          `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+            `Content-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+        );
+      }
+      socket.destroy(err);
+    },
   });
   const keys = new KeyResolver(deps.db);
   registerBodyParser(app);
 
   // CORS: the tracking API and the snippet are called from any site.
   app.addHook("onRequest", async (req, reply) => {
-    if (!req.url.startsWith("/v1/") && req.url !== "/t.js") return;
+    if (!req.url.startsWith("/v1/") && req.url.split("?")[0] !== "/t.js") return;
     reply.header("Access-Control-Allow-Origin", req.headers.origin ?? "*");
     reply.header("Vary", "Origin");
     if (req.method === "OPTIONS") {

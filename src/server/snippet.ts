@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import type { FastifyInstance } from "fastify";
 
-export const SNIPPET_VERSION = "0.1.0";
+import { VERSION as SNIPPET_VERSION } from "../version.ts";
 
 // ES5 only (no let/const, arrows, template literals): it runs on whatever browser a site's visitors have.
 // Served compacted (see compact): every statement ends with a semicolon; regex literals hold no spaces or quotes.

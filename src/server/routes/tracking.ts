@@ -2,6 +2,7 @@
 import { z } from "zod";
 import type { Clock } from "../../core/clock.ts";
 import { ingestMessages } from "../../ingest/ingest.ts";
+import { tooDeep } from "../../ingest/normalize.ts";
 import { batchSchema, CALL_TYPES, callSchemas, LIMITS } from "../../ingest/tracking-schema.ts";
 import type { Db } from "../../store/db.ts";
 import type { Workspace } from "../../store/workspaces.ts";
@@ -80,6 +81,16 @@ export function registerTracking(api: ApiRegistry, db: Db, clock: Clock): void {
         throw new HttpError(400, "invalid_batch", `${path || "body"}: ${issue?.message ?? "invalid"}`, path);
       }
       const b = parsed.data;
+      // The batch's own context and integrations go into every message: the same depth limit applies.
+      const deep = tooDeep({ context: b.context, integrations: b.integrations }, LIMITS.maxDepth);
+      if (deep) {
+        throw new HttpError(
+          400,
+          "invalid_batch",
+          `${deep}: nested deeper than ${LIMITS.maxDepth} levels`,
+          deep,
+        );
+      }
       const result = await ingestMessages(db, (principal as { workspace: Workspace }).workspace, b.batch, {
         receivedAt: clock.now(),
         defaults: { context: b.context, integrations: b.integrations, sentAt: b.sentAt },
