@@ -1,7 +1,17 @@
 // The admin API: profiles, paged events, export of everything held on a person, erasure with suppression, OpenAPI.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { basic, get, post, startServer, type TestDb, type TestServer, type TestWorkspace, testDb, testWorkspace } from "./helpers.ts";
+import {
+  basic,
+  get,
+  post,
+  startServer,
+  type TestDb,
+  type TestServer,
+  type TestWorkspace,
+  testDb,
+  testWorkspace,
+} from "./helpers.ts";
 
 let t: TestDb;
 let server: TestServer;
@@ -17,9 +27,13 @@ after(async () => {
   await t.close();
 });
 
-const batch = (items: unknown[]) => post(`${server.url}/v1/batch`, { batch: items }, { authorization: basic(w.writeKey) });
+const batch = (items: unknown[]) =>
+  post(`${server.url}/v1/batch`, { batch: items }, { authorization: basic(w.writeKey) });
 const del = async (path: string) => {
-  const res = await fetch(`${server.url}${path}`, { method: "DELETE", headers: { authorization: `Bearer ${w.adminKey}` } });
+  const res = await fetch(`${server.url}${path}`, {
+    method: "DELETE",
+    headers: { authorization: `Bearer ${w.adminKey}` },
+  });
   return { status: res.status, body: await res.json() };
 };
 
@@ -55,21 +69,34 @@ test("events are paged newest first with a cursor, and every event appears exact
 
 test("export gives everything held on one person", async () => {
   await batch([
-    { type: "identify", anonymousId: "exp-a", userId: "exp", traits: { email: "exp@example.com", name: "Ex" } },
+    {
+      type: "identify",
+      anonymousId: "exp-a",
+      userId: "exp",
+      traits: { email: "exp@example.com", name: "Ex" },
+    },
     { type: "track", userId: "exp", event: "Order Completed", properties: { revenue: 12 } },
   ]);
   const [c] = (await get(`${server.url}/api/v1/customers?userId=exp`, w.adminKey)).body.customers;
   const r = await get(`${server.url}/api/v1/customers/${c.id}/export`, w.adminKey);
   assert.equal(r.status, 200);
   assert.equal(r.body.profile.email, "exp@example.com");
-  assert.deepEqual(r.body.identities.map((i: any) => `${i.kind}:${i.value}`).sort(), ["anon:exp-a", "user:exp"]);
+  assert.deepEqual(r.body.identities.map((i: any) => `${i.kind}:${i.value}`).sort(), [
+    "anon:exp-a",
+    "user:exp",
+  ]);
   assert.equal(r.body.events.length, 2);
   assert.equal(r.body.profile.computed.revenue, 12);
 });
 
 test("erasure deletes the person within a second, keeps only salted hashes, refuses re-sent data, and is audited", async () => {
   await batch([
-    { type: "identify", anonymousId: "era-a", userId: "era", traits: { email: "Era@Example.com", phone: "+14155550100" } },
+    {
+      type: "identify",
+      anonymousId: "era-a",
+      userId: "era",
+      traits: { email: "Era@Example.com", phone: "+14155550100" },
+    },
     { type: "track", userId: "era", event: "Order Completed", properties: { revenue: 99 } },
   ]);
   const [c] = (await get(`${server.url}/api/v1/customers?userId=era`, w.adminKey)).body.customers;
@@ -88,7 +115,9 @@ test("erasure deletes the person within a second, keeps only salted hashes, refu
     [w.workspace.id, c.id],
   );
   assert.deepEqual(left.rows[0], { events: 0, ids: 0, hashes: 4 });
-  const plain = await t.db.pool.query("SELECT identifier_hash FROM suppressions WHERE identifier_hash LIKE '%era%'");
+  const plain = await t.db.pool.query(
+    "SELECT identifier_hash FROM suppressions WHERE identifier_hash LIKE '%era%'",
+  );
   assert.equal(plain.rowCount, 0, "no identifier is kept in the clear");
 
   // Data sent again for the same person is refused item by item; others in the batch are kept.
@@ -99,13 +128,17 @@ test("erasure deletes the person within a second, keeps only salted hashes, refu
     { type: "track", userId: "someone-else", event: "Fine" },
   ]);
   assert.equal(again.body.accepted, 1);
-  assert.deepEqual(again.body.rejected.map((x: any) => x.index), [0, 1, 2]);
+  assert.deepEqual(
+    again.body.rejected.map((x: any) => x.index),
+    [0, 1, 2],
+  );
   assert.match(again.body.rejected[0].reason, /erased/);
   assert.equal((await get(`${server.url}/api/v1/customers?userId=era`, w.adminKey)).body.customers.length, 0);
 
-  const audit = await t.db.pool.query("SELECT action, target FROM audit_log WHERE workspace_id = $1 AND action = 'customer.erase'", [
-    w.workspace.id,
-  ]);
+  const audit = await t.db.pool.query(
+    "SELECT action, target FROM audit_log WHERE workspace_id = $1 AND action = 'customer.erase'",
+    [w.workspace.id],
+  );
   assert.deepEqual(audit.rows, [{ action: "customer.erase", target: c.id }]);
 });
 
@@ -125,10 +158,15 @@ test("bad ids and queries get 400/404 in the error shape", async () => {
 });
 
 test("keys: an admin creates and revokes keys of its own workspace; a revoked key is refused at once", async () => {
-  const created = await post(`${server.url}/api/v1/keys`, { kind: "write" }, { authorization: `Bearer ${w.adminKey}` });
+  const created = await post(
+    `${server.url}/api/v1/keys`,
+    { kind: "write" },
+    { authorization: `Bearer ${w.adminKey}` },
+  );
   assert.equal(created.status, 201);
   assert.match(created.body.key, /^tact_write_/);
-  const send = () => post(`${server.url}/v1/track`, { userId: "k", event: "e" }, { authorization: basic(created.body.key) });
+  const send = () =>
+    post(`${server.url}/v1/track`, { userId: "k", event: "e" }, { authorization: basic(created.body.key) });
   assert.equal((await send()).status, 200);
   const list = await get(`${server.url}/api/v1/keys`, w.adminKey);
   assert.ok(list.body.keys.some((k: any) => k.keyId === created.body.keyId));
@@ -157,7 +195,11 @@ test("the OpenAPI document describes every route from the schemas that validate 
     assert.ok(doc.paths[path], path);
   }
   const list = doc.paths["/api/v1/customers/{id}/events"].get;
-  assert.deepEqual(list.parameters.map((p: any) => `${p.in}:${p.name}`).sort(), ["path:id", "query:cursor", "query:limit"]);
+  assert.deepEqual(list.parameters.map((p: any) => `${p.in}:${p.name}`).sort(), [
+    "path:id",
+    "query:cursor",
+    "query:limit",
+  ]);
   assert.equal(list.parameters.find((p: any) => p.name === "limit").schema.maximum, 1000);
   assert.ok(doc.paths["/v1/track"].post.requestBody.content["application/json"].schema.properties.event);
   assert.ok(doc.paths["/api/v1/customers/{id}"].delete);

@@ -67,7 +67,10 @@ export interface TestWorkspace {
   adminKey: string;
 }
 
-export async function testWorkspace(db: Db, name = `ws${randomBytes(4).toString("hex")}`): Promise<TestWorkspace> {
+export async function testWorkspace(
+  db: Db,
+  name = `ws${randomBytes(4).toString("hex")}`,
+): Promise<TestWorkspace> {
   const workspace = await createWorkspace(db, name);
   const write = await createKey(db, name, "write");
   const admin = await createKey(db, name, "admin");

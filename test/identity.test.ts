@@ -2,7 +2,17 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { updateWorkspaceSettings } from "../src/store/workspaces.ts";
-import { basic, get, post, startServer, type TestDb, type TestServer, type TestWorkspace, testDb, testWorkspace } from "./helpers.ts";
+import {
+  basic,
+  get,
+  post,
+  startServer,
+  type TestDb,
+  type TestServer,
+  type TestWorkspace,
+  testDb,
+  testWorkspace,
+} from "./helpers.ts";
 
 let t: TestDb;
 let server: TestServer;
@@ -25,7 +35,8 @@ const find = async (q: string, key = w.adminKey) =>
 const events = async (id: string) =>
   (await get(`${server.url}/api/v1/customers/${id}/events?limit=1000`, w.adminKey)).body.events as any[];
 const count = async (table: string, workspaceId: number) =>
-  (await t.db.pool.query(`SELECT count(*)::int AS n FROM ${table} WHERE workspace_id = $1`, [workspaceId])).rows[0].n;
+  (await t.db.pool.query(`SELECT count(*)::int AS n FROM ${table} WHERE workspace_id = $1`, [workspaceId]))
+    .rows[0].n;
 
 test("anonymous visits, then sign-up: one customer holding every event, computed attributes kept", async () => {
   await send("page", { anonymousId: "anon-1", name: "Home", timestamp: "2026-01-01T10:00:00Z" });
@@ -38,12 +49,29 @@ test("anonymous visits, then sign-up: one customer holding every event, computed
   await send("identify", {
     anonymousId: "anon-1",
     userId: "user-1",
-    traits: { email: " Anna@Example.COM ", phone: "+7 912 345-67-89", first_name: "Anna", consent: { email: true, sms: "unsubscribed" }, preferred_channel: "email", telegram_chat_id: 5551 },
+    traits: {
+      email: " Anna@Example.COM ",
+      phone: "+7 912 345-67-89",
+      first_name: "Anna",
+      consent: { email: true, sms: "unsubscribed" },
+      preferred_channel: "email",
+      telegram_chat_id: 5551,
+    },
     context: { timezone: "Asia/Yekaterinburg", locale: "ru-RU" },
     timestamp: "2026-01-03T10:00:00Z",
   });
-  await send("track", { userId: "user-1", event: "order_completed", properties: { total: "60.50" }, timestamp: "2026-01-05T10:00:00Z" });
-  await send("track", { userId: "user-1", event: "Order Refunded", properties: { revenue: 10 }, timestamp: "2026-01-06T10:00:00Z" });
+  await send("track", {
+    userId: "user-1",
+    event: "order_completed",
+    properties: { total: "60.50" },
+    timestamp: "2026-01-05T10:00:00Z",
+  });
+  await send("track", {
+    userId: "user-1",
+    event: "Order Refunded",
+    properties: { revenue: 10 },
+    timestamp: "2026-01-06T10:00:00Z",
+  });
 
   const [c] = await find("userId=user-1");
   assert.ok(c);
@@ -72,23 +100,54 @@ test("anonymous visits, then sign-up: one customer holding every event, computed
 });
 
 test("an unsubscribed event withdraws consent on that channel only", async () => {
-  await send("identify", { userId: "user-u", traits: { consent: { email: "opted_in", sms: "opted_in" } }, timestamp: "2026-01-01T00:00:00Z" });
-  await send("track", { userId: "user-u", event: "unsubscribed", properties: { channel: "email" }, timestamp: "2026-01-02T00:00:00Z" });
+  await send("identify", {
+    userId: "user-u",
+    traits: { consent: { email: "opted_in", sms: "opted_in" } },
+    timestamp: "2026-01-01T00:00:00Z",
+  });
+  await send("track", {
+    userId: "user-u",
+    event: "unsubscribed",
+    properties: { channel: "email" },
+    timestamp: "2026-01-02T00:00:00Z",
+  });
   const [c] = await find("userId=user-u");
   assert.equal(c.consents.email.state, "unsubscribed");
   assert.equal(c.consents.sms.state, "opted_in");
 });
 
 test("merging two existing profiles moves events, adds orders, keeps the newest traits and the most restrictive consent", async () => {
-  await send("identify", { anonymousId: "phone-7", traits: { city: "Kazan", consent: { email: "unsubscribed" } }, timestamp: "2026-02-01T00:00:00Z" });
-  await send("track", { anonymousId: "phone-7", event: "Order Completed", properties: { revenue: 10 }, timestamp: "2026-02-02T00:00:00Z" });
-  await send("identify", { userId: "user-7", traits: { city: "Moscow", plan: "pro", consent: { email: "opted_in" } }, timestamp: "2026-02-05T00:00:00Z" });
-  await send("track", { userId: "user-7", event: "Order Completed", properties: { revenue: 30 }, timestamp: "2026-02-06T00:00:00Z" });
+  await send("identify", {
+    anonymousId: "phone-7",
+    traits: { city: "Kazan", consent: { email: "unsubscribed" } },
+    timestamp: "2026-02-01T00:00:00Z",
+  });
+  await send("track", {
+    anonymousId: "phone-7",
+    event: "Order Completed",
+    properties: { revenue: 10 },
+    timestamp: "2026-02-02T00:00:00Z",
+  });
+  await send("identify", {
+    userId: "user-7",
+    traits: { city: "Moscow", plan: "pro", consent: { email: "opted_in" } },
+    timestamp: "2026-02-05T00:00:00Z",
+  });
+  await send("track", {
+    userId: "user-7",
+    event: "Order Completed",
+    properties: { revenue: 30 },
+    timestamp: "2026-02-06T00:00:00Z",
+  });
   const anonId = (await find("anonymousId=phone-7"))[0].id;
   const userCustomer = (await find("userId=user-7"))[0].id;
   assert.notEqual(anonId, userCustomer);
 
-  const r = await send("identify", { anonymousId: "phone-7", userId: "user-7", timestamp: "2026-02-07T00:00:00Z" });
+  const r = await send("identify", {
+    anonymousId: "phone-7",
+    userId: "user-7",
+    timestamp: "2026-02-07T00:00:00Z",
+  });
   assert.equal(r.body.accepted, 1);
   const [c] = await find("userId=user-7");
   assert.equal((await find("anonymousId=phone-7"))[0].id, c.id);
@@ -126,9 +185,16 @@ test("merge on email and phone is a workspace setting, with phones normalised to
   const w2 = await testWorkspace(t.db);
   await send("identify", { anonymousId: "m-a1", traits: { email: "lena@example.com" } }, w2.writeKey);
   await send("identify", { userId: "lena", traits: { email: "LENA@example.com" } }, w2.writeKey);
-  assert.equal((await find("email=lena@example.com", w2.adminKey)).length, 2, "no merge while the setting is off");
+  assert.equal(
+    (await find("email=lena@example.com", w2.adminKey)).length,
+    2,
+    "no merge while the setting is off",
+  );
 
-  await updateWorkspaceSettings(t.db, w2.workspace.name, { merge_on: ["email", "phone"], default_country: "RU" });
+  await updateWorkspaceSettings(t.db, w2.workspace.name, {
+    merge_on: ["email", "phone"],
+    default_country: "RU",
+  });
   await new Promise((r) => setTimeout(r, 1100)); // the key cache carries workspace settings for a second
   await send("identify", { anonymousId: "m-a2", traits: { email: "olga@example.com" } }, w2.writeKey);
   await send("identify", { userId: "olga", traits: { email: "Olga@Example.com" } }, w2.writeKey);
@@ -150,7 +216,11 @@ test("racing requests for the same new user create exactly one customer", async 
       Array.from({ length: 16 }, (_, i) =>
         i % 2 === 0
           ? send("track", { userId: user, anonymousId: `racer-anon-${round}`, event: `e${i}` }, w3.writeKey)
-          : send("identify", { userId: user, anonymousId: `racer-anon-${round}-${i}`, traits: { n: i } }, w3.writeKey),
+          : send(
+              "identify",
+              { userId: user, anonymousId: `racer-anon-${round}-${i}`, traits: { n: i } },
+              w3.writeKey,
+            ),
       ),
     );
     for (const r of results) assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -167,11 +237,24 @@ test("racing merges of the same anonymous profiles end with one customer and not
   const w4 = await testWorkspace(t.db);
   // Eight anonymous profiles with an order each, then all identified as one user at the same moment.
   for (let i = 0; i < 8; i++) {
-    await send("track", { anonymousId: `dev-${i}`, event: "Order Completed", properties: { revenue: 5 } }, w4.writeKey);
+    await send(
+      "track",
+      { anonymousId: `dev-${i}`, event: "Order Completed", properties: { revenue: 5 } },
+      w4.writeKey,
+    );
   }
   const results = await Promise.all(
     Array.from({ length: 8 }, (_, i) =>
-      send("batch", { batch: [{ type: "identify", anonymousId: `dev-${i}`, userId: "merged" }, { type: "identify", anonymousId: `dev-${(i + 1) % 8}`, userId: "merged" }] }, w4.writeKey),
+      send(
+        "batch",
+        {
+          batch: [
+            { type: "identify", anonymousId: `dev-${i}`, userId: "merged" },
+            { type: "identify", anonymousId: `dev-${(i + 1) % 8}`, userId: "merged" },
+          ],
+        },
+        w4.writeKey,
+      ),
     ),
   );
   for (const r of results) assert.equal(r.status, 200);

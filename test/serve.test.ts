@@ -47,7 +47,9 @@ interface Running {
 
 async function startTact(): Promise<Running> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [BIN, "serve"], { env: { ...env, PORT: String(port), HOST: "127.0.0.1" } });
+  const proc = spawn(process.execPath, [BIN, "serve"], {
+    env: { ...env, PORT: String(port), HOST: "127.0.0.1" },
+  });
   let out = "";
   proc.stdout?.on("data", (d) => {
     out += d;
@@ -84,7 +86,11 @@ test("first start creates workspace 'default' and prints its keys; a user can se
   const write = /write key[^:]*:\s+(tact_write_\S+)/.exec(s.stdout())?.[1];
   const admin = /admin key[^:]*:\s+(tact_admin_\S+)/.exec(s.stdout())?.[1];
   assert.ok(write && admin, s.stdout());
-  const r = await post(`${s.url}/v1/track`, { userId: "first", event: "signed_up" }, { authorization: basic(write) });
+  const r = await post(
+    `${s.url}/v1/track`,
+    { userId: "first", event: "signed_up" },
+    { authorization: basic(write) },
+  );
   assert.equal(r.status, 200);
   const found = await get(`${s.url}/api/v1/customers?userId=first`, admin);
   assert.equal(found.body.customers.length, 1);
@@ -97,7 +103,11 @@ test("first start creates workspace 'default' and prints its keys; a user can se
   }
 
   // SIGTERM while a large batch is in flight: the request completes, then the process exits cleanly.
-  const items = Array.from({ length: 2000 }, (_, i) => ({ type: "track", userId: `inflight-${i % 50}`, event: "e" }));
+  const items = Array.from({ length: 2000 }, (_, i) => ({
+    type: "track",
+    userId: `inflight-${i % 50}`,
+    event: "e",
+  }));
   const inflight = post(`${s.url}/v1/batch`, { batch: items }, { authorization: basic(write) });
   await new Promise((r) => setTimeout(r, 30));
   s.proc.kill("SIGTERM");
@@ -111,7 +121,10 @@ test("first start creates workspace 'default' and prints its keys; a user can se
   assert.doesNotMatch(again.stdout(), /Created workspace/);
   const c = await get(`${again.url}/api/v1/customers?userId=inflight-7`, admin);
   assert.equal(c.body.customers.length, 1);
-  const events = await get(`${again.url}/api/v1/customers/${c.body.customers[0].id}/events?limit=1000`, admin);
+  const events = await get(
+    `${again.url}/api/v1/customers/${c.body.customers[0].id}/events?limit=1000`,
+    admin,
+  );
   assert.equal(events.body.events.length, 40);
   again.proc.kill("SIGINT");
   assert.equal(await again.exited, 0);
@@ -129,11 +142,23 @@ test("workspaces and keys from the command line: create, use, revoke", async () 
   assert.equal(created.code, 0, created.stderr);
   const key = JSON.parse(created.stdout) as { key: string; keyId: string; kind: string };
   assert.equal(key.kind, "write");
-  const settings = tact("workspaces", "settings", "shop", "--merge-on", "email,phone", "--default-country", "RU", "--json");
+  const settings = tact(
+    "workspaces",
+    "settings",
+    "shop",
+    "--merge-on",
+    "email,phone",
+    "--default-country",
+    "RU",
+    "--json",
+  );
   assert.deepEqual(JSON.parse(settings.stdout), { merge_on: ["email", "phone"], default_country: "RU" });
 
   let s = await startTact();
-  assert.equal((await post(`${s.url}/v1/track`, { userId: "a", event: "e" }, { authorization: basic(key.key) })).status, 200);
+  assert.equal(
+    (await post(`${s.url}/v1/track`, { userId: "a", event: "e" }, { authorization: basic(key.key) })).status,
+    200,
+  );
   s.proc.kill("SIGTERM");
   await s.exited;
 
@@ -142,7 +167,10 @@ test("workspaces and keys from the command line: create, use, revoke", async () 
   assert.equal(tact("keys", "revoke", key.keyId).code, 0);
   assert.equal(tact("keys", "revoke", key.keyId).code, 1);
   s = await startTact();
-  assert.equal((await post(`${s.url}/v1/track`, { userId: "a", event: "e" }, { authorization: basic(key.key) })).status, 401);
+  assert.equal(
+    (await post(`${s.url}/v1/track`, { userId: "a", event: "e" }, { authorization: basic(key.key) })).status,
+    401,
+  );
   s.proc.kill("SIGTERM");
   await s.exited;
 });

@@ -3,7 +3,17 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { gzipSync } from "node:zlib";
 import { VirtualClock } from "../src/core/clock.ts";
-import { basic, get, post, startServer, type TestDb, type TestServer, type TestWorkspace, testDb, testWorkspace } from "./helpers.ts";
+import {
+  basic,
+  get,
+  post,
+  startServer,
+  type TestDb,
+  type TestServer,
+  type TestWorkspace,
+  testDb,
+  testWorkspace,
+} from "./helpers.ts";
 
 let t: TestDb;
 let server: TestServer;
@@ -23,7 +33,8 @@ after(async () => {
 const track = (body: unknown, headers?: Record<string, string>) =>
   post(`${server.url}/v1/track`, body, headers ?? { authorization: basic(w.writeKey) });
 const customerByUser = async (userId: string) =>
-  (await get(`${server.url}/api/v1/customers?userId=${encodeURIComponent(userId)}`, w.adminKey)).body.customers[0];
+  (await get(`${server.url}/api/v1/customers?userId=${encodeURIComponent(userId)}`, w.adminKey)).body
+    .customers[0];
 const eventsOf = async (id: string) =>
   (await get(`${server.url}/api/v1/customers/${id}/events?limit=1000`, w.adminKey)).body.events as any[];
 
@@ -42,7 +53,10 @@ test("every call type is accepted with the write key as Basic user, as Bearer, o
     assert.equal(r.body.success, true);
     assert.equal(r.body.accepted, 1);
   }
-  assert.equal((await track({ userId: "t1", event: "bearer" }, { authorization: `Bearer ${w.writeKey}` })).status, 200);
+  assert.equal(
+    (await track({ userId: "t1", event: "bearer" }, { authorization: `Bearer ${w.writeKey}` })).status,
+    200,
+  );
   assert.equal((await track({ userId: "t1", event: "in body", writeKey: w.writeKey }, {})).status, 200);
   const c = await customerByUser("t1");
   const events = await eventsOf(c.id);
@@ -83,7 +97,13 @@ test("a messageId seen before is acknowledged and not stored again", async () =>
   assert.equal(second.body.duplicates, 1);
   const inBatch = await post(
     `${server.url}/v1/batch`,
-    { batch: [{ ...body, type: "track" }, { ...body, type: "track" }, { ...body, type: "track", messageId: "m-dup-2" }] },
+    {
+      batch: [
+        { ...body, type: "track" },
+        { ...body, type: "track" },
+        { ...body, type: "track", messageId: "m-dup-2" },
+      ],
+    },
     { authorization: basic(w.writeKey) },
   );
   assert.deepEqual([inBatch.body.accepted, inBatch.body.duplicates], [1, 2]);
@@ -115,7 +135,13 @@ test("batch-level context, integrations and sentAt are merged into the items; an
     {
       batch: [
         { type: "track", userId: "ctx", event: "A", timestamp: "2026-03-10T11:00:00Z" },
-        { type: "track", userId: "ctx", event: "B", context: { locale: "de-DE" }, timestamp: "2026-03-10T11:00:00Z" },
+        {
+          type: "track",
+          userId: "ctx",
+          event: "B",
+          context: { locale: "de-DE" },
+          timestamp: "2026-03-10T11:00:00Z",
+        },
       ],
       context: { library: { name: "lib", version: "1" }, locale: "en-US", timezone: "Europe/Berlin" },
       integrations: { All: false },
@@ -184,7 +210,12 @@ test("limits: a single event over 32 KB, a batch over 500 KB or 2,500 events get
   const heavy = await post(
     `${server.url}/v1/batch`,
     {
-      batch: Array.from({ length: 30 }, () => ({ type: "track", userId: "lim", event: "e", properties: { s: "y".repeat(20_000) } })),
+      batch: Array.from({ length: 30 }, () => ({
+        type: "track",
+        userId: "lim",
+        event: "e",
+        properties: { s: "y".repeat(20_000) },
+      })),
     },
     { authorization: basic(w.writeKey) },
   );
@@ -227,6 +258,8 @@ test("browsers get CORS answers on the tracking API", async () => {
 test("an acknowledged event is committed: another connection sees it at once", async () => {
   const r = await track({ userId: "durable", event: "e", messageId: "durable-1" });
   assert.equal(r.status, 200);
-  const { rows } = await t.db.pool.query("SELECT count(*)::int AS n FROM events WHERE message_id = 'durable-1'");
+  const { rows } = await t.db.pool.query(
+    "SELECT count(*)::int AS n FROM events WHERE message_id = 'durable-1'",
+  );
   assert.equal(rows[0].n, 1);
 });

@@ -6,8 +6,33 @@ import { CALL_TYPES, callSchemas } from "./tracking-schema.ts";
 
 // Values that probe each rule's edges: empty, long, numbers, non-finite-like, objects, arrays, dates.
 const edgy = fc.oneof(
-  fc.constantFrom(undefined, null, "", "x", "a".repeat(255), "a".repeat(256), 0, 42, -1.5, true, false, [], {}, [1]),
-  fc.constantFrom("2026-01-01T00:00:00Z", "not a date", "2026-13-45", "a".repeat(70), "1 March 2026"),
+  fc.constantFrom(
+    undefined,
+    null,
+    "",
+    "x",
+    "a".repeat(255),
+    "a".repeat(256),
+    0,
+    42,
+    -1.5,
+    true,
+    false,
+    [],
+    {},
+    [1],
+  ),
+  fc.constantFrom(
+    "2026-01-01T00:00:00Z",
+    "2026-01-01",
+    "1",
+    "2001",
+    "+012026-01-01T00:00:00Z",
+    "not a date",
+    "2026-13-45",
+    "a".repeat(70),
+    "1 March 2026",
+  ),
   fc.constantFrom("track", "identify", "page", "screen", "group", "alias", "bogus"),
   fc.dictionary(fc.string({ maxLength: 5 }), fc.jsonValue(), { maxKeys: 3 }),
   fc.string({ maxLength: 300 }),
@@ -44,17 +69,15 @@ const VALID = {
   traits: { b: 2 },
   context: { c: 3 },
 };
-const message = fc
-  .array(fc.tuple(fc.constantFrom(...FIELDS), edgy), { maxLength: 3 })
-  .map((overrides) => {
-    const m: Record<string, unknown> = { ...VALID };
-    for (const [k, v] of overrides) {
-      // messages come from JSON.parse: plain values only
-      if (v === undefined) delete m[k];
-      else m[k] = JSON.parse(JSON.stringify(v) ?? "null");
-    }
-    return m;
-  });
+const message = fc.array(fc.tuple(fc.constantFrom(...FIELDS), edgy), { maxLength: 3 }).map((overrides) => {
+  const m: Record<string, unknown> = { ...VALID };
+  for (const [k, v] of overrides) {
+    // messages come from JSON.parse: plain values only
+    if (v === undefined) delete m[k];
+    else m[k] = JSON.parse(JSON.stringify(v) ?? "null");
+  }
+  return m;
+});
 
 test("property: the fast validator accepts exactly what the documented zod schemas accept, with the same result", () => {
   fc.assert(
@@ -75,7 +98,11 @@ test("property: the fast validator accepts exactly what the documented zod schem
 });
 
 test("the reason names the field", () => {
-  assert.deepEqual(checkMessage({ userId: "u" }, "track"), { ok: false, path: "event", reason: "required: a string" });
+  assert.deepEqual(checkMessage({ userId: "u" }, "track"), {
+    ok: false,
+    path: "event",
+    reason: "required: a string",
+  });
   assert.deepEqual(checkMessage({ event: "e" }, "track"), {
     ok: false,
     path: "userId",

@@ -1,7 +1,7 @@
 // The tracking schemas of tracking-schema.ts checked by hand: the same rules as the zod schemas (which document the
 // API and stay the reference — a property test holds the two to the same verdicts), at a fraction of the cost,
 // because ingestion validates every message.
-import type { CallType, TrackingMessage } from "./tracking-schema.ts";
+import { type CallType, ISO_TIME, type TrackingMessage } from "./tracking-schema.ts";
 
 export type Checked = { ok: true; message: TrackingMessage } | { ok: false; path: string; reason: string };
 
@@ -44,7 +44,8 @@ function str(m: Obj, key: string, min: number, max: number, required = false): s
 
 function time(m: Obj, key: string): string | null | undefined {
   const v = str(m, key, 0, 64);
-  if (typeof v === "string" && Number.isNaN(Date.parse(v))) throw new Invalid(key, "must be an ISO-8601 date-time");
+  if (typeof v === "string" && (!ISO_TIME.test(v) || Number.isNaN(Date.parse(v))))
+    throw new Invalid(key, "must be an ISO-8601 date-time");
   return v;
 }
 

@@ -131,7 +131,9 @@ export async function ingestMessages(
     idPools.set(db, ids);
   }
   const pool = ids;
-  const outcome = await withTransaction(db, (client) => store(client, pool, workspace, prepared, opts.receivedAt));
+  const outcome = await withTransaction(db, (client) =>
+    store(client, pool, workspace, prepared, opts.receivedAt),
+  );
   rejected.push(...outcome.erased);
   rejected.sort((a, b) => a.index - b.index);
   return { accepted: outcome.stored, duplicates: duplicates + outcome.duplicates, rejected };

@@ -1,5 +1,5 @@
 // What one event says about its customer's profile: contact points, consents, preference, time zone, orders.
-import { parsePhoneNumberFromString, type CountryCode } from "libphonenumber-js";
+import { type CountryCode, parsePhoneNumberFromString } from "libphonenumber-js";
 import type { IdentityKey } from "../core/identity/resolve.ts";
 import type { WorkspaceSettingsRow } from "../store/schema.ts";
 import type { TrackedEvent } from "./normalize.ts";
@@ -40,7 +40,10 @@ export function normalizePhone(v: unknown, defaultCountry?: string): string | nu
 }
 
 export function eventKind(name: string | null): string {
-  return (name ?? "").trim().toLowerCase().replace(/[\s-]+/g, "_");
+  return (name ?? "")
+    .trim()
+    .toLowerCase()
+    .replace(/[\s-]+/g, "_");
 }
 
 function amount(v: unknown): number | null {
@@ -100,7 +103,8 @@ export function profileDelta(e: TrackedEvent, settings: WorkspaceSettingsRow): P
     d.email = normalizeEmail(t.email);
     d.phone = normalizePhone(t.phone, settings.default_country);
     const chat = t.telegram_chat_id ?? t.telegramChatId;
-    if ((typeof chat === "string" && chat.length <= 64) || typeof chat === "number") d.telegramChatId = String(chat);
+    if ((typeof chat === "string" && chat.length <= 64) || typeof chat === "number")
+      d.telegramChatId = String(chat);
     if (typeof t.preferred_channel === "string" && CHANNEL_RE.test(t.preferred_channel)) {
       d.preferredChannel = t.preferred_channel;
     }

@@ -2,7 +2,12 @@
 import { z } from "zod";
 
 const id = z.union([z.string().min(1).max(255), z.number().finite()]).transform((v) => String(v));
-const isoTime = z.string().max(64).refine((s) => !Number.isNaN(Date.parse(s)), "must be an ISO-8601 date-time");
+/** An ISO-8601 date-time (a date at least), as the SDKs send; Date.parse alone would take "1" for 2001. */
+export const ISO_TIME = /^[+-]?\d{4,6}-\d{2}-\d{2}/;
+const isoTime = z
+  .string()
+  .max(64)
+  .refine((s) => ISO_TIME.test(s) && !Number.isNaN(Date.parse(s)), "must be an ISO-8601 date-time");
 const jsonObject = z.record(z.string(), z.unknown());
 
 const common = {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { type EventIdentity, keyString, type KnownCustomer, resolveIdentities } from "./resolve.ts";
+import { type EventIdentity, type KnownCustomer, keyString, resolveIdentities } from "./resolve.ts";
 
 /** A store in memory that applies resolutions the way the database does. */
 class MemoryStore {
@@ -32,7 +32,11 @@ class MemoryStore {
   }
 }
 
-const ev = (userId: string | null, anonymousId: string | null, previousId: string | null = null): EventIdentity => ({
+const ev = (
+  userId: string | null,
+  anonymousId: string | null,
+  previousId: string | null = null,
+): EventIdentity => ({
   userId,
   anonymousId,
   previousId,

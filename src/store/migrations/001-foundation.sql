@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS customers (
   consents jsonb NOT NULL DEFAULT '{}'::jsonb,
   preferred_channel text,
   orders integer NOT NULL DEFAULT 0,
-  revenue numeric(20, 4) NOT NULL DEFAULT 0,
+  revenue numeric NOT NULL DEFAULT 0,
   first_order_at timestamptz,
   last_order_at timestamptz,
   first_seen_at timestamptz,
