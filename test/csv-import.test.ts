@@ -660,6 +660,35 @@ test("tact import/export: JSON summary, exit codes 0/1/2, and a process killed m
   assert.match(usage.stderr, /names column 'Nope'/);
   assert.equal(tact(env, "import", "customers", retail, "--workspace", name, "--map", "oops").code, 2);
 
+  const mapping = fixture(
+    JSON.stringify({ columns: { Kunde: "userId", Mail: "email", Alter: "trait.age:integer" } }),
+    "map.json",
+  );
+  const people = fixture(
+    "Kunde;Mail;Alter;Stadt\nk1;k1@example.com;41;Bonn\nk2;k2@example.com;vierzig;Ulm\n",
+  );
+  const mapped = tact(
+    env,
+    "import",
+    "customers",
+    people,
+    "--workspace",
+    name,
+    "--mapping",
+    mapping,
+    "--json",
+  );
+  assert.equal(mapped.code, 0, mapped.stderr);
+  const ms = JSON.parse(mapped.stdout);
+  assert.deepEqual(ms.columns, { Kunde: "userId", Mail: "email", Alter: "age:integer", Stadt: "Stadt" });
+  assert.deepEqual(ms.errors, [{ line: 3, reason: "Alter: 'vierzig' is not a number" }]);
+  assert.equal(ms.delimiter, ";");
+  const brokenMapping = fixture("{ not json", "broken.json");
+  assert.equal(
+    tact(env, "import", "customers", people, "--workspace", name, "--mapping", brokenMapping).code,
+    2,
+  );
+
   // Killed with SIGKILL part-way (wherever that lands), then run again: exactly the right totals.
   const f = ordersFile(10_000, 500);
   const args = [
@@ -672,12 +701,25 @@ test("tact import/export: JSON summary, exit codes 0/1/2, and a process killed m
     "--chunk-size",
     "100",
   ];
+  const firstCommit = async (): Promise<void> => {
+    if (!t.url) return new Promise<void>((res) => setTimeout(res, 1500));
+    for (let i = 0; i < 400; i++) {
+      const { rows } = await t.db.pool.query(
+        `SELECT p.rows_done FROM import_progress p JOIN workspaces w USING (workspace_id)
+          WHERE w.name = $1 AND p.finished_at IS NULL`,
+        [name],
+      );
+      if (rows.some((r) => Number(r.rows_done) > 0)) return;
+      await new Promise((res) => setTimeout(res, 25));
+    }
+  };
   const child = spawn(process.execPath, args, { env, cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
   const exited = new Promise<number | null>((res) => child.on("exit", (code) => res(code)));
-  // The command says "importing …" on stderr when it starts reading; the kill comes a moment later.
+  // The command says "importing …" on stderr when it starts reading. On PostgreSQL the kill comes as soon as a
+  // chunk is committed; the embedded database cannot be read from here while the command holds it, so a moment.
   await new Promise<void>((res) => {
     child.stderr.on("data", (d: Buffer) => {
-      if (String(d).includes("importing ")) setTimeout(res, 700);
+      if (String(d).includes("importing ")) void firstCommit().then(res);
     });
     child.on("exit", () => res());
   });

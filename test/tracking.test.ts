@@ -263,3 +263,14 @@ test("an acknowledged event is committed: another connection sees it at once", a
   );
   assert.equal(rows[0].n, 1);
 });
+
+test("message ids are forgotten after the dedupe window, except those of imported rows", async () => {
+  const { pruneMessageIds } = await import("../src/store/events.ts");
+  const live = { userId: "prune", event: "e", messageId: "live-1" };
+  const imported = { userId: "prune", event: "e", messageId: "import:event:prune:1" };
+  assert.equal((await track(live)).body.accepted, 1);
+  assert.equal((await track(imported)).body.accepted, 1);
+  assert.ok((await pruneMessageIds(t.db, new Date(clock.now().getTime() + 60_000))) >= 1);
+  assert.equal((await track(live)).body.accepted, 1, "a live id is accepted again after the window");
+  assert.equal((await track(imported)).body.duplicates, 1, "an imported row never comes in twice");
+});

@@ -23,7 +23,7 @@ import { UsageError, withDb } from "./context.ts";
 
 interface ImportFlags {
   workspace: string;
-  map: Record<string, string>;
+  map?: Record<string, string>;
   mapping?: string;
   delimiter?: string;
   preset?: Preset;
@@ -47,7 +47,7 @@ const mappingFileSchema = z.union([
   z.record(z.string(), z.string()),
 ]);
 
-function collectMap(value: string, previous: Record<string, string>): Record<string, string> {
+function collectMap(value: string, previous: Record<string, string> | undefined): Record<string, string> {
   const eq = value.lastIndexOf("=");
   if (eq <= 0 || eq === value.length - 1)
     throw new InvalidArgumentError("write it as COLUMN=FIELD, e.g. 'E-mail=email'");
@@ -87,7 +87,7 @@ export function registerImportExport(program: Command): void {
         kind === "customers" ? "import customer profiles (identify)" : "import events such as orders (track)",
       )
       .requiredOption("--workspace <name>", "workspace")
-      .option("--map <column=field>", "map a column to a field (repeatable)", collectMap, {})
+      .option("--map <column=field>", "map a column to a field (repeatable)", collectMap)
       .option("--mapping <file.json>", "read the column mapping from a JSON file")
       .option(
         "--delimiter <char>",
@@ -126,7 +126,7 @@ export function registerImportExport(program: Command): void {
 }
 
 function readMappingFile(path: string): {
-  map: Record<string, string>;
+  map?: Record<string, string>;
   eventName?: string;
   delimiter?: string;
 } {
@@ -184,7 +184,7 @@ async function runImport(kind: ImportKind, file: string, flags: ImportFlags): Pr
         etaBuffer: 50,
       })
     : undefined;
-  const started = performance.now();
+  let started = performance.now();
   // Without a terminal (a log file, cron): a line at the start and one every LOG_EVERY_MS, unless --json.
   const log = !bar && !flags.json ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
   let lastLog = performance.now();
@@ -202,6 +202,7 @@ async function runImport(kind: ImportKind, file: string, flags: ImportFlags): Pr
           signal: abort.signal,
           ...(flags.chunkSize ? { chunkSize: flags.chunkSize } : {}),
           onStart: ({ bytesTotal, resumeAfterRow }) => {
+            started = performance.now();
             bar?.start(bytesTotal, 0, { rows: 0, rate: 0 });
             const resumed =
               resumeAfterRow > 0 ? `, continuing after row ${n(resumeAfterRow)} of an interrupted run` : "";

@@ -85,7 +85,8 @@ export async function exportCustomers(
     if (rows.length === 0) break;
     let text = "";
     for (const r of rows) {
-      const revenue = Number(r.revenue);
+      // Sums of float amounts can carry noise in the last digits (0.1 + 0.2): shown to 1/10,000.
+      const revenue = Math.round(Number(r.revenue) * 10_000) / 10_000;
       const row: ExportRow = {
         id: r.customer_id,
         user_id: r.user_id,

@@ -6,15 +6,11 @@
 import { createHash } from "node:crypto";
 import { realpathSync } from "node:fs";
 import type { Db } from "../store/db.ts";
+import { readProgress, writeProgress } from "../store/import-progress.ts";
 import type { Workspace } from "../store/workspaces.ts";
-import {
-  type Converter,
-  type ConverterOutput,
-  type Emitted,
-  type ImportKind,
-  MappedConverter,
-} from "./csv-mapping.ts";
+import type { Converter, ConverterOutput, Emitted, ImportKind } from "./csv-mapping.ts";
 import { OnlineRetailConverter } from "./csv-online-retail.ts";
+import { MappedConverter } from "./csv-rows.ts";
 import { CsvFileError, type CsvProblem, inspectCsvFile, readCsvRecords } from "./csv-source.ts";
 import { ingestMessages } from "./ingest.ts";
 
@@ -203,7 +199,6 @@ export async function importCsv(
       });
     };
 
-    let lastReport = 0;
     for await (const rec of records) {
       if (opts.signal?.aborted || (opts.limitRows !== undefined && rowsRead >= opts.limitRows)) {
         stopped = true;
@@ -211,16 +206,13 @@ export async function importCsv(
       }
       rowsRead++;
       lastOrdinal = rowsRead;
+      if ((rowsRead & 1023) === 0) report(); // the progress bar limits its own redraws
       if (rowsRead <= resumeAfter) {
         out.skip(RESUMED);
         continue;
       }
       converter.push(rec, rowsRead, out);
       if (buffer.length >= chunkSize) await cut();
-      if ((rowsRead & 1023) === 0 && performance.now() - lastReport > 100) {
-        lastReport = performance.now();
-        report();
-      }
     }
     if (!stopped) converter.end(out);
     await cut();
@@ -277,34 +269,4 @@ function sourceKeyOf(
     signature,
   ]);
   return `csv:${createHash("sha256").update(identity).digest("hex")}`;
-}
-
-async function readProgress(
-  db: Db,
-  workspaceId: number,
-  sourceKey: string,
-): Promise<{ rowsDone: number; finished: boolean } | undefined> {
-  const row = await db.kysely
-    .selectFrom("import_progress")
-    .select(["rows_done", "finished_at"])
-    .where("workspace_id", "=", workspaceId)
-    .where("source_key", "=", sourceKey)
-    .executeTakeFirst();
-  return row ? { rowsDone: Number(row.rows_done), finished: row.finished_at !== null } : undefined;
-}
-
-async function writeProgress(
-  db: Db,
-  workspaceId: number,
-  sourceKey: string,
-  rowsDone: number,
-  finished: boolean,
-) {
-  await db.pool.query(
-    `INSERT INTO import_progress (workspace_id, source_key, rows_done, finished_at, updated_at)
-     VALUES ($1, $2, $3, CASE WHEN $4 THEN now() END, now())
-     ON CONFLICT (workspace_id, source_key) DO UPDATE
-       SET rows_done = EXCLUDED.rows_done, finished_at = EXCLUDED.finished_at, updated_at = now()`,
-    [workspaceId, sourceKey, rowsDone, finished],
-  );
 }

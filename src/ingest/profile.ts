@@ -160,7 +160,7 @@ export function foldDeltas(a: ProfileDelta, b: ProfileDelta): ProfileDelta {
     timezone: newer.timezone ?? older.timezone,
     locale: newer.locale ?? older.locale,
     orders: a.orders + b.orders,
-    revenue: a.revenue + b.revenue,
+    revenue: Math.round((a.revenue + b.revenue) * 10_000) / 10_000, // no float noise in money
     firstOrderAt: minDate(a.firstOrderAt, b.firstOrderAt),
     lastOrderAt: maxDate(a.lastOrderAt, b.lastOrderAt),
   };

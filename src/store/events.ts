@@ -52,9 +52,15 @@ export async function insertEvents(
   );
 }
 
-/** Forgets message ids older than the dedupe window (at least 7 days are kept). */
+/**
+ * Forgets message ids older than the dedupe window (at least 7 days are kept). Ids of imported rows are kept for
+ * good, so importing the same file again, however much later, adds nothing twice.
+ */
 export async function pruneMessageIds(db: Db, olderThan: Date): Promise<number> {
-  const res = await db.pool.query("DELETE FROM event_dedupe WHERE received_at < $1", [olderThan]);
+  const res = await db.pool.query(
+    "DELETE FROM event_dedupe WHERE received_at < $1 AND message_id NOT LIKE 'import:%'",
+    [olderThan],
+  );
   return res.rowCount ?? 0;
 }
 
