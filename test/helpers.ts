@@ -3,6 +3,7 @@
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import pg from "pg";
+import { pino } from "pino";
 import { type Clock, systemClock } from "../src/core/clock.ts";
 import { buildApp } from "../src/server/app.ts";
 import { type Db, openDb } from "../src/store/db.ts";
@@ -54,7 +55,8 @@ export interface TestServer {
 }
 
 export async function startServer(db: Db, clock: Clock = systemClock): Promise<TestServer> {
-  const app = await buildApp({ db, clock, logger: false });
+  // TACT_TEST_LOG=1 shows the server's error log while debugging a test
+  const app = await buildApp({ db, clock, logger: process.env.TACT_TEST_LOG ? pino({ level: "error" }) : false });
   await app.listen({ port: 0, host: "127.0.0.1" });
   const addr = app.server.address();
   const port = typeof addr === "object" && addr ? addr.port : 0;

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { realpathSync } from "node:fs";
 import type { Db } from "../store/db.ts";
 import { readProgress, writeProgress } from "../store/import-progress.ts";
+import { analyze } from "../store/statistics.ts";
 import type { Workspace } from "../store/workspaces.ts";
 import type { Converter, ConverterOutput, Emitted, ImportKind } from "./csv-mapping.ts";
 import { OnlineRetailConverter } from "./csv-online-retail.ts";
@@ -218,7 +219,10 @@ export async function importCsv(
     await cut();
     await inflight;
     if (failure) throw failure.error;
-    if (!stopped) await writeProgress(db, workspace.id, sourceKey, rowsRead, true);
+    if (!stopped) {
+      await writeProgress(db, workspace.id, sourceKey, rowsRead, true);
+      await analyze(db);
+    }
   } finally {
     await records.return(undefined);
   }

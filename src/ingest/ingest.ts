@@ -5,22 +5,28 @@ import { createHash } from "node:crypto";
 import {
   type EventIdentity,
   type IdentityKey,
+  type KnownCustomer,
   keyString,
   resolveIdentities,
 } from "../core/identity/resolve.ts";
 import {
   CustomerIdPool,
   type CustomerPatch,
+  deleteBareCustomers,
+  holdCustomers,
+  insertBareCustomers,
   insertCustomers,
   insertIdentities,
+  insertIdentitiesReturning,
   lookupIdentities,
   mergeCustomers,
   type Queryable,
   updateCustomers,
 } from "../store/customers.ts";
-import { type Db, withTransaction } from "../store/db.ts";
+import { type Db, StaleReadError, withTransaction } from "../store/db.ts";
 import { claimMessageIds, type EventRow, insertEvents } from "../store/events.ts";
 import { ensureEventPartitions } from "../store/partitions.ts";
+import { noteGrowth } from "../store/statistics.ts";
 import type { Workspace } from "../store/workspaces.ts";
 import {
   type BatchDefaults,
@@ -130,10 +136,14 @@ export async function ingestMessages(
     ids = new CustomerIdPool();
     idPools.set(db, ids);
   }
-  const pool = ids;
-  const outcome = await withTransaction(db, (client) =>
-    store(client, pool, workspace, prepared, opts.receivedAt),
-  );
+  const idPool = ids;
+  let hint: Known | undefined = await claimNewIdentities(db, idPool, workspace, prepared, opts.receivedAt);
+  const outcome = await withTransaction(db, (client) => {
+    const known = hint;
+    hint = undefined; // a retry looks again
+    return store(client, idPool, workspace, prepared, opts.receivedAt, known);
+  });
+  noteGrowth(db, outcome.stored);
   rejected.push(...outcome.erased);
   rejected.sort((a, b) => a.index - b.index);
   return { accepted: outcome.stored, duplicates: duplicates + outcome.duplicates, rejected };
@@ -141,12 +151,118 @@ export async function ingestMessages(
 
 const idPools = new WeakMap<Db, CustomerIdPool>();
 
+interface Known {
+  known: Map<string, string>;
+  customers: Map<string, KnownCustomer>;
+}
+
+function batchKeys(batch: Prepared[]): IdentityKey[] {
+  const keys = new Map<string, IdentityKey>();
+  const addKey = (k: IdentityKey) => keys.set(keyString(k), k);
+  for (const { identity: e } of batch) {
+    if (e.userId) addKey({ kind: "user", value: e.userId });
+    if (e.anonymousId) addKey({ kind: "anon", value: e.anonymousId });
+    if (e.previousId) {
+      addKey({ kind: "user", value: e.previousId });
+      addKey({ kind: "anon", value: e.previousId });
+    }
+    for (const k of e.contactKeys) addKey(k);
+  }
+  return [...keys.values()];
+}
+
+async function lookup(client: Queryable, workspaceId: number, keys: IdentityKey[]): Promise<Known> {
+  const found = await lookupIdentities(client, workspaceId, keys);
+  const known = new Map<string, string>();
+  const customers = new Map<string, KnownCustomer>();
+  for (const row of found) {
+    known.set(`${row.kind}:${row.value}`, row.customer_id);
+    customers.set(row.customer_id, { customerId: row.customer_id, userId: row.user_id });
+  }
+  return { known, customers };
+}
+
+function resolve(batch: Prepared[], k: Known, ids: string[]) {
+  let next = 0;
+  return resolveIdentities(
+    batch.map((p) => p.identity),
+    k.known,
+    k.customers,
+    () => {
+      const id = ids[next++];
+      if (id === undefined) throw new Error("identity resolution allocated more customers than identifiers");
+      return id;
+    },
+  );
+}
+
+const unmappedCount = (keys: IdentityKey[], k: Known) =>
+  keys.filter((key) => (key.kind === "user" || key.kind === "anon") && !k.known.has(keyString(key))).length;
+
+/**
+ * Records the batch's new identifiers, and creates the customers they make, in a short transaction of its own.
+ * Racing requests for the same new person meet here, briefly, instead of in the long write of the batch: an
+ * identifier another request claimed first is left to it (a customer left with none of its identifiers is
+ * removed again), and the write that follows merges whatever the race split. Returns what the store knows about
+ * the batch's identifiers when nothing was contested, else undefined (the write looks again).
+ */
+async function claimNewIdentities(
+  db: Db,
+  idPool: CustomerIdPool,
+  workspace: Workspace,
+  all: Prepared[],
+  at: Date,
+): Promise<Known | undefined> {
+  const keys = batchKeys(all);
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    const k = await lookup(db.pool, workspace.id, keys);
+    if (keys.every((key) => k.known.has(keyString(key)))) return k;
+    const erased = await findErased(db.pool, workspace, all, k.known);
+    const batch = erased.size > 0 ? all.filter((p) => !erased.has(p.event.index)) : all;
+    const r = resolve(batch, k, await idPool.take(db.pool, unmappedCount(keys, k)));
+    if (r.newIdentities.size === 0) return k;
+    const claims = [...r.newIdentities.values()].map((v) => ({ ...v.key, customerId: v.customerId }));
+    const created = [...r.created].map(([customerId, c]) => ({ customerId, userId: c.userId }));
+    const existing = [...new Set(claims.map((c) => c.customerId))].filter((id) => !r.created.has(id));
+    let inserted: Set<string>;
+    try {
+      inserted = await withTransaction(
+        db,
+        async (client) => {
+          await holdCustomers(client, workspace.id, existing); // not merged away under our new identifiers
+          await insertBareCustomers(client, workspace.id, created);
+          const done = await insertIdentitiesReturning(client, workspace.id, claims, at);
+          const holding = new Set(
+            claims.filter((c) => done.has(`${c.kind}:${c.value}`)).map((c) => c.customerId),
+          );
+          const empty = created.filter((c) => !holding.has(c.customerId)).map((c) => c.customerId);
+          await deleteBareCustomers(client, workspace.id, empty);
+          return done;
+        },
+        1,
+      );
+    } catch (err) {
+      if (err instanceof StaleReadError) continue; // a customer we attach to was merged: look again
+      throw err;
+    }
+    if (inserted.size !== claims.length) return undefined;
+    for (const c of claims) k.known.set(`${c.kind}:${c.value}`, c.customerId);
+    for (const c of created) k.customers.set(c.customerId, c);
+    for (const [customerId, userId] of r.userIdOf) {
+      if (k.customers.has(customerId)) k.customers.set(customerId, { customerId, userId });
+    }
+    return k;
+  }
+  return undefined;
+}
+
 async function store(
   client: Queryable,
   idPool: CustomerIdPool,
   workspace: Workspace,
   all: Prepared[],
   receivedAt: Date,
+  hint: Known | undefined,
 ): Promise<{ stored: number; duplicates: number; erased: Rejection[] }> {
   const ws = workspace.id;
   const fresh = await claimMessageIds(
@@ -159,43 +275,15 @@ async function store(
   const duplicates = all.length - batch.length;
   if (batch.length === 0) return { stored: 0, duplicates, erased: [] };
 
-  const keys = new Map<string, IdentityKey>();
-  const addKey = (k: IdentityKey) => keys.set(keyString(k), k);
-  for (const { identity: e } of batch) {
-    if (e.userId) addKey({ kind: "user", value: e.userId });
-    if (e.anonymousId) addKey({ kind: "anon", value: e.anonymousId });
-    if (e.previousId) {
-      addKey({ kind: "user", value: e.previousId });
-      addKey({ kind: "anon", value: e.previousId });
-    }
-    for (const k of e.contactKeys) addKey(k);
-  }
-  const found = await lookupIdentities(client, ws, [...keys.values()]);
-  const known = new Map<string, string>();
-  const knownCustomers = new Map<string, { customerId: string; userId: string | null }>();
-  for (const row of found) {
-    known.set(`${row.kind}:${row.value}`, row.customer_id);
-    knownCustomers.set(row.customer_id, { customerId: row.customer_id, userId: row.user_id });
-  }
+  const keys = batchKeys(batch);
+  const k = hint ?? (await lookup(client, ws, keys));
+  const known = k.known;
 
   const erased = await findErased(client, workspace, batch, known);
   if (erased.size > 0) batch = batch.filter((p) => !erased.has(p.event.index));
 
-  const unmapped = [...keys.keys()].filter(
-    (k) => !known.has(k) && !k.startsWith("email:") && !k.startsWith("phone:"),
-  );
-  const ids = await idPool.take(client, unmapped.length);
-  let next = 0;
-  const resolution = resolveIdentities(
-    batch.map((p) => p.identity),
-    known,
-    knownCustomers,
-    () => {
-      const id = ids[next++];
-      if (id === undefined) throw new Error("identity resolution allocated more customers than identifiers");
-      return id;
-    },
-  );
+  // Identifiers are normally claimed already; this covers a concurrent merge or erasure in between.
+  const resolution = resolve(batch, k, await idPool.take(client, unmappedCount(keys, k)));
 
   for (const m of resolution.merges) await mergeCustomers(client, ws, m.from, m.into, m.reason, receivedAt);
   await insertIdentities(

@@ -57,22 +57,62 @@ export class CustomerIdPool {
   }
 }
 
-/** Inserts identifiers; a conflict means a concurrent transaction claimed one first, so this one must retry. */
+/**
+ * Inserts identifiers, skipping any that a concurrent transaction claimed first; returns the key strings
+ * (`kind:value`) actually inserted. Sorted, so racing inserts take their locks in one order.
+ */
+export async function insertIdentitiesReturning(
+  client: Queryable,
+  workspaceId: number,
+  rows: { kind: string; value: string; customerId: string }[],
+  at: Date,
+): Promise<Set<string>> {
+  if (rows.length === 0) return new Set();
+  rows.sort((a, b) => (a.kind + a.value < b.kind + b.value ? -1 : 1));
+  const res = await client.query<{ key: string }>(
+    `INSERT INTO identities (workspace_id, kind, value, customer_id, created_at)
+     SELECT $1, * , $5 FROM unnest($2::text[], $3::text[], $4::bigint[])
+     ON CONFLICT DO NOTHING RETURNING kind || ':' || value AS key`,
+    [workspaceId, rows.map((r) => r.kind), rows.map((r) => r.value), rows.map((r) => r.customerId), at],
+  );
+  return new Set(res.rows.map((r) => r.key));
+}
+
+/** Inserts identifiers; one claimed concurrently means this transaction read too early and must retry. */
 export async function insertIdentities(
   client: Queryable,
   workspaceId: number,
   rows: { kind: string; value: string; customerId: string }[],
   at: Date,
 ): Promise<void> {
-  if (rows.length === 0) return;
-  rows.sort((a, b) => (a.kind + a.value < b.kind + b.value ? -1 : 1));
+  const inserted = await insertIdentitiesReturning(client, workspaceId, rows, at);
+  if (inserted.size !== rows.length) throw new StaleReadError("an identifier was claimed concurrently");
+}
+
+/**
+ * Locks customers against a concurrent merge or erasure until the transaction ends (those take FOR UPDATE first);
+ * throws StaleReadError if one is already gone.
+ */
+export async function holdCustomers(client: Queryable, workspaceId: number, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
   const res = await client.query(
-    `INSERT INTO identities (workspace_id, kind, value, customer_id, created_at)
-     SELECT $1, * , $5 FROM unnest($2::text[], $3::text[], $4::bigint[])
-     ON CONFLICT DO NOTHING`,
-    [workspaceId, rows.map((r) => r.kind), rows.map((r) => r.value), rows.map((r) => r.customerId), at],
+    `SELECT customer_id FROM customers WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[])
+      ORDER BY customer_id FOR KEY SHARE`,
+    [workspaceId, ids],
   );
-  if (res.rowCount !== rows.length) throw new StaleReadError("an identifier was claimed concurrently");
+  if (res.rowCount !== ids.length) throw new StaleReadError("a customer was merged or erased concurrently");
+}
+
+export async function deleteBareCustomers(
+  client: Queryable,
+  workspaceId: number,
+  ids: string[],
+): Promise<void> {
+  if (ids.length === 0) return;
+  await client.query("DELETE FROM customers WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[])", [
+    workspaceId,
+    ids,
+  ]);
 }
 
 const COLUMNS = [
@@ -121,6 +161,20 @@ function patchJson(patches: CustomerPatch[]): string {
 }
 
 const RECORDSET = `json_to_recordset($2::json) AS d(${COLUMNS.map(([c, t]) => `${c} ${t}`).join(", ")})`;
+
+/** Creates customers with nothing but their ids; their profile follows in the batch's write. */
+export async function insertBareCustomers(
+  client: Queryable,
+  workspaceId: number,
+  customers: { customerId: string; userId: string | null }[],
+): Promise<void> {
+  if (customers.length === 0) return;
+  await client.query(
+    `INSERT INTO customers (workspace_id, customer_id, user_id)
+     SELECT $1, * FROM unnest($2::bigint[], $3::text[])`,
+    [workspaceId, customers.map((c) => c.customerId), customers.map((c) => c.userId)],
+  );
+}
 
 export async function insertCustomers(
   client: Queryable,

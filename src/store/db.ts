@@ -112,11 +112,21 @@ const RETRYABLE = new Set(["40P01", "40001", "23505"]);
 /** Thrown inside a transaction when a concurrent one changed what it read; the transaction is retried. */
 export class StaleReadError extends Error {}
 
+/** Deadlock, serialization failure, a unique-key race or a stale read: running the transaction again may succeed. */
+export function isRetryable(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return err instanceof StaleReadError || (code !== undefined && RETRYABLE.has(code));
+}
+
 /**
- * Runs fn in a transaction on one client, retrying on deadlock, serialization failure, a unique-key race or a
- * stale read, with a small random backoff.
+ * Runs fn in a transaction on one client, retrying (up to maxAttempts) when isRetryable, with a random backoff
+ * that grows with the attempts.
  */
-export async function withTransaction<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function withTransaction<T>(
+  db: Db,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  maxAttempts = 10,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const client = await db.pool.connect();
     try {
@@ -128,10 +138,8 @@ export async function withTransaction<T>(db: Db, fn: (client: pg.PoolClient) => 
     } catch (err) {
       await client.query("ROLLBACK").catch(() => undefined);
       client.release();
-      const code = (err as { code?: string }).code;
-      const retryable = err instanceof StaleReadError || (code !== undefined && RETRYABLE.has(code));
-      if (!retryable || attempt >= 10) throw err;
-      await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt));
+      if (!isRetryable(err) || attempt >= maxAttempts) throw err;
+      await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
     }
   }
 }

@@ -1,0 +1,37 @@
+// Keeps the planner's statistics current as tables grow. PGlite runs no autovacuum, and a server may have it
+// off; without statistics the identity lookup is planned as a scan of the whole workspace.
+import type { Db } from "./db.ts";
+
+interface Growth {
+  rowsSince: number;
+  threshold: number;
+  running: boolean;
+}
+
+const growth = new WeakMap<Db, Growth>();
+const TABLES = "customers, identities, event_dedupe";
+
+/** Counts rows written; past a threshold (that doubles each time, from 2,000) it analyses in the background. */
+export function noteGrowth(db: Db, rows: number): void {
+  let g = growth.get(db);
+  if (!g) {
+    g = { rowsSince: 0, threshold: 2_000, running: false };
+    growth.set(db, g);
+  }
+  g.rowsSince += rows;
+  if (g.running || g.rowsSince < g.threshold) return;
+  g.running = true;
+  const state = g;
+  db.pool
+    .query(`ANALYZE ${TABLES}`)
+    .catch(() => undefined) // statistics are an optimisation; a failure here loses nothing
+    .finally(() => {
+      state.rowsSince = 0;
+      state.threshold = Math.min(state.threshold * 2, 2_000_000);
+      state.running = false;
+    });
+}
+
+export async function analyze(db: Db): Promise<void> {
+  await db.pool.query(`ANALYZE ${TABLES}`);
+}
