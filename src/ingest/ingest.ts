@@ -12,18 +12,16 @@ import {
 import {
   CustomerIdPool,
   type CustomerPatch,
-  deleteBareCustomers,
   holdCustomers,
   insertBareCustomers,
   insertCustomers,
   insertIdentities,
-  insertIdentitiesReturning,
   lookupIdentities,
   mergeCustomers,
   type Queryable,
   updateCustomers,
 } from "../store/customers.ts";
-import { type Db, StaleReadError, withTransaction } from "../store/db.ts";
+import { type Db, withTransaction } from "../store/db.ts";
 import { claimMessageIds, type EventRow, insertEvents } from "../store/events.ts";
 import { ensureEventPartitions } from "../store/partitions.ts";
 import { noteGrowth } from "../store/statistics.ts";
@@ -199,12 +197,13 @@ function resolve(batch: Prepared[], k: Known, ids: string[]) {
 const unmappedCount = (keys: IdentityKey[], k: Known) =>
   keys.filter((key) => (key.kind === "user" || key.kind === "anon") && !k.known.has(keyString(key))).length;
 
+const CLAIM_LOCK = 7_274_003;
+
 /**
- * Records the batch's new identifiers, and creates the customers they make, in a short transaction of its own.
- * Racing requests for the same new person meet here, briefly, instead of in the long write of the batch: an
- * identifier another request claimed first is left to it (a customer left with none of its identifiers is
- * removed again), and the write that follows merges whatever the race split. Returns what the store knows about
- * the batch's identifiers when nothing was contested, else undefined (the write looks again).
+ * Records the batch's new identifiers, and creates the customers they make, in a short transaction of its own,
+ * one at a time per workspace (an advisory lock): two requests for the same new person never race, the second
+ * simply finds what the first recorded. Batches whose identifiers are all known skip this. Returns what the store
+ * knows about every identifier of the batch, for the write that follows.
  */
 async function claimNewIdentities(
   db: Db,
@@ -212,48 +211,27 @@ async function claimNewIdentities(
   workspace: Workspace,
   all: Prepared[],
   at: Date,
-): Promise<Known | undefined> {
+): Promise<Known> {
   const keys = batchKeys(all);
-  for (let attempt = 1; attempt <= 5; attempt++) {
-    const k = await lookup(db.pool, workspace.id, keys);
+  const first = await lookup(db.pool, workspace.id, keys);
+  if (keys.every((key) => first.known.has(keyString(key)))) return first;
+  return withTransaction(db, async (client) => {
+    await client.query("SELECT pg_advisory_xact_lock($1, $2)", [CLAIM_LOCK, workspace.id]);
+    const k = await lookup(client, workspace.id, keys);
     if (keys.every((key) => k.known.has(keyString(key)))) return k;
-    const erased = await findErased(db.pool, workspace, all, k.known);
+    const erased = await findErased(client, workspace, all, k.known);
     const batch = erased.size > 0 ? all.filter((p) => !erased.has(p.event.index)) : all;
-    const r = resolve(batch, k, await idPool.take(db.pool, unmappedCount(keys, k)));
-    if (r.newIdentities.size === 0) return k;
+    const r = resolve(batch, k, await idPool.take(client, unmappedCount(keys, k)));
     const claims = [...r.newIdentities.values()].map((v) => ({ ...v.key, customerId: v.customerId }));
     const created = [...r.created].map(([customerId, c]) => ({ customerId, userId: c.userId }));
     const existing = [...new Set(claims.map((c) => c.customerId))].filter((id) => !r.created.has(id));
-    let inserted: Set<string>;
-    try {
-      inserted = await withTransaction(
-        db,
-        async (client) => {
-          await holdCustomers(client, workspace.id, existing); // not merged away under our new identifiers
-          await insertBareCustomers(client, workspace.id, created);
-          const done = await insertIdentitiesReturning(client, workspace.id, claims, at);
-          const holding = new Set(
-            claims.filter((c) => done.has(`${c.kind}:${c.value}`)).map((c) => c.customerId),
-          );
-          const empty = created.filter((c) => !holding.has(c.customerId)).map((c) => c.customerId);
-          await deleteBareCustomers(client, workspace.id, empty);
-          return done;
-        },
-        1,
-      );
-    } catch (err) {
-      if (err instanceof StaleReadError) continue; // a customer we attach to was merged: look again
-      throw err;
-    }
-    if (inserted.size !== claims.length) return undefined;
+    await holdCustomers(client, workspace.id, existing); // not merged away under the new identifiers
+    await insertBareCustomers(client, workspace.id, created);
+    await insertIdentities(client, workspace.id, claims, at);
     for (const c of claims) k.known.set(`${c.kind}:${c.value}`, c.customerId);
     for (const c of created) k.customers.set(c.customerId, c);
-    for (const [customerId, userId] of r.userIdOf) {
-      if (k.customers.has(customerId)) k.customers.set(customerId, { customerId, userId });
-    }
     return k;
-  }
-  return undefined;
+  });
 }
 
 async function store(

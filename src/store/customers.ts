@@ -57,27 +57,6 @@ export class CustomerIdPool {
   }
 }
 
-/**
- * Inserts identifiers, skipping any that a concurrent transaction claimed first; returns the key strings
- * (`kind:value`) actually inserted. Sorted, so racing inserts take their locks in one order.
- */
-export async function insertIdentitiesReturning(
-  client: Queryable,
-  workspaceId: number,
-  rows: { kind: string; value: string; customerId: string }[],
-  at: Date,
-): Promise<Set<string>> {
-  if (rows.length === 0) return new Set();
-  rows.sort((a, b) => (a.kind + a.value < b.kind + b.value ? -1 : 1));
-  const res = await client.query<{ key: string }>(
-    `INSERT INTO identities (workspace_id, kind, value, customer_id, created_at)
-     SELECT $1, * , $5 FROM unnest($2::text[], $3::text[], $4::bigint[])
-     ON CONFLICT DO NOTHING RETURNING kind || ':' || value AS key`,
-    [workspaceId, rows.map((r) => r.kind), rows.map((r) => r.value), rows.map((r) => r.customerId), at],
-  );
-  return new Set(res.rows.map((r) => r.key));
-}
-
 /** Inserts identifiers; one claimed concurrently means this transaction read too early and must retry. */
 export async function insertIdentities(
   client: Queryable,
@@ -85,8 +64,15 @@ export async function insertIdentities(
   rows: { kind: string; value: string; customerId: string }[],
   at: Date,
 ): Promise<void> {
-  const inserted = await insertIdentitiesReturning(client, workspaceId, rows, at);
-  if (inserted.size !== rows.length) throw new StaleReadError("an identifier was claimed concurrently");
+  if (rows.length === 0) return;
+  rows.sort((a, b) => (a.kind + a.value < b.kind + b.value ? -1 : 1));
+  const res = await client.query(
+    `INSERT INTO identities (workspace_id, kind, value, customer_id, created_at)
+     SELECT $1, * , $5 FROM unnest($2::text[], $3::text[], $4::bigint[])
+     ON CONFLICT DO NOTHING`,
+    [workspaceId, rows.map((r) => r.kind), rows.map((r) => r.value), rows.map((r) => r.customerId), at],
+  );
+  if (res.rowCount !== rows.length) throw new StaleReadError("an identifier was claimed concurrently");
 }
 
 /**
@@ -101,18 +87,6 @@ export async function holdCustomers(client: Queryable, workspaceId: number, ids:
     [workspaceId, ids],
   );
   if (res.rowCount !== ids.length) throw new StaleReadError("a customer was merged or erased concurrently");
-}
-
-export async function deleteBareCustomers(
-  client: Queryable,
-  workspaceId: number,
-  ids: string[],
-): Promise<void> {
-  if (ids.length === 0) return;
-  await client.query("DELETE FROM customers WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[])", [
-    workspaceId,
-    ids,
-  ]);
 }
 
 const COLUMNS = [
