@@ -283,9 +283,6 @@ async function store(
     const patch = toPatch(customerId, resolution.userIdOf.get(customerId) ?? null, d);
     (resolution.created.has(customerId) ? created : updated).push(patch);
   }
-  await insertCustomers(client, ws, created);
-  await updateCustomers(client, ws, updated);
-
   const rows: EventRow[] = batch.map((p, i) => ({
     customerId: resolution.eventCustomer[i] as string,
     messageId: p.event.messageId,
@@ -296,6 +293,10 @@ async function store(
     contextJson: p.contextJson,
   }));
   await insertEvents(client, ws, rows, receivedAt);
+  // Customers last: their row locks, which concurrent batches of the same people wait for, are held only until
+  // the commit that follows. A customer found gone here (merged, erased) rolls the events back too.
+  await insertCustomers(client, ws, created);
+  await updateCustomers(client, ws, updated);
 
   const erasedRejections = [...erased].map((index) => ({
     index,
