@@ -56,7 +56,11 @@ export interface TestServer {
 
 export async function startServer(db: Db, clock: Clock = systemClock): Promise<TestServer> {
   // TACT_TEST_LOG=1 shows the server's error log while debugging a test
-  const app = await buildApp({ db, clock, logger: process.env.TACT_TEST_LOG ? pino({ level: "error" }) : false });
+  const app = await buildApp({
+    db,
+    clock,
+    logger: process.env.TACT_TEST_LOG ? pino({ level: "error" }) : false,
+  });
   await app.listen({ port: 0, host: "127.0.0.1" });
   const addr = app.server.address();
   const port = typeof addr === "object" && addr ? addr.port : 0;
