@@ -77,6 +77,7 @@ test("anonymous visits, then sign-up: one customer holding every event, computed
   assert.ok(c);
   assert.deepEqual((await find("anonymousId=anon-1"))[0].id, c.id);
   assert.deepEqual((await find("email=anna@example.com"))[0].id, c.id);
+  assert.equal(c.userId, "user-1", "the anonymous profile takes the userId it was identified with");
   assert.deepEqual(c.anonymousIds, ["anon-1"]);
   assert.equal(c.email, "anna@example.com");
   assert.equal(c.phone, "+79123456789");

@@ -19,6 +19,7 @@ import {
   lookupIdentities,
   mergeCustomers,
   type Queryable,
+  setUserIds,
   updateCustomers,
 } from "../store/customers.ts";
 import { type Db, withTransaction } from "../store/db.ts";
@@ -228,8 +229,15 @@ async function claimNewIdentities(
     await holdCustomers(client, workspace.id, existing); // not merged away under the new identifiers
     await insertBareCustomers(client, workspace.id, created);
     await insertIdentities(client, workspace.id, claims, at);
+    const identified = existing
+      .map((customerId) => ({ customerId, userId: r.userIdOf.get(customerId) ?? null }))
+      .filter(
+        (c): c is { customerId: string; userId: string } =>
+          c.userId !== null && !k.customers.get(c.customerId)?.userId,
+      );
+    await setUserIds(client, workspace.id, identified);
     for (const c of claims) k.known.set(`${c.kind}:${c.value}`, c.customerId);
-    for (const c of created) k.customers.set(c.customerId, c);
+    for (const c of [...created, ...identified]) k.customers.set(c.customerId, c);
     return k;
   });
 }

@@ -136,6 +136,21 @@ function patchJson(patches: CustomerPatch[]): string {
 
 const RECORDSET = `json_to_recordset($2::json) AS d(${COLUMNS.map(([c, t]) => `${c} ${t}`).join(", ")})`;
 
+/** Gives existing anonymous customers the userId they were just identified with. */
+export async function setUserIds(
+  client: Queryable,
+  workspaceId: number,
+  pairs: { customerId: string; userId: string }[],
+): Promise<void> {
+  if (pairs.length === 0) return;
+  await client.query(
+    `UPDATE customers c SET user_id = d.user_id
+       FROM unnest($2::bigint[], $3::text[]) AS d(customer_id, user_id)
+      WHERE c.workspace_id = $1 AND c.customer_id = d.customer_id AND c.user_id IS NULL`,
+    [workspaceId, pairs.map((p) => p.customerId), pairs.map((p) => p.userId)],
+  );
+}
+
 /** Creates customers with nothing but their ids; their profile follows in the batch's write. */
 export async function insertBareCustomers(
   client: Queryable,
