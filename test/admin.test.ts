@@ -1,38 +1,16 @@
 // The admin API: profiles, paged events, export of everything held on a person, erasure with suppression, OpenAPI.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import {
-  basic,
-  get,
-  post,
-  startServer,
-  type TestDb,
-  type TestServer,
-  type TestWorkspace,
-  testDb,
-  testWorkspace,
-} from "./helpers.ts";
+import { test } from "node:test";
+import { basic, get, post, serverFixture } from "./helpers.ts";
 
-let t: TestDb;
-let server: TestServer;
-let w: TestWorkspace;
-
-before(async () => {
-  t = await testDb();
-  server = await startServer(t.db);
-  w = await testWorkspace(t.db);
-});
-after(async () => {
-  await server.close();
-  await t.close();
-});
+const f = serverFixture();
 
 const batch = (items: unknown[]) =>
-  post(`${server.url}/v1/batch`, { batch: items }, { authorization: basic(w.writeKey) });
+  post(`${f.server.url}/v1/batch`, { batch: items }, { authorization: basic(f.w.writeKey) });
 const del = async (path: string) => {
-  const res = await fetch(`${server.url}${path}`, {
+  const res = await fetch(`${f.server.url}${path}`, {
     method: "DELETE",
-    headers: { authorization: `Bearer ${w.adminKey}` },
+    headers: { authorization: `Bearer ${f.w.adminKey}` },
   });
   return { status: res.status, body: await res.json() };
 };
@@ -45,13 +23,13 @@ test("events are paged newest first with a cursor, and every event appears exact
     timestamp: new Date(Date.UTC(2026, 0, 1, 0, i % 10)).toISOString(), // ties on purpose
   }));
   assert.equal((await batch(items)).body.accepted, 25);
-  const [c] = (await get(`${server.url}/api/v1/customers?userId=pager`, w.adminKey)).body.customers;
+  const [c] = (await get(`${f.server.url}/api/v1/customers?userId=pager`, f.w.adminKey)).body.customers;
   const seen: string[] = [];
   let cursor: string | null = null;
   let pages = 0;
   do {
     const q: string = cursor ? `&cursor=${cursor}` : "";
-    const page = await get(`${server.url}/api/v1/customers/${c.id}/events?limit=7${q}`, w.adminKey);
+    const page = await get(`${f.server.url}/api/v1/customers/${c.id}/events?limit=7${q}`, f.w.adminKey);
     assert.equal(page.status, 200);
     const times = page.body.events.map((e: any) => e.occurredAt);
     assert.deepEqual(times, [...times].sort().reverse());
@@ -62,7 +40,7 @@ test("events are paged newest first with a cursor, and every event appears exact
   assert.equal(pages, 4);
   assert.equal(seen.length, 25);
   assert.equal(new Set(seen).size, 25);
-  const bad = await get(`${server.url}/api/v1/customers/${c.id}/events?cursor=garbage`, w.adminKey);
+  const bad = await get(`${f.server.url}/api/v1/customers/${c.id}/events?cursor=garbage`, f.w.adminKey);
   assert.equal(bad.status, 400);
   assert.equal(bad.body.error.path, "query.cursor");
 });
@@ -77,8 +55,8 @@ test("export gives everything held on one person", async () => {
     },
     { type: "track", userId: "exp", event: "Order Completed", properties: { revenue: 12 } },
   ]);
-  const [c] = (await get(`${server.url}/api/v1/customers?userId=exp`, w.adminKey)).body.customers;
-  const r = await get(`${server.url}/api/v1/customers/${c.id}/export`, w.adminKey);
+  const [c] = (await get(`${f.server.url}/api/v1/customers?userId=exp`, f.w.adminKey)).body.customers;
+  const r = await get(`${f.server.url}/api/v1/customers/${c.id}/export`, f.w.adminKey);
   assert.equal(r.status, 200);
   assert.equal(r.body.profile.email, "exp@example.com");
   assert.deepEqual(r.body.identities.map((i: any) => `${i.kind}:${i.value}`).sort(), [
@@ -99,23 +77,23 @@ test("erasure deletes the person within a second, keeps only salted hashes, refu
     },
     { type: "track", userId: "era", event: "Order Completed", properties: { revenue: 99 } },
   ]);
-  const [c] = (await get(`${server.url}/api/v1/customers?userId=era`, w.adminKey)).body.customers;
+  const [c] = (await get(`${f.server.url}/api/v1/customers?userId=era`, f.w.adminKey)).body.customers;
   const started = Date.now();
   const r = await del(`/api/v1/customers/${c.id}`);
   assert.equal(r.status, 200);
   assert.deepEqual(r.body, { erased: true, events: 2 });
   assert.ok(Date.now() - started < 1000);
 
-  assert.equal((await get(`${server.url}/api/v1/customers/${c.id}`, w.adminKey)).status, 404);
+  assert.equal((await get(`${f.server.url}/api/v1/customers/${c.id}`, f.w.adminKey)).status, 404);
   assert.equal((await del(`/api/v1/customers/${c.id}`)).status, 404);
-  const left = await t.db.pool.query(
+  const left = await f.t.db.pool.query(
     `SELECT (SELECT count(*) FROM events WHERE workspace_id = $1 AND customer_id = $2)::int AS events,
             (SELECT count(*) FROM identities WHERE workspace_id = $1 AND customer_id = $2)::int AS ids,
             (SELECT count(*) FROM suppressions WHERE workspace_id = $1)::int AS hashes`,
-    [w.workspace.id, c.id],
+    [f.w.workspace.id, c.id],
   );
   assert.deepEqual(left.rows[0], { events: 0, ids: 0, hashes: 4 });
-  const plain = await t.db.pool.query(
+  const plain = await f.t.db.pool.query(
     "SELECT identifier_hash FROM suppressions WHERE identifier_hash LIKE '%era%'",
   );
   assert.equal(plain.rowCount, 0, "no identifier is kept in the clear");
@@ -133,42 +111,45 @@ test("erasure deletes the person within a second, keeps only salted hashes, refu
     [0, 1, 2],
   );
   assert.match(again.body.rejected[0].reason, /erased/);
-  assert.equal((await get(`${server.url}/api/v1/customers?userId=era`, w.adminKey)).body.customers.length, 0);
+  assert.equal(
+    (await get(`${f.server.url}/api/v1/customers?userId=era`, f.w.adminKey)).body.customers.length,
+    0,
+  );
 
-  const audit = await t.db.pool.query(
+  const audit = await f.t.db.pool.query(
     "SELECT action, target FROM audit_log WHERE workspace_id = $1 AND action = 'customer.erase'",
-    [w.workspace.id],
+    [f.w.workspace.id],
   );
   assert.deepEqual(audit.rows, [{ action: "customer.erase", target: c.id }]);
 });
 
 test("bad ids and queries get 400/404 in the error shape", async () => {
-  const notNumber = await get(`${server.url}/api/v1/customers/abc`, w.adminKey);
+  const notNumber = await get(`${f.server.url}/api/v1/customers/abc`, f.w.adminKey);
   assert.equal(notNumber.status, 400);
   assert.deepEqual(Object.keys(notNumber.body.error).sort(), ["code", "message", "path"]);
   assert.equal(notNumber.body.error.path, "params.id");
-  const missing = await get(`${server.url}/api/v1/customers/999999999`, w.adminKey);
+  const missing = await get(`${f.server.url}/api/v1/customers/999999999`, f.w.adminKey);
   assert.equal(missing.status, 404);
-  const noQuery = await get(`${server.url}/api/v1/customers`, w.adminKey);
+  const noQuery = await get(`${f.server.url}/api/v1/customers`, f.w.adminKey);
   assert.equal(noQuery.status, 400);
   assert.match(noQuery.body.error.message, /userId, anonymousId or email/);
-  const badLimit = await get(`${server.url}/api/v1/customers/1/events?limit=0`, w.adminKey);
+  const badLimit = await get(`${f.server.url}/api/v1/customers/1/events?limit=0`, f.w.adminKey);
   assert.equal(badLimit.status, 400);
   assert.equal(badLimit.body.error.path, "query.limit");
 });
 
 test("keys: an admin creates and revokes keys of its own workspace; a revoked key is refused at once", async () => {
   const created = await post(
-    `${server.url}/api/v1/keys`,
+    `${f.server.url}/api/v1/keys`,
     { kind: "write" },
-    { authorization: `Bearer ${w.adminKey}` },
+    { authorization: `Bearer ${f.w.adminKey}` },
   );
   assert.equal(created.status, 201);
   assert.match(created.body.key, /^tact_write_/);
   const send = () =>
-    post(`${server.url}/v1/track`, { userId: "k", event: "e" }, { authorization: basic(created.body.key) });
+    post(`${f.server.url}/v1/track`, { userId: "k", event: "e" }, { authorization: basic(created.body.key) });
   assert.equal((await send()).status, 200);
-  const list = await get(`${server.url}/api/v1/keys`, w.adminKey);
+  const list = await get(`${f.server.url}/api/v1/keys`, f.w.adminKey);
   assert.ok(list.body.keys.some((k: any) => k.keyId === created.body.keyId));
   assert.ok(!JSON.stringify(list.body).includes(created.body.key), "secrets are never listed");
   assert.equal((await del(`/api/v1/keys/${created.body.keyId}`)).status, 200);
@@ -176,7 +157,7 @@ test("keys: an admin creates and revokes keys of its own workspace; a revoked ke
 });
 
 test("the OpenAPI document describes every route from the schemas that validate them", async () => {
-  const doc = (await get(`${server.url}/openapi.json`)).body;
+  const doc = (await get(`${f.server.url}/openapi.json`)).body;
   assert.equal(doc.openapi, "3.1.0");
   for (const path of [
     "/v1/identify",

@@ -1,6 +1,7 @@
 // Test fixtures: a fresh database per test file (in-memory PGlite, or a new PostgreSQL database when
 // TACT_TEST_DATABASE_URL is set), a running server on a free loopback port, a workspace with keys.
 import { randomBytes } from "node:crypto";
+import { after, before } from "node:test";
 import type { FastifyInstance } from "fastify";
 import pg from "pg";
 import { pino } from "pino";
@@ -105,4 +106,25 @@ export async function get(url: string, adminKey?: string): Promise<{ status: num
   const res = await fetch(url, { headers: adminKey ? { authorization: `Bearer ${adminKey}` } : {} });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+export interface ServerFixture {
+  t: TestDb;
+  server: TestServer;
+  w: TestWorkspace;
+}
+
+/** Registers this file's before/after hooks: a fresh database, a server on it, a workspace with keys. */
+export function serverFixture(opts: { poolSize?: number; clock?: Clock } = {}): ServerFixture {
+  const f = {} as ServerFixture;
+  before(async () => {
+    f.t = await testDb(opts);
+    f.server = await startServer(f.t.db, opts.clock);
+    f.w = await testWorkspace(f.t.db);
+  });
+  after(async () => {
+    await f.server?.close();
+    await f.t?.close();
+  });
+  return f;
 }

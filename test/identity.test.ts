@@ -1,41 +1,19 @@
 // Identity resolution and computed attributes through the tracking API, including concurrent requests.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { updateWorkspaceSettings } from "../src/store/workspaces.ts";
-import {
-  basic,
-  get,
-  post,
-  startServer,
-  type TestDb,
-  type TestServer,
-  type TestWorkspace,
-  testDb,
-  testWorkspace,
-} from "./helpers.ts";
+import { basic, get, post, serverFixture, testWorkspace } from "./helpers.ts";
 
-let t: TestDb;
-let server: TestServer;
-let w: TestWorkspace;
+const f = serverFixture({ poolSize: 20 });
 
-before(async () => {
-  t = await testDb({ poolSize: 20 });
-  server = await startServer(t.db);
-  w = await testWorkspace(t.db);
-});
-after(async () => {
-  await server.close();
-  await t.close();
-});
-
-const send = (type: string, body: unknown, key = w.writeKey) =>
-  post(`${server.url}/v1/${type}`, body, { authorization: basic(key) });
-const find = async (q: string, key = w.adminKey) =>
-  (await get(`${server.url}/api/v1/customers?${q}`, key)).body.customers as any[];
+const send = (type: string, body: unknown, key = f.w.writeKey) =>
+  post(`${f.server.url}/v1/${type}`, body, { authorization: basic(key) });
+const find = async (q: string, key = f.w.adminKey) =>
+  (await get(`${f.server.url}/api/v1/customers?${q}`, key)).body.customers as any[];
 const events = async (id: string) =>
-  (await get(`${server.url}/api/v1/customers/${id}/events?limit=1000`, w.adminKey)).body.events as any[];
+  (await get(`${f.server.url}/api/v1/customers/${id}/events?limit=1000`, f.w.adminKey)).body.events as any[];
 const count = async (table: string, workspaceId: number) =>
-  (await t.db.pool.query(`SELECT count(*)::int AS n FROM ${table} WHERE workspace_id = $1`, [workspaceId]))
+  (await f.t.db.pool.query(`SELECT count(*)::int AS n FROM ${table} WHERE workspace_id = $1`, [workspaceId]))
     .rows[0].n;
 
 test("anonymous visits, then sign-up: one customer holding every event, computed attributes kept", async () => {
@@ -160,7 +138,7 @@ test("merging two existing profiles moves events, adds orders, keeps the newest 
   assert.equal((await events(c.id)).length, 5);
   assert.ok(c.mergedFrom.length === 1);
   // the merged-away id still answers, with the survivor
-  const old = await get(`${server.url}/api/v1/customers/${c.mergedFrom[0]}`, w.adminKey);
+  const old = await get(`${f.server.url}/api/v1/customers/${c.mergedFrom[0]}`, f.w.adminKey);
   assert.equal(old.body.id, c.id);
 });
 
@@ -183,7 +161,7 @@ test("a shared device: someone else signing in does not merge two people", async
 });
 
 test("merge on email and phone is a workspace setting, with phones normalised to E.164", async () => {
-  const w2 = await testWorkspace(t.db);
+  const w2 = await testWorkspace(f.t.db);
   await send("identify", { anonymousId: "m-a1", traits: { email: "lena@example.com" } }, w2.writeKey);
   await send("identify", { userId: "lena", traits: { email: "LENA@example.com" } }, w2.writeKey);
   assert.equal(
@@ -192,7 +170,7 @@ test("merge on email and phone is a workspace setting, with phones normalised to
     "no merge while the setting is off",
   );
 
-  await updateWorkspaceSettings(t.db, w2.workspace.name, {
+  await updateWorkspaceSettings(f.t.db, w2.workspace.name, {
     merge_on: ["email", "phone"],
     default_country: "RU",
   });
@@ -209,7 +187,7 @@ test("merge on email and phone is a workspace setting, with phones normalised to
 });
 
 test("racing requests for the same new user create exactly one customer", async () => {
-  const w3 = await testWorkspace(t.db);
+  const w3 = await testWorkspace(f.t.db);
   const rounds = 5;
   for (let round = 0; round < rounds; round++) {
     const user = `racer-${round}`;
@@ -235,7 +213,7 @@ test("racing requests for the same new user create exactly one customer", async 
 });
 
 test("racing merges of the same anonymous profiles end with one customer and nothing lost", async () => {
-  const w4 = await testWorkspace(t.db);
+  const w4 = await testWorkspace(f.t.db);
   // Eight anonymous profiles with an order each, then all identified as one user at the same moment.
   for (let i = 0; i < 8; i++) {
     await send(
@@ -264,6 +242,6 @@ test("racing merges of the same anonymous profiles end with one customer and not
   assert.equal(c.computed.orders, 8);
   assert.equal(c.computed.revenue, 40);
   assert.equal(c.anonymousIds.length, 8);
-  const evs = await get(`${server.url}/api/v1/customers/${c.id}/events?limit=1000`, w4.adminKey);
+  const evs = await get(`${f.server.url}/api/v1/customers/${c.id}/events?limit=1000`, w4.adminKey);
   assert.equal(evs.body.events?.length, 24, JSON.stringify(evs.body));
 });

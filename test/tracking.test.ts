@@ -1,42 +1,20 @@
 // The tracking API as a Segment client sees it: auth, each call type, dedupe, clock skew, batch defaults, limits.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { gzipSync } from "node:zlib";
 import { VirtualClock } from "../src/core/clock.ts";
-import {
-  basic,
-  get,
-  post,
-  startServer,
-  type TestDb,
-  type TestServer,
-  type TestWorkspace,
-  testDb,
-  testWorkspace,
-} from "./helpers.ts";
+import { basic, get, post, serverFixture } from "./helpers.ts";
 
-let t: TestDb;
-let server: TestServer;
-let w: TestWorkspace;
 const clock = new VirtualClock("2026-03-10T12:00:00Z");
-
-before(async () => {
-  t = await testDb();
-  server = await startServer(t.db, clock);
-  w = await testWorkspace(t.db);
-});
-after(async () => {
-  await server.close();
-  await t.close();
-});
+const f = serverFixture({ clock });
 
 const track = (body: unknown, headers?: Record<string, string>) =>
-  post(`${server.url}/v1/track`, body, headers ?? { authorization: basic(w.writeKey) });
+  post(`${f.server.url}/v1/track`, body, headers ?? { authorization: basic(f.w.writeKey) });
 const customerByUser = async (userId: string) =>
-  (await get(`${server.url}/api/v1/customers?userId=${encodeURIComponent(userId)}`, w.adminKey)).body
+  (await get(`${f.server.url}/api/v1/customers?userId=${encodeURIComponent(userId)}`, f.w.adminKey)).body
     .customers[0];
 const eventsOf = async (id: string) =>
-  (await get(`${server.url}/api/v1/customers/${id}/events?limit=1000`, w.adminKey)).body.events as any[];
+  (await get(`${f.server.url}/api/v1/customers/${id}/events?limit=1000`, f.w.adminKey)).body.events as any[];
 
 test("every call type is accepted with the write key as Basic user, as Bearer, or as writeKey in the body", async () => {
   const calls: [string, Record<string, unknown>][] = [
@@ -48,16 +26,16 @@ test("every call type is accepted with the write key as Basic user, as Bearer, o
     ["alias", { userId: "t1", previousId: "t1-old" }],
   ];
   for (const [type, body] of calls) {
-    const r = await post(`${server.url}/v1/${type}`, body, { authorization: basic(w.writeKey) });
+    const r = await post(`${f.server.url}/v1/${type}`, body, { authorization: basic(f.w.writeKey) });
     assert.equal(r.status, 200, `${type}: ${JSON.stringify(r.body)}`);
     assert.equal(r.body.success, true);
     assert.equal(r.body.accepted, 1);
   }
   assert.equal(
-    (await track({ userId: "t1", event: "bearer" }, { authorization: `Bearer ${w.writeKey}` })).status,
+    (await track({ userId: "t1", event: "bearer" }, { authorization: `Bearer ${f.w.writeKey}` })).status,
     200,
   );
-  assert.equal((await track({ userId: "t1", event: "in body", writeKey: w.writeKey }, {})).status, 200);
+  assert.equal((await track({ userId: "t1", event: "in body", writeKey: f.w.writeKey }, {})).status, 200);
   const c = await customerByUser("t1");
   const events = await eventsOf(c.id);
   assert.deepEqual(
@@ -83,7 +61,7 @@ test("no key, an unknown key, or an admin-only key type mismatch is refused with
   assert.equal(none.body.error.code, "unauthorized");
   const unknown = await track({ userId: "x", event: "e" }, { authorization: basic("tact_write_nope_nope") });
   assert.equal(unknown.status, 401);
-  const adminWithWrite = await get(`${server.url}/api/v1/customers?userId=x`, w.writeKey);
+  const adminWithWrite = await get(`${f.server.url}/api/v1/customers?userId=x`, f.w.writeKey);
   assert.equal(adminWithWrite.status, 403);
 });
 
@@ -96,7 +74,7 @@ test("a messageId seen before is acknowledged and not stored again", async () =>
   assert.equal(second.body.accepted, 0);
   assert.equal(second.body.duplicates, 1);
   const inBatch = await post(
-    `${server.url}/v1/batch`,
+    `${f.server.url}/v1/batch`,
     {
       batch: [
         { ...body, type: "track" },
@@ -104,7 +82,7 @@ test("a messageId seen before is acknowledged and not stored again", async () =>
         { ...body, type: "track", messageId: "m-dup-2" },
       ],
     },
-    { authorization: basic(w.writeKey) },
+    { authorization: basic(f.w.writeKey) },
   );
   assert.deepEqual([inBatch.body.accepted, inBatch.body.duplicates], [1, 2]);
   const c = await customerByUser("dup");
@@ -131,7 +109,7 @@ test("the client's clock skew is corrected with sentAt", async () => {
 
 test("batch-level context, integrations and sentAt are merged into the items; an item's own values win", async () => {
   const r = await post(
-    `${server.url}/v1/batch`,
+    `${f.server.url}/v1/batch`,
     {
       batch: [
         { type: "track", userId: "ctx", event: "A", timestamp: "2026-03-10T11:00:00Z" },
@@ -147,7 +125,7 @@ test("batch-level context, integrations and sentAt are merged into the items; an
       integrations: { All: false },
       sentAt: "2026-03-10T12:00:00Z",
     },
-    { authorization: basic(w.writeKey) },
+    { authorization: basic(f.w.writeKey) },
   );
   assert.equal(r.body.accepted, 2);
   const events = await eventsOf((await customerByUser("ctx")).id);
@@ -167,7 +145,7 @@ test("batch-level context, integrations and sentAt are merged into the items; an
 
 test("one bad item never loses the good ones: the response lists each rejected item with index and reason", async () => {
   const r = await post(
-    `${server.url}/v1/batch`,
+    `${f.server.url}/v1/batch`,
     {
       batch: [
         { type: "track", userId: "mix", event: "ok-1" },
@@ -181,7 +159,7 @@ test("one bad item never loses the good ones: the response lists each rejected i
         { type: "track", userId: "mix", event: "ok-2" },
       ],
     },
-    { authorization: basic(w.writeKey) },
+    { authorization: basic(f.w.writeKey) },
   );
   assert.equal(r.status, 200);
   assert.equal(r.body.accepted, 2);
@@ -201,14 +179,14 @@ test("limits: a single event over 32 KB, a batch over 500 KB or 2,500 events get
   assert.equal(big.status, 413);
   assert.equal(big.body.error.code, "payload_too_large");
   const many = await post(
-    `${server.url}/v1/batch`,
+    `${f.server.url}/v1/batch`,
     { batch: Array.from({ length: 2501 }, (_, i) => ({ type: "track", userId: "lim", event: `e${i}` })) },
-    { authorization: basic(w.writeKey) },
+    { authorization: basic(f.w.writeKey) },
   );
   assert.equal(many.status, 400);
   assert.equal(many.body.error.code, "too_many_events");
   const heavy = await post(
-    `${server.url}/v1/batch`,
+    `${f.server.url}/v1/batch`,
     {
       batch: Array.from({ length: 30 }, () => ({
         type: "track",
@@ -217,7 +195,7 @@ test("limits: a single event over 32 KB, a batch over 500 KB or 2,500 events get
         properties: { s: "y".repeat(20_000) },
       })),
     },
-    { authorization: basic(w.writeKey) },
+    { authorization: basic(f.w.writeKey) },
   );
   assert.equal(heavy.status, 413);
   assert.equal(heavy.body.error.path, "");
@@ -225,31 +203,31 @@ test("limits: a single event over 32 KB, a batch over 500 KB or 2,500 events get
 
 test("gzip bodies are read whatever the Content-Type says, and malformed JSON is a 400", async () => {
   for (const type of ["application/json", "text/plain", "application/octet-stream"]) {
-    const res = await fetch(`${server.url}/v1/track`, {
+    const res = await fetch(`${f.server.url}/v1/track`, {
       method: "POST",
-      headers: { "content-type": type, authorization: basic(w.writeKey) },
+      headers: { "content-type": type, authorization: basic(f.w.writeKey) },
       body: gzipSync(JSON.stringify({ userId: "gz", event: `gzip ${type}` })),
     });
     assert.equal(res.status, 200, type);
   }
   assert.equal((await eventsOf((await customerByUser("gz")).id)).length, 3);
-  const bad = await post(`${server.url}/v1/track`, "{not json", { authorization: basic(w.writeKey) });
+  const bad = await post(`${f.server.url}/v1/track`, "{not json", { authorization: basic(f.w.writeKey) });
   assert.equal(bad.status, 400);
   assert.equal(bad.body.error.code, "invalid_json");
 });
 
 test("browsers get CORS answers on the tracking API", async () => {
-  const pre = await fetch(`${server.url}/v1/batch`, {
+  const pre = await fetch(`${f.server.url}/v1/batch`, {
     method: "OPTIONS",
     headers: { origin: "https://shop.example", "access-control-request-method": "POST" },
   });
   assert.equal(pre.status, 204);
   assert.equal(pre.headers.get("access-control-allow-origin"), "https://shop.example");
   assert.match(pre.headers.get("access-control-allow-headers") ?? "", /Authorization/);
-  const res = await fetch(`${server.url}/v1/track`, {
+  const res = await fetch(`${f.server.url}/v1/track`, {
     method: "POST",
     headers: { origin: "https://shop.example", "content-type": "text/plain" },
-    body: JSON.stringify({ writeKey: w.writeKey, anonymousId: "cors", event: "e" }),
+    body: JSON.stringify({ writeKey: f.w.writeKey, anonymousId: "cors", event: "e" }),
   });
   assert.equal(res.status, 200);
   assert.equal(res.headers.get("access-control-allow-origin"), "https://shop.example");
@@ -258,7 +236,7 @@ test("browsers get CORS answers on the tracking API", async () => {
 test("an acknowledged event is committed: another connection sees it at once", async () => {
   const r = await track({ userId: "durable", event: "e", messageId: "durable-1" });
   assert.equal(r.status, 200);
-  const { rows } = await t.db.pool.query(
+  const { rows } = await f.t.db.pool.query(
     "SELECT count(*)::int AS n FROM events WHERE message_id = 'durable-1'",
   );
   assert.equal(rows[0].n, 1);
@@ -270,7 +248,7 @@ test("message ids are forgotten after the dedupe window, except those of importe
   const imported = { userId: "prune", event: "e", messageId: "import:event:prune:1" };
   assert.equal((await track(live)).body.accepted, 1);
   assert.equal((await track(imported)).body.accepted, 1);
-  assert.ok((await pruneMessageIds(t.db, new Date(clock.now().getTime() + 60_000))) >= 1);
+  assert.ok((await pruneMessageIds(f.t.db, new Date(clock.now().getTime() + 60_000))) >= 1);
   assert.equal((await track(live)).body.accepted, 1, "a live id is accepted again after the window");
   assert.equal((await track(imported)).body.duplicates, 1, "an imported row never comes in twice");
 });
