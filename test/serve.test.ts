@@ -173,4 +173,18 @@ test("workspaces and keys from the command line: create, use, revoke", async () 
   );
   s.proc.kill("SIGTERM");
   await s.exited;
+
+  // Customers from the command line: find, export everything held, erase.
+  const found = tact("customers", "find", "--workspace", "shop", "--user-id", "a");
+  assert.equal(found.code, 0, found.stderr);
+  const [customer] = JSON.parse(found.stdout) as { id: string; userId: string }[];
+  assert.equal(customer?.userId, "a");
+  const exported = JSON.parse(
+    tact("customers", "export", String(customer?.id), "--workspace", "shop").stdout,
+  );
+  assert.equal(exported.events.length, 1);
+  assert.equal(tact("customers", "erase", String(customer?.id), "--workspace", "shop").code, 0);
+  assert.deepEqual(JSON.parse(tact("customers", "find", "--workspace", "shop", "--user-id", "a").stdout), []);
+  assert.equal(tact("customers", "get", String(customer?.id), "--workspace", "shop").code, 1);
+  assert.equal(tact("customers", "find", "--workspace", "shop").code, 2);
 });
