@@ -59,24 +59,7 @@ export async function exportCustomers(
   for (;;) {
     const rows = await db.kysely
       .selectFrom("customers")
-      .select([
-        "customer_id",
-        "user_id",
-        "email",
-        "phone",
-        "telegram_chat_id",
-        "timezone",
-        "locale",
-        "preferred_channel",
-        "orders",
-        "revenue",
-        "first_order_at",
-        "last_order_at",
-        "first_seen_at",
-        "last_seen_at",
-        "consents",
-        "traits",
-      ])
+      .selectAll()
       .where("workspace_id", "=", workspaceId)
       .where("customer_id", ">", after)
       .orderBy("customer_id")
