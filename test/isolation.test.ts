@@ -3,6 +3,7 @@
 // lifetime through the store).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import type { CustomerProfile } from "../src/store/profiles.ts";
 import { createKey, listKeys, revokeKey } from "../src/store/workspaces.ts";
 import {
   basic,
@@ -15,15 +16,6 @@ import {
   testDb,
   testWorkspace,
 } from "./helpers.ts";
-
-interface Profile {
-  id: string;
-  userId: string | null;
-  anonymousIds: string[];
-  traits: Record<string, unknown>;
-  computed: { orders: number; revenue: number };
-  mergedFrom: string[];
-}
 
 interface StoredEvent {
   messageId: string;
@@ -41,7 +33,7 @@ let server: TestServer;
 let A: TestWorkspace;
 let B: TestWorkspace;
 /** A's customers: one identified with orders, one merged away into it, one to erase */
-let aCustomer: Profile;
+let aCustomer: CustomerProfile;
 let aMergedAwayId: string;
 let aIds: string[];
 
@@ -100,16 +92,16 @@ after(async () => {
   await tdb?.close();
 });
 
-async function find(w: TestWorkspace, by: string, value: string): Promise<Profile[]> {
+async function find(w: TestWorkspace, by: string, value: string): Promise<CustomerProfile[]> {
   const r = await get(`${server.url}/api/v1/customers?${by}=${encodeURIComponent(value)}`, w.adminKey);
   assert.equal(r.status, 200, JSON.stringify(r.body));
-  return r.body.customers as Profile[];
+  return r.body.customers as CustomerProfile[];
 }
 
-async function findOne(w: TestWorkspace, by: string, value: string): Promise<Profile> {
+async function findOne(w: TestWorkspace, by: string, value: string): Promise<CustomerProfile> {
   const list = await find(w, by, value);
   assert.equal(list.length, 1, `one customer with ${by}=${value}: ${JSON.stringify(list)}`);
-  return list[0] as Profile;
+  return list[0] as CustomerProfile;
 }
 
 async function request(method: string, path: string, key: string, body?: unknown) {

@@ -3,30 +3,12 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { deflateSync, gzipSync } from "node:zlib";
 import Rudder from "@rudderstack/rudder-sdk-node";
 import { Analytics } from "@segment/analytics-node";
-import {
-  basic,
-  get,
-  startServer,
-  type TestDb,
-  type TestServer,
-  type TestWorkspace,
-  testDb,
-  testWorkspace,
-} from "./helpers.ts";
-
-interface Profile {
-  id: string;
-  userId: string | null;
-  anonymousIds: string[];
-  email: string | null;
-  traits: Record<string, unknown>;
-  computed: { orders: number; revenue: number; averageOrderValue: number | null };
-  mergedFrom: string[];
-}
+import type { CustomerProfile } from "../src/store/profiles.ts";
+import { basic, get, serverFixture } from "./helpers.ts";
 
 interface StoredEvent {
   messageId: string;
@@ -43,42 +25,31 @@ interface SeenRequest {
   headers: IncomingHttpHeaders;
 }
 
-let tdb: TestDb;
-let server: TestServer;
-let ws: TestWorkspace;
 const requests: SeenRequest[] = [];
-
-before(async () => {
-  tdb = await testDb();
-  server = await startServer(tdb.db);
-  ws = await testWorkspace(tdb.db);
+const f = serverFixture({
   // Every request as it reaches the HTTP server, before Fastify: what the SDKs really send.
-  server.app.server.prependListener("request", (req) => {
-    requests.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers });
-  });
-});
-
-after(async () => {
-  await server?.close();
-  await tdb?.close();
+  then: ({ server }) =>
+    server.app.server.prependListener("request", (req) => {
+      requests.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers });
+    }),
 });
 
 const uid = (prefix: string) => `${prefix}-${randomBytes(4).toString("hex")}`;
 
-async function customerBy(query: "userId" | "anonymousId", value: string): Promise<Profile[]> {
-  const r = await get(`${server.url}/api/v1/customers?${query}=${encodeURIComponent(value)}`, ws.adminKey);
+async function customerBy(query: "userId" | "anonymousId", value: string): Promise<CustomerProfile[]> {
+  const r = await get(`${f.server.url}/api/v1/customers?${query}=${encodeURIComponent(value)}`, f.w.adminKey);
   assert.equal(r.status, 200, JSON.stringify(r.body));
-  return r.body.customers as Profile[];
+  return r.body.customers as CustomerProfile[];
 }
 
-async function oneCustomer(query: "userId" | "anonymousId", value: string): Promise<Profile> {
+async function oneCustomer(query: "userId" | "anonymousId", value: string): Promise<CustomerProfile> {
   const list = await customerBy(query, value);
   assert.equal(list.length, 1, `exactly one customer for ${query}=${value}, got ${JSON.stringify(list)}`);
-  return list[0] as Profile;
+  return list[0] as CustomerProfile;
 }
 
 async function eventsOf(customerId: string): Promise<StoredEvent[]> {
-  const r = await get(`${server.url}/api/v1/customers/${customerId}/events?limit=1000`, ws.adminKey);
+  const r = await get(`${f.server.url}/api/v1/customers/${customerId}/events?limit=1000`, f.w.adminKey);
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.next, null);
   return r.body.events as StoredEvent[];
@@ -108,7 +79,7 @@ test("Segment analytics-node: every call arrives once, anonymous visitor linked,
   const mark = uid("m");
   const since = requests.length;
 
-  const analytics = new Analytics({ writeKey: ws.writeKey, host: server.url, flushAt: 3, maxRetries: 0 });
+  const analytics = new Analytics({ writeKey: f.w.writeKey, host: f.server.url, flushAt: 3, maxRetries: 0 });
   const errors: unknown[] = [];
   const statuses: number[] = [];
   analytics.on("error", (err) => errors.push(err));
@@ -183,7 +154,7 @@ test("Segment analytics-node: every call arrives once, anonymous visitor linked,
   assert.notEqual(oa.id, c.id);
 
   const since2 = requests.length;
-  const analytics2 = new Analytics({ writeKey: ws.writeKey, host: server.url, flushAt: 1, maxRetries: 0 });
+  const analytics2 = new Analytics({ writeKey: f.w.writeKey, host: f.server.url, flushAt: 1, maxRetries: 0 });
   analytics2.on("error", (err) => errors.push(err));
   analytics2.alias({ previousId: otherAnon, userId: user });
   await analytics2.closeAndFlush({ timeout: 20_000 });
@@ -201,7 +172,7 @@ test("Segment analytics-node: every call arrives once, anonymous visitor linked,
   assert.equal(alias.length, 1);
   assert.equal(alias[0]?.properties.previousId, otherAnon);
   // The merged-away id still answers, with the survivor.
-  const old = await get(`${server.url}/api/v1/customers/${oa.id}`, ws.adminKey);
+  const old = await get(`${f.server.url}/api/v1/customers/${oa.id}`, f.w.adminKey);
   assert.equal(old.status, 200);
   assert.equal(old.body.id, c.id);
   // The unrelated identified customer was not touched.
@@ -215,7 +186,7 @@ test("Segment analytics-node: every call arrives once, anonymous visitor linked,
     assert.equal(r.url, "/v1/batch");
     assert.equal(r.headers["content-type"], "application/json");
     assert.equal(r.headers["content-encoding"], undefined);
-    assert.equal(r.headers.authorization, basic(ws.writeKey));
+    assert.equal(r.headers.authorization, basic(f.w.writeKey));
   }
   console.log("# segment analytics-node request headers:", JSON.stringify(seen[0]?.headers));
 });
@@ -227,8 +198,8 @@ test("RudderStack rudder-sdk-node: gzip batches to /v1/batch, every call arrives
   const mark = uid("m");
   const since = requests.length;
   const errors: unknown[] = [];
-  const client = new Rudder(ws.writeKey, {
-    dataPlaneUrl: server.url,
+  const client = new Rudder(f.w.writeKey, {
+    dataPlaneUrl: f.server.url,
     flushAt: 50,
     flushInterval: 60_000,
     retryCount: 0,
@@ -261,7 +232,7 @@ test("RudderStack rudder-sdk-node: gzip batches to /v1/batch, every call arrives
   for (const r of seen) {
     assert.equal(r.url, "/v1/batch");
     assert.equal(r.headers["content-encoding"], "gzip", "the Rudder node SDK gzips by default");
-    assert.equal(r.headers.authorization, basic(ws.writeKey));
+    assert.equal(r.headers.authorization, basic(f.w.writeKey));
   }
   console.log("# rudder-sdk-node request headers:", JSON.stringify(seen[0]?.headers));
 
@@ -327,10 +298,10 @@ test("gzip and deflate bodies are accepted whatever the Content-Type says", asyn
         }),
       ),
     );
-    const headers: Record<string, string> = { authorization: basic(ws.writeKey) };
+    const headers: Record<string, string> = { authorization: basic(f.w.writeKey) };
     if (c.contentType) headers["content-type"] = c.contentType;
     if (c.encoding) headers["content-encoding"] = c.encoding;
-    const res = await fetch(`${server.url}/v1/batch`, {
+    const res = await fetch(`${f.server.url}/v1/batch`, {
       method: "POST",
       headers,
       body: new Uint8Array(body),
@@ -345,11 +316,11 @@ test("gzip and deflate bodies are accepted whatever the Content-Type says", asyn
 
   // A single call, gzipped, with the write key in the body instead of a header.
   const user = uid("gz-single");
-  const res = await fetch(`${server.url}/v1/track`, {
+  const res = await fetch(`${f.server.url}/v1/track`, {
     method: "POST",
     headers: { "content-type": "text/plain", "content-encoding": "gzip" },
     body: new Uint8Array(
-      gzipSync(JSON.stringify({ writeKey: ws.writeKey, userId: user, event: "Signed Up" })),
+      gzipSync(JSON.stringify({ writeKey: f.w.writeKey, userId: user, event: "Signed Up" })),
     ),
   });
   assert.equal(res.status, 200, await res.clone().text());

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { CustomerProfile } from "../src/store/profiles.ts";
 import {
   get,
   startServer,
@@ -18,15 +19,6 @@ import {
   testDb,
   testWorkspace,
 } from "./helpers.ts";
-
-interface Profile {
-  id: string;
-  userId: string | null;
-  anonymousIds: string[];
-  email: string | null;
-  locale: string | null;
-  timezone: string | null;
-}
 
 interface StoredEvent {
   messageId: string;
@@ -78,10 +70,10 @@ async function eventually<T>(what: string, fn: () => Promise<T | undefined>, ms 
   }
 }
 
-async function customersBy(query: Record<string, string>): Promise<Profile[]> {
+async function customersBy(query: Record<string, string>): Promise<CustomerProfile[]> {
   const res = await get(`${tact.url}/api/v1/customers?${new URLSearchParams(query)}`, ws.adminKey);
   assert.equal(res.status, 200, JSON.stringify(res.body));
-  return res.body.customers as Profile[];
+  return res.body.customers as CustomerProfile[];
 }
 
 async function eventsOf(customerId: string): Promise<StoredEvent[]> {
@@ -97,7 +89,7 @@ async function eventsOf(customerId: string): Promise<StoredEvent[]> {
 async function customerWith(
   query: Record<string, string>,
   want: (events: StoredEvent[]) => boolean,
-): Promise<{ customer: Profile; events: StoredEvent[] }> {
+): Promise<{ customer: CustomerProfile; events: StoredEvent[] }> {
   const one = async () => {
     const found = await customersBy(query);
     assert.ok(found.length <= 1, `one customer expected, found ${found.length}`);

@@ -113,20 +113,16 @@ const RETRYABLE = new Set(["40P01", "40001", "23505"]);
 export class StaleReadError extends Error {}
 
 /** Deadlock, serialization failure, a unique-key race or a stale read: running the transaction again may succeed. */
-export function isRetryable(err: unknown): boolean {
+function isRetryable(err: unknown): boolean {
   const code = (err as { code?: string }).code;
   return err instanceof StaleReadError || (code !== undefined && RETRYABLE.has(code));
 }
 
 /**
- * Runs fn in a transaction on one client, retrying (up to maxAttempts) when isRetryable, with a random backoff
- * that grows with the attempts.
+ * Runs fn in a transaction on one client, retrying (up to 10 times) when isRetryable, with a random backoff that
+ * grows with the attempts.
  */
-export async function withTransaction<T>(
-  db: Db,
-  fn: (client: pg.PoolClient) => Promise<T>,
-  maxAttempts = 10,
-): Promise<T> {
+export async function withTransaction<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const client = await db.pool.connect();
     try {
@@ -138,7 +134,7 @@ export async function withTransaction<T>(
     } catch (err) {
       await client.query("ROLLBACK").catch(() => undefined);
       client.release();
-      if (!isRetryable(err) || attempt >= maxAttempts) throw err;
+      if (!isRetryable(err) || attempt >= 10) throw err;
       await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
     }
   }

@@ -5,7 +5,7 @@ import type { Db } from "./db.ts";
 const known = new WeakMap<Db, Set<string>>();
 const LOCK_KEY = 7_274_002;
 
-export function monthKey(d: Date): string {
+function monthKey(d: Date): string {
   return `${d.getUTCFullYear()}_${String(d.getUTCMonth() + 1).padStart(2, "0")}`;
 }
 

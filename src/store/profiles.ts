@@ -1,6 +1,5 @@
 // Reading customers as the admin API shows them (profile with computed attributes), exporting everything held on
 // one person, and erasing it with suppression.
-import { sql } from "kysely";
 import type { Db } from "./db.ts";
 import { withTransaction } from "./db.ts";
 import type { StoredEvent } from "./events.ts";
@@ -274,13 +273,4 @@ export async function audit(
     .insertInto("audit_log")
     .values({ workspace_id: workspaceId, actor, action, target, details: JSON.stringify(details) })
     .execute();
-}
-
-export async function countCustomers(db: Db, workspaceId: number): Promise<number> {
-  const r = await db.kysely
-    .selectFrom("customers")
-    .select(sql<string>`count(*)`.as("n"))
-    .where("workspace_id", "=", workspaceId)
-    .executeTakeFirstOrThrow();
-  return Number(r.n);
 }
