@@ -116,14 +116,14 @@ export interface ServerFixture {
 
 /** Registers this file's before/after hooks: a fresh database, a server on it, a workspace with keys. */
 export function serverFixture(
-  opts: { poolSize?: number; clock?: Clock; then?: (f: ServerFixture) => void } = {},
+  opts: { poolSize?: number; clock?: Clock; onReady?: (f: ServerFixture) => void } = {},
 ): ServerFixture {
   const f = {} as ServerFixture;
   before(async () => {
     f.t = await testDb(opts);
     f.server = await startServer(f.t.db, opts.clock);
     f.w = await testWorkspace(f.t.db);
-    opts.then?.(f);
+    opts.onReady?.(f);
   });
   after(async () => {
     await f.server?.close();

@@ -28,7 +28,7 @@ interface SeenRequest {
 const requests: SeenRequest[] = [];
 const f = serverFixture({
   // Every request as it reaches the HTTP server, before Fastify: what the SDKs really send.
-  then: ({ server }) =>
+  onReady: ({ server }) =>
     server.app.server.prependListener("request", (req) => {
       requests.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers });
     }),
