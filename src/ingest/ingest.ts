@@ -24,6 +24,7 @@ import {
 } from "../store/customers.ts";
 import { type Db, withTransaction } from "../store/db.ts";
 import { claimMessageIds, type EventRow, insertEvents } from "../store/events.ts";
+import { ALL_CHANGED, markDue } from "../store/memberships.ts";
 import { ensureEventPartitions } from "../store/partitions.ts";
 import { noteGrowth } from "../store/statistics.ts";
 import type { Workspace } from "../store/workspaces.ts";
@@ -305,6 +306,7 @@ async function store(
   // the commit that follows. A customer found gone here (merged, erased) rolls the events back too.
   await insertCustomers(client, ws, created);
   await updateCustomers(client, ws, updated);
+  await markDue(client, ws, changedKeys(batch, resolution.eventCustomer, resolution.merges), receivedAt);
 
   const erasedRejections = [...erased].map((index) => ({
     index,
@@ -312,6 +314,26 @@ async function store(
     reason: "this person's data was erased at their request; it is not stored again",
   }));
   return { stored: rows.length, duplicates, erased: erasedRejections };
+}
+
+/** What each customer's new data can change, so that only the conditions depending on it are evaluated. */
+function changedKeys(
+  batch: Prepared[],
+  eventCustomer: readonly string[],
+  merges: readonly { into: string }[],
+): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  batch.forEach((p, i) => {
+    const c = eventCustomer[i] as string;
+    let keys = out.get(c);
+    if (!keys) {
+      keys = new Set(["profile"]);
+      out.set(c, keys);
+    }
+    keys.add(p.event.type === "track" ? `event:${p.event.name}` : `type:${p.event.type}`);
+  });
+  for (const m of merges) out.set(m.into, new Set([ALL_CHANGED]));
+  return out;
 }
 
 function toPatch(customerId: string, userId: string | null, d: ProfileDelta): CustomerPatch {

@@ -1,6 +1,7 @@
 // Customers and their identifiers: lookup, creation, profile updates and merges. Functions take the client
 // of the caller's transaction.
 import type pg from "pg";
+import { closeMembershipsOfMerged } from "./memberships.ts";
 import { StaleReadError } from "./db.ts";
 
 export type Queryable = Pick<pg.PoolClient, "query">;
@@ -264,6 +265,7 @@ export async function mergeCustomers(
     workspaceId,
     from,
   ]);
+  await closeMembershipsOfMerged(client, workspaceId, from, at);
   await client.query(
     "UPDATE customer_merges SET into_customer_id = $3 WHERE workspace_id = $1 AND into_customer_id = $2",
     params,

@@ -245,6 +245,13 @@ export async function eraseCustomer(
       workspaceId,
       cid,
     ]);
+    // Memberships of this customer and of the profiles merged into it go too.
+    await client.query(
+      `DELETE FROM memberships WHERE workspace_id = $1 AND (customer_id = $2 OR customer_id IN
+         (SELECT from_customer_id FROM customer_merges WHERE workspace_id = $1 AND into_customer_id = $2))`,
+      [workspaceId, cid],
+    );
+    await client.query("DELETE FROM membership_due WHERE workspace_id = $1 AND customer_id = $2", [workspaceId, cid]);
     await client.query(
       "DELETE FROM customer_merges WHERE workspace_id = $1 AND (into_customer_id = $2 OR from_customer_id = $2)",
       [workspaceId, cid],

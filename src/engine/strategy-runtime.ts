@@ -1,0 +1,115 @@
+// The strategy in force: applying a new version (validated, stored and recomputed in one transaction, so a
+// version is never half applied) and reading the version in force back as the model the refresher evaluates.
+import type { Queryable } from "../store/customers.ts";
+import { type Db, withTransaction } from "../store/db.ts";
+import { type MembershipKind, membershipSizes } from "../store/memberships.ts";
+import {
+  currentStrategyVersion,
+  currentVersionNumber,
+  insertStrategyVersion,
+  type StrategyVersion,
+} from "../store/strategies.ts";
+import type { Diagnostic } from "../strategy/diagnostics.ts";
+import { loadStrategy } from "../strategy/load.ts";
+import type { Strategy } from "../strategy/types.ts";
+import { buildMembershipModel, type MembershipModel } from "./membership-model.ts";
+import type { ModelSource } from "./membership-refresher.ts";
+import { type RecomputeResult, recomputeMemberships } from "./recompute.ts";
+
+export function membershipModelOf(strategy: Strategy, version: number): MembershipModel {
+  return buildMembershipModel(
+    version,
+    Object.fromEntries(Object.values(strategy.channels).map((c) => [c.name, c.contact])),
+    Object.values(strategy.segments).map((s) => [s.name, s.condition.ast] as const),
+    strategy.stages.map((s) => [s.name, s.condition.ast] as const),
+  );
+}
+
+/** Reads the version in force of each workspace, parsed once per version. */
+export function strategyModels(): ModelSource {
+  const cache = new Map<number, MembershipModel>();
+  return async (client, workspaceId) => {
+    const version = await currentVersionNumber(client, workspaceId);
+    if (version === null) return null;
+    const cached = cache.get(workspaceId);
+    if (cached?.version === version) return cached;
+    const stored = await currentStrategyVersion(client, workspaceId);
+    if (!stored) return null;
+    const strategy = parseStored(stored);
+    const model = membershipModelOf(strategy, stored.version);
+    cache.set(workspaceId, model);
+    return model;
+  };
+}
+
+/** A stored version was valid when applied; one that no longer loads means the code changed under it. */
+export function parseStored(stored: StrategyVersion): Strategy {
+  const loaded = loadStrategy(stored.source, `strategy version ${stored.version}`);
+  if (!loaded.ok) {
+    const first = loaded.diagnostics[0];
+    throw new Error(`strategy version ${stored.version} no longer loads: ${first?.message ?? "unknown error"}`);
+  }
+  return loaded.strategy;
+}
+
+export interface AppliedStrategy {
+  ok: true;
+  version: StrategyVersion;
+  recompute: RecomputeResult;
+  sizes: { kind: MembershipKind; name: string; customers: number }[];
+  warnings: Diagnostic[];
+}
+
+/**
+ * Validates and applies a strategy: a new version is stored and every membership recomputed in one transaction.
+ * Memberships that change because the definitions changed are not recorded as entered/exited events: editing a
+ * segment is not something the customers did, and must not set off every scenario that listens to it.
+ */
+export async function applyStrategy(
+  db: Db,
+  workspaceId: number,
+  text: string | Uint8Array,
+  file: string,
+  appliedBy: string,
+  now: Date,
+): Promise<AppliedStrategy | { ok: false; diagnostics: Diagnostic[] }> {
+  const loaded = loadStrategy(text, file);
+  if (!loaded.ok) return { ok: false, diagnostics: loaded.diagnostics };
+  const source = typeof text === "string" ? text : Buffer.from(text).toString("utf8");
+  return withTransaction(db, async (client) => {
+    const version = await insertStrategyVersion(
+      client,
+      workspaceId,
+      { name: loaded.strategy.name, source, document: loaded.source.doc.toJS(), appliedBy },
+      now,
+    );
+    const recompute = await recomputeMemberships(
+      client,
+      workspaceId,
+      membershipModelOf(loaded.strategy, version.version),
+      now,
+      { emitEvents: false },
+    );
+    return {
+      ok: true as const,
+      version,
+      recompute,
+      sizes: await membershipSizes(client, workspaceId),
+      warnings: loaded.warnings,
+    };
+  });
+}
+
+/** A full recompute with the version in force, recording changes as events (e.g. after a bulk import). */
+export async function recomputeWorkspace(
+  db: Db,
+  workspaceId: number,
+  now: Date,
+): Promise<RecomputeResult | null> {
+  return withTransaction(db, async (client: Queryable) => {
+    const stored = await currentStrategyVersion(client, workspaceId);
+    if (!stored) return null;
+    const model = membershipModelOf(parseStored(stored), stored.version);
+    return recomputeMemberships(client, workspaceId, model, now, { emitEvents: true });
+  });
+}

@@ -1,0 +1,202 @@
+// Segment and stage memberships with their history, and the queue of customers due for evaluation.
+// Ingestion marks customers due (with what changed); the refresher claims due customers, evaluates them and
+// writes the differences; a full recompute does the same for the whole base in SQL.
+import { randomUUID } from "node:crypto";
+import type { Queryable } from "./customers.ts";
+
+export type MembershipKind = "segment" | "stage";
+
+/** A change of a membership, to be written with its event. */
+export interface MembershipChange {
+  customerId: string;
+  kind: MembershipKind;
+  /** segment name, or the new stage (null: the customer left every stage, e.g. a strategy without stages) */
+  name: string | null;
+  /** segments: entered (true) or left (false); stages: always true, `from` is the previous stage */
+  entered: boolean;
+  from?: string | null;
+}
+
+/** Keys of what changed, stored on the due row: 'profile', 'event:<name>', 'type:<type>', 'time', 'all'. */
+export const ALL_CHANGED = "all";
+export const TIME_CHANGED = "time";
+const MAX_CHANGE_KEYS = 32; // beyond this, evaluate everything
+
+/**
+ * Marks customers due for evaluation now, merging what changed into any pending row. Rows are written in
+ * customer order so that concurrent batches lock them in the same order.
+ */
+export async function markDue(
+  client: Queryable,
+  workspaceId: number,
+  changes: ReadonlyMap<string, ReadonlySet<string>>,
+  at: Date,
+): Promise<void> {
+  if (changes.size === 0) return;
+  const ids = [...changes.keys()].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+  await client.query(
+    `INSERT INTO membership_due AS d (workspace_id, customer_id, due_at, changes)
+     SELECT $1, r.c, $2, ARRAY(SELECT jsonb_array_elements_text(r.k))
+       FROM unnest($3::bigint[], $4::jsonb[]) WITH ORDINALITY AS r(c, k, i) ORDER BY r.i
+     ON CONFLICT (workspace_id, customer_id) DO UPDATE
+       SET due_at = LEAST(d.due_at, EXCLUDED.due_at),
+           changes = CASE WHEN cardinality(d.changes) + cardinality(EXCLUDED.changes) > ${MAX_CHANGE_KEYS}
+                          THEN ARRAY['${ALL_CHANGED}']
+                          ELSE ARRAY(SELECT DISTINCT unnest(d.changes || EXCLUDED.changes)) END`,
+    [workspaceId, at, ids, ids.map((id) => JSON.stringify([...(changes.get(id) ?? [])]))],
+  );
+}
+
+export interface DueCustomer {
+  workspaceId: number;
+  customerId: string;
+  changes: string[];
+}
+
+/** Claims up to `limit` due customers, locked until the caller's transaction ends; others skip them. */
+export async function claimDue(client: Queryable, now: Date, limit: number): Promise<DueCustomer[]> {
+  const { rows } = await client.query<{ workspace_id: number; customer_id: string; changes: string[] }>(
+    `SELECT workspace_id, customer_id, changes FROM membership_due
+      WHERE due_at <= $1 ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+    [now, limit],
+  );
+  return rows.map((r) => ({ workspaceId: r.workspace_id, customerId: r.customer_id, changes: r.changes }));
+}
+
+/** After evaluation: the next time-driven check, or no row when nothing can change by time alone. */
+export async function rescheduleDue(
+  client: Queryable,
+  workspaceId: number,
+  next: ReadonlyMap<string, Date | null>,
+): Promise<void> {
+  const later = [...next].filter((e): e is [string, Date] => e[1] !== null);
+  const done = [...next].filter(([, d]) => d === null).map(([id]) => id);
+  if (done.length > 0) {
+    await client.query("DELETE FROM membership_due WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[])", [
+      workspaceId,
+      done,
+    ]);
+  }
+  if (later.length > 0) {
+    await client.query(
+      `UPDATE membership_due d SET due_at = r.at, changes = ARRAY['${TIME_CHANGED}']
+         FROM unnest($2::bigint[], $3::timestamptz[]) AS r(c, at)
+        WHERE d.workspace_id = $1 AND d.customer_id = r.c`,
+      [workspaceId, later.map(([id]) => id), later.map(([, at]) => at)],
+    );
+  }
+}
+
+export interface OpenMemberships {
+  segments: Set<string>;
+  stage: string | null;
+}
+
+export async function openMemberships(
+  client: Queryable,
+  workspaceId: number,
+  customerIds: readonly string[],
+): Promise<Map<string, OpenMemberships>> {
+  const out = new Map<string, OpenMemberships>();
+  for (const id of customerIds) out.set(id, { segments: new Set(), stage: null });
+  const { rows } = await client.query<{ customer_id: string; kind: MembershipKind; name: string }>(
+    `SELECT customer_id, kind, name FROM memberships
+      WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[]) AND left_at IS NULL`,
+    [workspaceId, customerIds],
+  );
+  for (const r of rows) {
+    const m = out.get(r.customer_id);
+    if (!m) continue;
+    if (r.kind === "stage") m.stage = r.name;
+    else m.segments.add(r.name);
+  }
+  return out;
+}
+
+/** Writes membership changes and records each as an event the scenarios and reports can use. */
+export async function applyChanges(
+  client: Queryable,
+  workspaceId: number,
+  changes: readonly MembershipChange[],
+  at: Date,
+): Promise<void> {
+  if (changes.length === 0) return;
+  const leaving = changes.filter((c) => c.kind === "stage" || !c.entered);
+  if (leaving.length > 0) {
+    await client.query(
+      `UPDATE memberships m SET left_at = $2
+         FROM unnest($3::bigint[], $4::text[], $5::text[]) AS r(c, k, n)
+        WHERE m.workspace_id = $1 AND m.customer_id = r.c AND m.kind = r.k AND m.left_at IS NULL
+          AND (r.k = 'stage' OR m.name = r.n)`,
+      [workspaceId, at, leaving.map((c) => c.customerId), leaving.map((c) => c.kind), leaving.map((c) => c.name)],
+    );
+  }
+  const entering = changes.filter((c) => c.entered && c.name !== null);
+  if (entering.length > 0) {
+    await client.query(
+      `INSERT INTO memberships (workspace_id, customer_id, kind, name, entered_at)
+       SELECT $1, r.c, r.k, r.n, $2 FROM unnest($3::bigint[], $4::text[], $5::text[]) AS r(c, k, n)`,
+      [workspaceId, at, entering.map((c) => c.customerId), entering.map((c) => c.kind), entering.map((c) => c.name)],
+    );
+  }
+  const events = changes.map((c) => ({
+    c: c.customerId,
+    m: `tact:${randomUUID()}`,
+    n: c.kind === "stage" ? "stage_changed" : c.entered ? "segment_entered" : "segment_exited",
+    p: c.kind === "stage" ? { from: c.from ?? null, to: c.name } : { segment: c.name },
+  }));
+  await client.query(
+    `INSERT INTO events (workspace_id, customer_id, message_id, type, name, occurred_at, received_at, properties)
+     SELECT $1, d.c, d.m, 'track', d.n, $2, $2, d.p
+       FROM json_to_recordset($3::json) AS d(c bigint, m text, n text, p jsonb)`,
+    [workspaceId, at, JSON.stringify(events)],
+  );
+}
+
+/** A merged-away customer leaves every segment and stage; the survivor is evaluated afresh. */
+export async function closeMembershipsOfMerged(
+  client: Queryable,
+  workspaceId: number,
+  from: string,
+  at: Date,
+): Promise<void> {
+  await client.query(
+    "UPDATE memberships SET left_at = $3 WHERE workspace_id = $1 AND customer_id = $2 AND left_at IS NULL",
+    [workspaceId, from, at],
+  );
+  await client.query("DELETE FROM membership_due WHERE workspace_id = $1 AND customer_id = $2", [workspaceId, from]);
+}
+
+export interface MembershipRecord {
+  kind: MembershipKind;
+  name: string;
+  enteredAt: Date;
+  leftAt: Date | null;
+}
+
+/** One customer's segments and stages, current and past, newest first. */
+export async function membershipHistory(
+  client: Queryable,
+  workspaceId: number,
+  customerId: string,
+): Promise<MembershipRecord[]> {
+  const { rows } = await client.query<{ kind: MembershipKind; name: string; entered_at: Date; left_at: Date | null }>(
+    `SELECT kind, name, entered_at, left_at FROM memberships
+      WHERE workspace_id = $1 AND customer_id = $2 ORDER BY entered_at DESC, kind, name`,
+    [workspaceId, customerId],
+  );
+  return rows.map((r) => ({ kind: r.kind, name: r.name, enteredAt: r.entered_at, leftAt: r.left_at }));
+}
+
+/** Current sizes: members per segment and customers per stage. */
+export async function membershipSizes(
+  client: Queryable,
+  workspaceId: number,
+): Promise<{ kind: MembershipKind; name: string; customers: number }[]> {
+  const { rows } = await client.query<{ kind: MembershipKind; name: string; n: string }>(
+    `SELECT kind, name, count(*) AS n FROM memberships
+      WHERE workspace_id = $1 AND left_at IS NULL GROUP BY kind, name ORDER BY kind, name`,
+    [workspaceId],
+  );
+  return rows.map((r) => ({ kind: r.kind, name: r.name, customers: Number(r.n) }));
+}
