@@ -92,10 +92,9 @@ async function recomputed(): Promise<Set<string>> {
     withStage: true,
     withNextChange: false,
   });
-  const { rows } = await t.db.pool.query<Record<string, unknown> & { customer_id: string; stage: string | null }>(
-    q.text,
-    q.values,
-  );
+  const { rows } = await t.db.pool.query<
+    Record<string, unknown> & { customer_id: string; stage: string | null }
+  >(q.text, q.values);
   const out = new Set<string>();
   for (const r of rows) {
     model.segments.forEach((s, i) => {
@@ -110,9 +109,28 @@ function randomMessage(rand: () => number, people: number): object {
   const user = `u${Math.floor(rand() * people)}`;
   const at = new Date(clock.now().getTime() - Math.floor(rand() * 2 * HOUR)).toISOString();
   const pick = rand();
-  if (pick < 0.3) return { type: "track", userId: user, event: "order_completed", timestamp: at, properties: { revenue: Math.floor(rand() * 120) } };
-  if (pick < 0.7) return { type: "page", userId: user, timestamp: at, properties: { section: rand() < 0.6 ? "courses" : "blog" } };
-  if (pick < 0.85) return { type: "identify", userId: user, timestamp: at, traits: { email: `${user}@${rand() < 0.5 ? "gmail.com" : "example.org"}` } };
+  if (pick < 0.3)
+    return {
+      type: "track",
+      userId: user,
+      event: "order_completed",
+      timestamp: at,
+      properties: { revenue: Math.floor(rand() * 120) },
+    };
+  if (pick < 0.7)
+    return {
+      type: "page",
+      userId: user,
+      timestamp: at,
+      properties: { section: rand() < 0.6 ? "courses" : "blog" },
+    };
+  if (pick < 0.85)
+    return {
+      type: "identify",
+      userId: user,
+      timestamp: at,
+      traits: { email: `${user}@${rand() < 0.5 ? "gmail.com" : "example.org"}` },
+    };
   return { type: "track", userId: user, event: "lesson_viewed", timestamp: at };
 }
 
@@ -120,15 +138,20 @@ test("memberships kept in real time equal a full recompute at every moment, as e
   const refresher = new MembershipRefresher(t.db, async () => model, clock, undefined, { batchSize: 7 });
   const rand = prng(20261122);
   await send(Array.from({ length: 40 }, () => randomMessage(rand, 25)));
-  await withTransaction(t.db, (c) => recomputeMemberships(c, ws.id, model, clock.now(), { emitEvents: false }));
+  await withTransaction(t.db, (c) =>
+    recomputeMemberships(c, ws.id, model, clock.now(), { emitEvents: false }),
+  );
   assert.deepEqual(await kept(), await recomputed());
 
   let changesSeen = 0;
   for (let step = 0; step < 60; step++) {
     // time passes: from minutes to weeks, so windows drop events and day counts cross their thresholds
     const r = rand();
-    clock.advance(r < 0.4 ? Math.floor(rand() * 6 * HOUR) : r < 0.8 ? Math.floor(rand() * 5 * DAY) : 15 * DAY);
-    if (rand() < 0.6) await send(Array.from({ length: 1 + Math.floor(rand() * 6) }, () => randomMessage(rand, 25)));
+    clock.advance(
+      r < 0.4 ? Math.floor(rand() * 6 * HOUR) : r < 0.8 ? Math.floor(rand() * 5 * DAY) : 15 * DAY,
+    );
+    if (rand() < 0.6)
+      await send(Array.from({ length: 1 + Math.floor(rand() * 6) }, () => randomMessage(rand, 25)));
     const before = await kept();
     await refresher.runOnce();
     const now = await kept();
@@ -143,9 +166,7 @@ test("changes are recorded as events and as history with entry and exit times", 
   await send([{ type: "identify", userId: "hist", traits: { email: "hist@gmail.com" } }]);
   const refresher = new MembershipRefresher(t.db, async () => model, clock);
   await refresher.runOnce();
-  await send([
-    { type: "track", userId: "hist", event: "order_completed", properties: { revenue: 200 } },
-  ]);
+  await send([{ type: "track", userId: "hist", event: "order_completed", properties: { revenue: 200 } }]);
   await refresher.runOnce();
   const { rows: ids } = await t.db.pool.query<{ customer_id: string }>(
     "SELECT customer_id FROM identities WHERE workspace_id = $1 AND kind = 'user' AND value = 'hist'",

@@ -18,7 +18,10 @@ import {
 import { VERSION } from "../version.ts";
 import { print, UsageError, withDb } from "./context.ts";
 import { registerImportExport } from "./import-export.ts";
-import { serve } from "./serve.ts";
+import { registerMeasure } from "./measure.ts";
+import { serve, worker } from "./serve.ts";
+import { registerStrategy } from "./strategy.ts";
+import { registerStrategyApply } from "./strategy-apply.ts";
 
 const program = new Command("tact")
   .description("Tact: the CRM strategy as executable code")
@@ -28,8 +31,15 @@ const program = new Command("tact")
 
 program
   .command("serve")
-  .description("run the HTTP API (tracking, admin, snippet); creates workspace 'default' on first start")
+  .description(
+    "run the HTTP API (tracking, admin, snippet) and the background workers; creates workspace 'default' on first start",
+  )
   .action(serve);
+
+program
+  .command("worker")
+  .description("run the background workers only (memberships), to scale out beside `serve` on PostgreSQL")
+  .action(worker);
 
 const workspaces = program.command("workspaces").description("manage workspaces (one per business)");
 workspaces
@@ -197,6 +207,8 @@ program
   );
 
 registerImportExport(program);
+registerMeasure(program);
+registerStrategyApply(registerStrategy(program));
 
 try {
   await program.parseAsync(process.argv);

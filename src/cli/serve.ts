@@ -1,7 +1,10 @@
-// `tact serve`: migrations, first-run bootstrap, the HTTP server, and a clean shutdown on SIGTERM/SIGINT.
+// `tact serve`: migrations, first-run bootstrap, the HTTP server with the background workers (memberships), and
+// a clean shutdown on SIGTERM/SIGINT. `tact worker`: the background workers alone, to scale out.
 import { pino } from "pino";
 import { loadConfig } from "../config.ts";
 import { systemClock } from "../core/clock.ts";
+import { MembershipRefresher } from "../engine/membership-refresher.ts";
+import { strategyModels } from "../engine/strategy-runtime.ts";
 import { buildApp } from "../server/app.ts";
 import { openDb } from "../store/db.ts";
 import { pruneMessageIds } from "../store/events.ts";
@@ -40,7 +43,8 @@ export async function serve(): Promise<void> {
     );
   }
 
-  const app = await buildApp({ db, clock: systemClock, logger });
+  const refresher = new MembershipRefresher(db, strategyModels(), systemClock, logger);
+  const app = await buildApp({ db, clock: systemClock, logger, onIngested: () => refresher.wake() });
   // Housekeeping: partitions ahead, message ids past the dedupe window.
   const housekeeping = setInterval(() => {
     const now = systemClock.now();
@@ -59,6 +63,7 @@ export async function serve(): Promise<void> {
     clearInterval(housekeeping);
     try {
       await app.close();
+      await refresher.stop();
       await db.close();
       logger.info("stopped cleanly");
       process.exit(0);
@@ -71,5 +76,25 @@ export async function serve(): Promise<void> {
   process.on("SIGINT", () => void stop("SIGINT"));
 
   await app.listen({ port: config.port, host: config.host });
+  refresher.start();
   logger.info({ port: config.port }, "listening");
+}
+
+/** `tact worker`: keeps memberships current (and, later, runs scenarios) without serving HTTP. */
+export async function worker(): Promise<void> {
+  const config = loadConfig();
+  const logger = pino({ level: config.logLevel });
+  const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  await migrate(db);
+  const refresher = new MembershipRefresher(db, strategyModels(), systemClock, logger);
+  refresher.start();
+  logger.info({ backend: db.backend }, "worker running");
+  const stop = async (signal: string) => {
+    logger.info({ signal }, "worker stopping");
+    await refresher.stop();
+    await db.close();
+    process.exit(0);
+  };
+  process.once("SIGTERM", () => void stop("SIGTERM"));
+  process.once("SIGINT", () => void stop("SIGINT"));
 }

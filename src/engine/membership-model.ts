@@ -1,12 +1,7 @@
 // What the membership refresher needs of a strategy: its segments and stages as parsed conditions, the
 // environment to evaluate them in, and for each what data it depends on (directly or through the segments and
 // stages it refers to), so that new data re-evaluates only the conditions it can change.
-import {
-  type ConditionEnv,
-  type ContactKind,
-  conditionDeps,
-  type Expr,
-} from "../core/condition/index.ts";
+import { type ConditionEnv, type ContactKind, conditionDeps, type Expr } from "../core/condition/index.ts";
 
 export interface EffectiveDeps {
   /** 'event:<name>' and 'type:<type>' keys of the events read */
@@ -109,7 +104,9 @@ function mergeDeps(
 export function isAffected(unit: MembershipUnit, changes: readonly string[]): boolean {
   for (const c of changes) {
     if (c === "all") return true;
-    if (c === "time" ? unit.deps.timeDependent : c === "profile" ? unit.deps.profile : unit.deps.events.has(c))
+    if (
+      c === "time" ? unit.deps.timeDependent : c === "profile" ? unit.deps.profile : unit.deps.events.has(c)
+    )
       return true;
   }
   return false;

@@ -1,8 +1,9 @@
 // Full recompute of a workspace's segments and stages in SQL, set-wise over the whole base: one query answers
 // every condition for every customer into a temporary table, then each segment and the stage list are diffed
 // against the open memberships, and every customer's next time-driven check is scheduled.
-import type { Queryable } from "../store/customers.ts";
+
 import { compileSelection } from "../store/condition-sql.ts";
+import type { Queryable } from "../store/customers.ts";
 import type { MembershipModel } from "./membership-model.ts";
 import { MEMBERSHIP_LOCK } from "./membership-refresher.ts";
 
@@ -27,7 +28,9 @@ export async function recomputeMemberships(
   opts: RecomputeOptions,
 ): Promise<RecomputeResult> {
   await client.query("SELECT pg_advisory_xact_lock($1, $2)", [MEMBERSHIP_LOCK, workspaceId]);
-  const segments = model.segments.flatMap((s) => (s.segment === null ? [] : [{ name: s.segment, ast: s.conditions[0] }]));
+  const segments = model.segments.flatMap((s) =>
+    s.segment === null ? [] : [{ name: s.segment, ast: s.conditions[0] }],
+  );
   const q = compileSelection({
     workspaceId,
     now,
@@ -48,7 +51,10 @@ export async function recomputeMemberships(
     model.stage ? "stage" : "NULL::text",
     "next_change",
   ];
-  const ins = await client.query(`INSERT INTO tact_want SELECT ${selected.join(", ")} FROM (${q.text}) s`, q.values);
+  const ins = await client.query(
+    `INSERT INTO tact_want SELECT ${selected.join(", ")} FROM (${q.text}) s`,
+    q.values,
+  );
   await client.query("ANALYZE tact_want");
 
   const result: RecomputeResult = { customers: ins.rowCount ?? 0, entered: 0, left: 0, stageChanges: 0 };
@@ -90,7 +96,12 @@ export async function recomputeMemberships(
   return result;
 }
 
-async function recomputeStages(client: Queryable, workspaceId: number, now: Date, emit: boolean): Promise<number> {
+async function recomputeStages(
+  client: Queryable,
+  workspaceId: number,
+  now: Date,
+  emit: boolean,
+): Promise<number> {
   const { rows } = await client.query<{ n: string }>(
     `WITH cur AS (
        SELECT customer_id, name FROM memberships WHERE workspace_id = $1 AND kind = 'stage' AND left_at IS NULL),

@@ -47,7 +47,9 @@ export function parseStored(stored: StrategyVersion): Strategy {
   const loaded = loadStrategy(stored.source, `strategy version ${stored.version}`);
   if (!loaded.ok) {
     const first = loaded.diagnostics[0];
-    throw new Error(`strategy version ${stored.version} no longer loads: ${first?.message ?? "unknown error"}`);
+    throw new Error(
+      `strategy version ${stored.version} no longer loads: ${first?.message ?? "unknown error"}`,
+    );
   }
   return loaded.strategy;
 }

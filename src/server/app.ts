@@ -11,6 +11,7 @@ import Fastify, {
 import type { Logger } from "pino";
 import type { Clock } from "../core/clock.ts";
 import type { Db } from "../store/db.ts";
+import type { StrategyLint } from "../strategy/validate.ts";
 import { KeyResolver } from "../store/workspaces.ts";
 import { VERSION } from "../version.ts";
 import { ApiRegistry, openApiDocument } from "./api.ts";
@@ -18,6 +19,7 @@ import { MAX_RAW_BODY, registerBodyParser } from "./body.ts";
 import { errorBody, HttpError } from "./errors.ts";
 import { registerCustomers } from "./routes/customers.ts";
 import { registerKeys } from "./routes/keys.ts";
+import { registerStrategy } from "./routes/strategy.ts";
 import { registerTracking } from "./routes/tracking.ts";
 import { registerSnippet } from "./snippet.ts";
 
@@ -25,6 +27,10 @@ export interface AppDeps {
   db: Db;
   clock: Clock;
   logger?: Logger | false;
+  /** called after events were stored, so the membership refresher can run at once */
+  onIngested?: () => void;
+  /** lint checks that read the database, joined to strategy validation */
+  strategyLint?: StrategyLint;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -101,9 +107,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get("/health", async () => ({ status: "ok" }));
 
   const api = new ApiRegistry(app, keys);
-  registerTracking(api, deps.db, deps.clock);
+  registerTracking(api, deps.db, deps.clock, deps.onIngested);
   registerCustomers(api, deps.db, deps.clock);
   registerKeys(api, deps.db, deps.clock, keys);
+  registerStrategy(api, deps.db, deps.clock, deps.strategyLint);
   registerSnippet(app);
 
   const doc = openApiDocument(api.specs, VERSION);

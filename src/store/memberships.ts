@@ -72,10 +72,10 @@ export async function rescheduleDue(
   const later = [...next].filter((e): e is [string, Date] => e[1] !== null);
   const done = [...next].filter(([, d]) => d === null).map(([id]) => id);
   if (done.length > 0) {
-    await client.query("DELETE FROM membership_due WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[])", [
-      workspaceId,
-      done,
-    ]);
+    await client.query(
+      "DELETE FROM membership_due WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[])",
+      [workspaceId, done],
+    );
   }
   if (later.length > 0) {
     await client.query(
@@ -128,7 +128,13 @@ export async function applyChanges(
          FROM unnest($3::bigint[], $4::text[], $5::text[]) AS r(c, k, n)
         WHERE m.workspace_id = $1 AND m.customer_id = r.c AND m.kind = r.k AND m.left_at IS NULL
           AND (r.k = 'stage' OR m.name = r.n)`,
-      [workspaceId, at, leaving.map((c) => c.customerId), leaving.map((c) => c.kind), leaving.map((c) => c.name)],
+      [
+        workspaceId,
+        at,
+        leaving.map((c) => c.customerId),
+        leaving.map((c) => c.kind),
+        leaving.map((c) => c.name),
+      ],
     );
   }
   const entering = changes.filter((c) => c.entered && c.name !== null);
@@ -136,7 +142,13 @@ export async function applyChanges(
     await client.query(
       `INSERT INTO memberships (workspace_id, customer_id, kind, name, entered_at)
        SELECT $1, r.c, r.k, r.n, $2 FROM unnest($3::bigint[], $4::text[], $5::text[]) AS r(c, k, n)`,
-      [workspaceId, at, entering.map((c) => c.customerId), entering.map((c) => c.kind), entering.map((c) => c.name)],
+      [
+        workspaceId,
+        at,
+        entering.map((c) => c.customerId),
+        entering.map((c) => c.kind),
+        entering.map((c) => c.name),
+      ],
     );
   }
   const events = changes.map((c) => ({
@@ -164,7 +176,10 @@ export async function closeMembershipsOfMerged(
     "UPDATE memberships SET left_at = $3 WHERE workspace_id = $1 AND customer_id = $2 AND left_at IS NULL",
     [workspaceId, from, at],
   );
-  await client.query("DELETE FROM membership_due WHERE workspace_id = $1 AND customer_id = $2", [workspaceId, from]);
+  await client.query("DELETE FROM membership_due WHERE workspace_id = $1 AND customer_id = $2", [
+    workspaceId,
+    from,
+  ]);
 }
 
 export interface MembershipRecord {
@@ -180,7 +195,12 @@ export async function membershipHistory(
   workspaceId: number,
   customerId: string,
 ): Promise<MembershipRecord[]> {
-  const { rows } = await client.query<{ kind: MembershipKind; name: string; entered_at: Date; left_at: Date | null }>(
+  const { rows } = await client.query<{
+    kind: MembershipKind;
+    name: string;
+    entered_at: Date;
+    left_at: Date | null;
+  }>(
     `SELECT kind, name, entered_at, left_at FROM memberships
       WHERE workspace_id = $1 AND customer_id = $2 ORDER BY entered_at DESC, kind, name`,
     [workspaceId, customerId],

@@ -16,7 +16,7 @@ const ingestResponse = z.object({
   rejected: z.array(z.object({ index: z.number().int(), path: z.string(), reason: z.string() })),
 });
 
-export function registerTracking(api: ApiRegistry, db: Db, clock: Clock): void {
+export function registerTracking(api: ApiRegistry, db: Db, clock: Clock, onIngested?: () => void): void {
   for (const type of CALL_TYPES) {
     api.route(
       {
@@ -37,6 +37,7 @@ export function registerTracking(api: ApiRegistry, db: Db, clock: Clock): void {
           typeFromPath: type,
           bodyBytes: req.bodyBytes ?? 0,
         });
+        if (result.accepted > 0) onIngested?.();
         const rejection = result.rejected[0];
         if (rejection) {
           throw new HttpError(
@@ -96,6 +97,7 @@ export function registerTracking(api: ApiRegistry, db: Db, clock: Clock): void {
         defaults: { context: b.context, integrations: b.integrations, sentAt: b.sentAt },
         bodyBytes: req.bodyBytes ?? 0,
       });
+      if (result.accepted > 0) onIngested?.();
       return { success: true, ...result };
     },
   );
