@@ -22,6 +22,7 @@ import { registerMeasure } from "./measure.ts";
 import { serve, worker } from "./serve.ts";
 import { registerStrategy } from "./strategy.ts";
 import { registerStrategyApply } from "./strategy-apply.ts";
+import { lintHook, registerStrategyMap } from "./strategy-map.ts";
 
 const program = new Command("tact")
   .description("Tact: the CRM strategy as executable code")
@@ -208,7 +209,9 @@ program
 
 registerImportExport(program);
 registerMeasure(program);
-registerStrategyApply(registerStrategy(program));
+const strategyCommand = registerStrategy(program, { lint: (workspace) => lintHook({ workspace }) });
+registerStrategyApply(strategyCommand);
+registerStrategyMap(strategyCommand);
 
 try {
   await program.parseAsync(process.argv);

@@ -10,8 +10,8 @@ import { type StrategyLint, type ValidationResult, validateStrategy } from "../s
 import { UsageError } from "./context.ts";
 
 export interface StrategyCommandOptions {
-  /** The lint checks joined to `validate`'s output. */
-  lint?: StrategyLint;
+  /** The lint checks joined to `validate`'s output, against the data of the named workspace. */
+  lint?: (workspace: string) => StrategyLint;
 }
 
 /** Reads the file, refusing one too large before reading it. */
@@ -48,10 +48,11 @@ export function registerStrategy(program: Command, opts: StrategyCommandOptions 
     .description("check a strategy file and report every problem at once ('-' reads standard input)")
     .option("--json", "print {valid, errors, warnings} as JSON")
     .option("--strict", "fail on warnings too")
-    .action(async (file: string, flags: { json?: boolean; strict?: boolean }) => {
+    .option("--workspace <name>", "the workspace whose data the lint checks read", "default")
+    .action(async (file: string, flags: { json?: boolean; strict?: boolean; workspace: string }) => {
       const read = readStrategyFile(file);
       const result: ValidationResult = Buffer.isBuffer(read)
-        ? await validateStrategy(read, file, opts.lint ? { lint: opts.lint } : {})
+        ? await validateStrategy(read, file, opts.lint ? { lint: opts.lint(flags.workspace) } : {})
         : { valid: false, errors: [read], warnings: [] };
       if (flags.json) {
         const { valid, errors, warnings } = result;

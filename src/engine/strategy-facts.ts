@@ -93,9 +93,18 @@ export function impliedAudience(sc: Scenario): Expr {
   return sc.audience ? and(sc.audience.ast, implied) : implied;
 }
 
-function channelConditions(strategy: Strategy): { name: string; contact: Expr; optedIn: Expr; reachable: Expr }[] {
+function channelConditions(
+  strategy: Strategy,
+): { name: string; contact: Expr; optedIn: Expr; reachable: Expr }[] {
   return Object.values(strategy.channels).map((ch) => {
-    const column = ch.contact === "email" ? "email" : ch.contact === "phone" ? "phone" : ch.contact === "telegram" ? "telegram_chat_id" : null;
+    const column =
+      ch.contact === "email"
+        ? "email"
+        : ch.contact === "phone"
+          ? "phone"
+          : ch.contact === "telegram"
+            ? "telegram_chat_id"
+            : null;
     const contact: Expr =
       column !== null
         ? { kind: "exists", operand: { kind: "field", name: column, ...at }, ...at }
@@ -110,7 +119,8 @@ function channelConditions(strategy: Strategy): { name: string; contact: Expr; o
       ...at,
     });
     const optedIn = and(contact, consent("==", "opted_in"));
-    const reachable = strategy.rules.consent === "opt_in" ? optedIn : and(contact, consent("!=", "unsubscribed"));
+    const reachable =
+      strategy.rules.consent === "opt_in" ? optedIn : and(contact, consent("!=", "unsubscribed"));
     return { name: ch.name, contact, optedIn, reachable };
   });
 }
@@ -132,7 +142,12 @@ export async function gatherStrategyFacts(
   const scenarios = Object.values(strategy.scenarios).map((sc) => {
     const audience = impliedAudience(sc);
     const te = triggerEvents(sc);
-    return { sc, te, audienceCol: column(audience), entrantCol: te ? column(and(audience, firedRecently(te))) : null };
+    return {
+      sc,
+      te,
+      audienceCol: column(audience),
+      entrantCol: te ? column(and(audience, firedRecently(te))) : null,
+    };
   });
   const channels = channelConditions(strategy).map((c) => ({
     name: c.name,
@@ -156,10 +171,13 @@ export async function gatherStrategyFacts(
   scenarios.forEach((s, i) => {
     if (!s.te || !s.entrantCol) return;
     const match = [`name = ${param(s.te.name, "text")}`];
-    if (s.te.property !== null) match.push(`properties ->> ${param(s.te.property, "text")} = ${param(s.te.value, "text")}`);
+    if (s.te.property !== null)
+      match.push(`properties ->> ${param(s.te.property, "text")} = ${param(s.te.value, "text")}`);
     triggerCounts.push(`count(*) FILTER (WHERE ${match.join(" AND ")}) AS t${i}`);
     const cap = s.sc.reentryMs === null ? 1 : Math.ceil((FACTS_WINDOW_DAYS * DAY) / s.sc.reentryMs);
-    sums.push(`COALESCE(sum(LEAST(t.t${i}, ${param(cap, "integer")})) FILTER (WHERE sel.${s.entrantCol}), 0) AS entries${i}`);
+    sums.push(
+      `COALESCE(sum(LEAST(t.t${i}, ${param(cap, "integer")})) FILTER (WHERE sel.${s.entrantCol}), 0) AS entries${i}`,
+    );
   });
   const names = [...new Set(scenarios.flatMap((s) => (s.te ? [s.te.name] : [])))];
   const counts = conditions.map((_, i) => `count(*) FILTER (WHERE sel.c${i}) AS n_c${i}`);
@@ -179,7 +197,9 @@ export async function gatherStrategyFacts(
 
   const total = (key: string): number => rows.reduce((n, r) => n + Number(r[key] ?? 0), 0);
   const byStage = (key: string): Record<string, number> =>
-    Object.fromEntries(rows.filter((r) => r.stage !== null).map((r) => [String(r.stage), Number(r[key] ?? 0)]));
+    Object.fromEntries(
+      rows.filter((r) => r.stage !== null).map((r) => [String(r.stage), Number(r[key] ?? 0)]),
+    );
   const scenarioFacts: Record<string, ScenarioFacts> = {};
   scenarios.forEach((s, i) => {
     scenarioFacts[s.sc.name] = {
@@ -200,7 +220,11 @@ export async function gatherStrategyFacts(
     channels: Object.fromEntries(
       channels.map((c) => [
         c.name,
-        { withContact: total(`n_${c.contactCol}`), optedIn: total(`n_${c.optedInCol}`), reachable: total(`n_${c.reachableCol}`) },
+        {
+          withContact: total(`n_${c.contactCol}`),
+          optedIn: total(`n_${c.optedInCol}`),
+          reachable: total(`n_${c.reachableCol}`),
+        },
       ]),
     ),
   };

@@ -11,7 +11,6 @@ import Fastify, {
 import type { Logger } from "pino";
 import type { Clock } from "../core/clock.ts";
 import type { Db } from "../store/db.ts";
-import type { StrategyLint } from "../strategy/validate.ts";
 import { KeyResolver } from "../store/workspaces.ts";
 import { VERSION } from "../version.ts";
 import { ApiRegistry, openApiDocument } from "./api.ts";
@@ -29,8 +28,6 @@ export interface AppDeps {
   logger?: Logger | false;
   /** called after events were stored, so the membership refresher can run at once */
   onIngested?: () => void;
-  /** lint checks that read the database, joined to strategy validation */
-  strategyLint?: StrategyLint;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -85,7 +82,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
     if (err instanceof HttpError) {
-      return reply.code(err.statusCode).send(errorBody(err.code, err.message, err.path));
+      return reply.code(err.statusCode).send(errorBody(err.code, err.message, err.path, err.details));
     }
     const status = err.statusCode ?? 500;
     if (status === 413 || err.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
@@ -110,7 +107,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerTracking(api, deps.db, deps.clock, deps.onIngested);
   registerCustomers(api, deps.db, deps.clock);
   registerKeys(api, deps.db, deps.clock, keys);
-  registerStrategy(api, deps.db, deps.clock, deps.strategyLint);
+  registerStrategy(api, deps.db, deps.clock);
   registerSnippet(app);
 
   const doc = openApiDocument(api.specs, VERSION);

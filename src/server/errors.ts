@@ -5,15 +5,22 @@ export class HttpError extends Error {
     readonly code: string,
     message: string,
     readonly path: string = "",
+    /** more detail beside the error, e.g. every diagnostic of an invalid strategy */
+    readonly details?: Record<string, unknown>,
   ) {
     super(message);
   }
 }
 
 export interface ErrorBody {
-  error: { code: string; message: string; path: string };
+  error: { code: string; message: string; path: string; [detail: string]: unknown };
 }
 
-export function errorBody(code: string, message: string, path = ""): ErrorBody {
-  return { error: { code, message, path } };
+export function errorBody(
+  code: string,
+  message: string,
+  path = "",
+  details: Record<string, unknown> = {},
+): ErrorBody {
+  return { error: { code, message, path, ...details } };
 }

@@ -2,6 +2,7 @@
 // structured diagnostics with positions), segments and stages with their sizes, a customer's memberships.
 import { z } from "zod";
 import type { Clock } from "../../core/clock.ts";
+import { gatherStrategyFacts } from "../../engine/strategy-facts.ts";
 import { applyStrategy, parseStored } from "../../engine/strategy-runtime.ts";
 import type { Db } from "../../store/db.ts";
 import { membershipHistory, membershipSizes } from "../../store/memberships.ts";
@@ -14,6 +15,7 @@ import {
 } from "../../store/strategies.ts";
 import type { Principal } from "../../store/workspaces.ts";
 import type { Diagnostic } from "../../strategy/diagnostics.ts";
+import { lintStrategy } from "../../strategy/lint.ts";
 import { MAX_STRATEGY_BYTES } from "../../strategy/load.ts";
 import { type StrategyLint, validateStrategy } from "../../strategy/validate.ts";
 import type { ApiRegistry } from "../api.ts";
@@ -66,11 +68,12 @@ export class InvalidStrategyError extends HttpError {
       "invalid_strategy",
       first ? `${first.file}:${first.line}:${first.column}: ${first.message}` : "the strategy is not valid",
       "source",
+      { diagnostics },
     );
   }
 }
 
-export function registerStrategy(api: ApiRegistry, db: Db, clock: Clock, lint?: StrategyLint): void {
+export function registerStrategy(api: ApiRegistry, db: Db, clock: Clock): void {
   api.route(
     {
       method: "GET",
@@ -133,8 +136,14 @@ export function registerStrategy(api: ApiRegistry, db: Db, clock: Clock, lint?: 
         warnings: z.array(diagnosticSchema),
       }),
     },
-    async ({ body }) => {
-      const r = await validateStrategy(body.source, body.file, lint ? { lint } : {});
+    async ({ body, principal }) => {
+      const now = clock.now();
+      const lint: StrategyLint = async (strategy, source) =>
+        lintStrategy(strategy, await gatherStrategyFacts(db, ws(principal).id, strategy, now), {
+          source,
+          now,
+        });
+      const r = await validateStrategy(body.source, body.file, { lint });
       return { valid: r.valid, errors: r.errors, warnings: r.warnings };
     },
   );
