@@ -2,10 +2,13 @@
 // Both are reached through a node-postgres Pool, so every query is the same SQL on both backends.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { PGlite } from "@electric-sql/pglite";
 import { createPgConfig } from "@electric-sql/pglite/node-postgres";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
+import { from as copyFrom } from "pg-copy-streams";
 import type { Database } from "./schema.ts";
 
 // bigint (int8) as string; numeric as string; timestamps as Date (node-postgres defaults).
@@ -17,8 +20,15 @@ export interface Db {
   readonly backend: Backend;
   readonly kysely: Kysely<Database>;
   readonly pool: pg.Pool;
+  /**
+   * Runs `COPY table (columns) FROM STDIN` (text format) with the data in `chunks`, in one transaction. Each
+   * chunk must end at the end of a row: the embedded database copies chunk by chunk.
+   */
+  copyIn(statement: string, chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void>;
   close(): Promise<void>;
 }
+
+type CopyIn = Db["copyIn"];
 
 export interface OpenOptions {
   databaseUrl?: string | undefined;
@@ -34,7 +44,7 @@ export async function openDb(opts: OpenOptions): Promise<Db> {
       // an idle client lost its connection; the pool replaces it on next use
     });
     await pool.query("SELECT 1");
-    return makeDb("postgres", pool, async () => undefined);
+    return makeDb("postgres", pool, serverCopyIn(pool), async () => undefined);
   }
   const dataDir = opts.dataDir ?? ".tact";
   const inMemory = dataDir.startsWith("memory://");
@@ -52,25 +62,63 @@ export async function openDb(opts: OpenOptions): Promise<Db> {
     throw err;
   }
   const pool = new pg.Pool(createPgConfig(pglite) as unknown as pg.PoolConfig);
-  return makeDb("pglite", pool, async () => {
+  return makeDb("pglite", pool, embeddedCopyIn(pool, pglite), async () => {
     await pglite.close();
     releaseLock();
   });
 }
 
-function makeDb(backend: Backend, pool: pg.Pool, closeBackend: () => Promise<void>): Db {
+function makeDb(backend: Backend, pool: pg.Pool, copyIn: CopyIn, closeBackend: () => Promise<void>): Db {
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   let closed = false;
   return {
     backend,
     kysely,
     pool,
+    copyIn,
     async close() {
       if (closed) return;
       closed = true;
       await kysely.destroy();
       await closeBackend();
     },
+  };
+}
+
+function serverCopyIn(pool: pg.Pool): CopyIn {
+  return async (statement, chunks) => {
+    const client = await pool.connect();
+    try {
+      await pipeline(Readable.from(chunks, { objectMode: false }), client.query(copyFrom(statement)));
+    } catch (err) {
+      client.release(true); // the connection's state after a failed COPY is not worth trusting
+      throw err;
+    }
+    client.release();
+  };
+}
+
+/**
+ * PGlite reads COPY data from a blob, one statement per chunk; holding the pool's only client keeps other
+ * queries out of the transaction that makes the chunks one COPY.
+ */
+function embeddedCopyIn(pool: pg.Pool, pglite: PGlite): CopyIn {
+  return async (statement, chunks) => {
+    const fromBlob = statement.replace(/\s+FROM\s+STDIN\s*$/i, " FROM '/dev/blob'");
+    if (fromBlob === statement) throw new Error("copyIn expects a COPY ... FROM STDIN statement");
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+      for await (const chunk of chunks) {
+        await pglite.query(fromBlob, [], { blob: new Blob([chunk as Uint8Array<ArrayBuffer>]) });
+      }
+      await client.query("COMMIT");
+    } catch (err) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
   };
 }
 
