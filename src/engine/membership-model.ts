@@ -111,3 +111,20 @@ export function isAffected(unit: MembershipUnit, changes: readonly string[]): bo
   }
   return false;
 }
+
+/** What a condition reads, following its segment() and `stage` references through the model. */
+export function effectiveDeps(ast: Expr, model: MembershipModel): EffectiveDeps {
+  const d = conditionDeps(ast);
+  const out: EffectiveDeps = {
+    events: new Set(d.events),
+    profile: d.profile,
+    timeDependent: d.timeDependent,
+    maxWindowMs: d.maxWindowMs,
+  };
+  for (const s of d.segments) {
+    const unit = model.segments.find((u) => u.segment === s);
+    if (unit) mergeDeps(out, unit.deps);
+  }
+  if (d.usesStage && model.stage) mergeDeps(out, model.stage.deps);
+  return out;
+}

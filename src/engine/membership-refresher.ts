@@ -22,7 +22,12 @@ import {
   rescheduleDue,
 } from "../store/memberships.ts";
 import { ensureEventPartitions } from "../store/partitions.ts";
-import { isAffected, type MembershipModel, type MembershipUnit } from "./membership-model.ts";
+import {
+  type EffectiveDeps,
+  isAffected,
+  type MembershipModel,
+  type MembershipUnit,
+} from "./membership-model.ts";
 
 /** The strategy in force for a workspace, as the refresher needs it; null when none was applied. */
 export type ModelSource = (client: Queryable, workspaceId: number) => Promise<MembershipModel | null>;
@@ -137,7 +142,13 @@ export async function refreshCustomers(
   const affected = new Map(due.map((d) => [d.customerId, units.filter((u) => isAffected(u, d.changes))]));
   const needEvents = units.filter((u) => u.deps.timeDependent || due.some((d) => isAffected(u, d.changes)));
   const facts = await loadFacts(client, workspaceId, ids);
-  const events = await loadEvents(client, workspaceId, ids, needEvents, now);
+  const events = await loadEvents(
+    client,
+    workspaceId,
+    ids,
+    needEvents.map((u) => u.deps),
+    now,
+  );
   const open = await openMemberships(client, workspaceId, ids);
   const changes: MembershipChange[] = [];
   const next = new Map<string, Date | null>();
@@ -186,7 +197,7 @@ function earliestChange(
   return best === null ? null : new Date(best);
 }
 
-async function loadFacts(
+export async function loadFacts(
   client: Queryable,
   workspaceId: number,
   ids: readonly string[],
@@ -201,22 +212,22 @@ async function loadFacts(
 }
 
 /** The events the conditions can read: their selectors, inside the longest window. */
-async function loadEvents(
+export async function loadEvents(
   client: Queryable,
   workspaceId: number,
   ids: readonly string[],
-  units: readonly MembershipUnit[],
+  deps: readonly Pick<EffectiveDeps, "events" | "maxWindowMs">[],
   now: Date,
 ): Promise<Map<string, SubjectEvent[]>> {
   const names = new Set<string>();
   const types = new Set<string>();
   let window: number | null = 0;
-  for (const u of units) {
-    for (const e of u.deps.events) {
+  for (const d of deps) {
+    for (const e of d.events) {
       if (e.startsWith("event:")) names.add(e.slice(6));
       else if (e.startsWith("type:")) types.add(e.slice(5));
     }
-    window = window === null || u.deps.maxWindowMs === null ? null : Math.max(window, u.deps.maxWindowMs);
+    window = window === null || d.maxWindowMs === null ? null : Math.max(window, d.maxWindowMs);
   }
   const out = new Map<string, SubjectEvent[]>();
   if (names.size === 0 && types.size === 0) return out;

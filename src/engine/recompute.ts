@@ -4,6 +4,7 @@
 
 import { compileSelection } from "../store/condition-sql.ts";
 import type { Queryable } from "../store/customers.ts";
+import { inboxEventNames } from "../store/engine-inbox.ts";
 import type { MembershipModel } from "./membership-model.ts";
 import { MEMBERSHIP_LOCK } from "./membership-refresher.ts";
 
@@ -59,6 +60,7 @@ export async function recomputeMemberships(
 
   const result: RecomputeResult = { customers: ins.rowCount ?? 0, entered: 0, left: 0, stageChanges: 0 };
   const emit = opts.emitEvents;
+  const inboxNames = await inboxEventNames(client, workspaceId);
   for (const [i, s] of segments.entries()) {
     const { rows } = await client.query<{ entered: string; left: string }>(
       `WITH closed AS (
@@ -78,9 +80,13 @@ export async function recomputeMemberships(
          SELECT $1, x.customer_id, 'tact:' || gen_random_uuid(), 'track', x.event, $2, $2, jsonb_build_object('segment', $3::text)
            FROM (SELECT customer_id, 'segment_exited' AS event FROM closed
                  UNION ALL SELECT customer_id, 'segment_entered' FROM opened) x
-          WHERE $4::boolean)
+          WHERE $4::boolean
+         RETURNING customer_id, message_id, name, properties),
+       inbox AS (
+         INSERT INTO engine_inbox (workspace_id, customer_id, name, message_id, occurred_at, properties, received_at)
+         SELECT $1, customer_id, name, message_id, $2, properties, $2 FROM recorded WHERE name = ANY($5::text[]))
        SELECT (SELECT count(*) FROM opened) AS entered, (SELECT count(*) FROM closed) AS left`,
-      [workspaceId, now, s.name, emit],
+      [workspaceId, now, s.name, emit, [...inboxNames]],
     );
     result.entered += Number(rows[0]?.entered ?? 0);
     result.left += Number(rows[0]?.left ?? 0);
@@ -91,7 +97,7 @@ export async function recomputeMemberships(
       WHERE workspace_id = $1 AND kind = 'segment' AND left_at IS NULL AND NOT (name = ANY($3::text[]))`,
     [workspaceId, now, segments.map((s) => s.name)],
   );
-  result.stageChanges = await recomputeStages(client, workspaceId, now, emit);
+  result.stageChanges = await recomputeStages(client, workspaceId, now, emit, inboxNames);
   await scheduleTimeChecks(client, workspaceId);
   return result;
 }
@@ -101,6 +107,7 @@ async function recomputeStages(
   workspaceId: number,
   now: Date,
   emit: boolean,
+  inboxNames: ReadonlySet<string>,
 ): Promise<number> {
   const { rows } = await client.query<{ n: string }>(
     `WITH cur AS (
@@ -121,9 +128,13 @@ async function recomputeStages(
        INSERT INTO events (workspace_id, customer_id, message_id, type, name, occurred_at, received_at, properties)
        SELECT $1, customer_id, 'tact:' || gen_random_uuid(), 'track', 'stage_changed', $2, $2,
               jsonb_build_object('from', from_stage, 'to', to_stage)
-         FROM diff WHERE $3::boolean)
+         FROM diff WHERE $3::boolean
+       RETURNING customer_id, message_id, name, properties),
+     inbox AS (
+       INSERT INTO engine_inbox (workspace_id, customer_id, name, message_id, occurred_at, properties, received_at)
+       SELECT $1, customer_id, name, message_id, $2, properties, $2 FROM recorded WHERE name = ANY($4::text[]))
      SELECT count(*) AS n FROM diff`,
-    [workspaceId, now, emit],
+    [workspaceId, now, emit, [...inboxNames]],
   );
   return Number(rows[0]?.n ?? 0);
 }

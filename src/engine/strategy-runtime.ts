@@ -11,6 +11,7 @@ import {
 } from "../store/strategies.ts";
 import type { Diagnostic } from "../strategy/diagnostics.ts";
 import { loadStrategy } from "../strategy/load.ts";
+import { reactedEventNames } from "../strategy/reactions.ts";
 import type { Strategy } from "../strategy/types.ts";
 import { buildMembershipModel, type MembershipModel } from "./membership-model.ts";
 import type { ModelSource } from "./membership-refresher.ts";
@@ -82,7 +83,13 @@ export async function applyStrategy(
     const version = await insertStrategyVersion(
       client,
       workspaceId,
-      { name: loaded.strategy.name, source, document: loaded.source.doc.toJS(), appliedBy },
+      {
+        name: loaded.strategy.name,
+        source,
+        document: loaded.source.doc.toJS(),
+        appliedBy,
+        inboxEvents: [...reactedEventNames(loaded.strategy)],
+      },
       now,
     );
     const recompute = await recomputeMemberships(

@@ -24,6 +24,7 @@ import {
 } from "../store/customers.ts";
 import { type Db, withTransaction } from "../store/db.ts";
 import { claimMessageIds, type EventRow, insertEvents } from "../store/events.ts";
+import { copyToInbox } from "../store/engine-inbox.ts";
 import { ALL_CHANGED, markDue } from "../store/memberships.ts";
 import { ensureEventPartitions } from "../store/partitions.ts";
 import { noteGrowth } from "../store/statistics.ts";
@@ -302,6 +303,24 @@ async function store(
     contextJson: p.contextJson,
   }));
   await insertEvents(client, ws, rows, receivedAt);
+  await copyToInbox(
+    client,
+    ws,
+    batch.flatMap((p, i) =>
+      p.event.type === "track" && p.event.name !== null
+        ? [
+            {
+              customerId: resolution.eventCustomer[i] as string,
+              name: p.event.name,
+              messageId: p.event.messageId,
+              occurredAt: p.event.occurredAt,
+              properties: p.event.properties,
+            },
+          ]
+        : [],
+    ),
+    receivedAt,
+  );
   // Customers last: their row locks, which concurrent batches of the same people wait for, are held only until
   // the commit that follows. A customer found gone here (merged, erased) rolls the events back too.
   await insertCustomers(client, ws, created);

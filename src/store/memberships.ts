@@ -3,6 +3,7 @@
 // writes the differences; a full recompute does the same for the whole base in SQL.
 import { randomUUID } from "node:crypto";
 import type { Queryable } from "./customers.ts";
+import { copyToInbox } from "./engine-inbox.ts";
 
 export type MembershipKind = "segment" | "stage";
 
@@ -162,6 +163,12 @@ export async function applyChanges(
      SELECT $1, d.c, d.m, 'track', d.n, $2, $2, d.p
        FROM json_to_recordset($3::json) AS d(c bigint, m text, n text, p jsonb)`,
     [workspaceId, at, JSON.stringify(events)],
+  );
+  await copyToInbox(
+    client,
+    workspaceId,
+    events.map((e) => ({ customerId: e.c, name: e.n, messageId: e.m, occurredAt: at, properties: e.p })),
+    at,
   );
 }
 

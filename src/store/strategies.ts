@@ -38,16 +38,31 @@ export function strategyChecksum(source: string): string {
 export async function insertStrategyVersion(
   client: Queryable,
   workspaceId: number,
-  v: { name: string; source: string; document: unknown; appliedBy: string },
+  v: { name: string; source: string; document: unknown; appliedBy: string; inboxEvents: readonly string[] },
   at: Date,
 ): Promise<StrategyVersion> {
   // Serialises concurrent applies of one workspace; numbers stay dense.
   await client.query("SELECT pg_advisory_xact_lock(7274020, $1)", [workspaceId]);
   const { rows } = await client.query<Row>(
-    `INSERT INTO strategy_versions (workspace_id, version, name, source, document, checksum, applied_at, applied_by)
-     SELECT $1, COALESCE(max(version), 0) + 1, $2, $3, $4, $5, $6, $7 FROM strategy_versions WHERE workspace_id = $1
+    // inbox_events accumulate over versions: customers may still be running an older one.
+    `INSERT INTO strategy_versions
+       (workspace_id, version, name, source, document, checksum, applied_at, applied_by, inbox_events)
+     SELECT $1, COALESCE(max(version), 0) + 1, $2, $3, $4, $5, $6, $7,
+            ARRAY(SELECT DISTINCT n FROM unnest($8::text[] || COALESCE(
+              (SELECT inbox_events FROM strategy_versions WHERE workspace_id = $1 ORDER BY version DESC LIMIT 1),
+              '{}')) AS n ORDER BY n)
+       FROM strategy_versions WHERE workspace_id = $1
      RETURNING version, name, source, checksum, applied_at, applied_by`,
-    [workspaceId, v.name, v.source, JSON.stringify(v.document), strategyChecksum(v.source), at, v.appliedBy],
+    [
+      workspaceId,
+      v.name,
+      v.source,
+      JSON.stringify(v.document),
+      strategyChecksum(v.source),
+      at,
+      v.appliedBy,
+      [...v.inboxEvents],
+    ],
   );
   const row = rows[0];
   if (!row) throw new Error("strategy version was not stored");

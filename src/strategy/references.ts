@@ -30,7 +30,12 @@ export function pathKey(path: Path): string {
 export interface ConditionScope {
   allowSinceEntry: boolean;
   allowStage: boolean;
+  /** a filter over one event's properties (the `where` of an event trigger, goal or wait) */
+  eventFilter?: boolean;
 }
+
+/** The scope of a `where` filter over one event. */
+export const EVENT_FILTER: ConditionScope = { allowSinceEntry: false, allowStage: false, eventFilter: true };
 
 /** What the checks share: the names declared in the document and the diagnostics found so far. */
 export class ReferenceContext {
@@ -98,7 +103,7 @@ export class ReferenceContext {
   condition(path: Path, value: unknown, scope: ConditionScope): Expr | undefined {
     if (typeof value !== "string" && typeof value !== "boolean") return undefined;
     const source = String(value);
-    const parsed = parseCondition(source);
+    const parsed = parseCondition(source, { eventFilter: scope.eventFilter === true });
     if (!parsed.ok) {
       for (const e of parsed.errors) this.#conditionError(path, "condition_syntax", e);
       return undefined;
@@ -107,7 +112,8 @@ export class ReferenceContext {
       channels: Object.fromEntries([...this.channels].map(([n, c]) => [n, c.contact])),
       segmentNames: this.segments,
       stageNames: this.stages,
-      ...scope,
+      allowSinceEntry: scope.allowSinceEntry,
+      allowStage: scope.allowStage,
     };
     const problems = checkCondition(parsed.ast, env);
     for (const e of problems) this.#conditionError(path, "condition_invalid", e);
@@ -138,7 +144,7 @@ export function checkReferences(
   for (const [name, goal] of Object.entries(asObj(doc.goals) ?? {})) {
     const where = asObj(goal)?.where;
     if (where !== undefined)
-      ctx.condition(["goals", name, "where"], where, { allowSinceEntry: false, allowStage: true });
+      ctx.condition(["goals", name, "where"], where, EVENT_FILTER);
   }
   const segmentDeps = new Map<string, { segments: Set<string>; usesStage: boolean }>();
   const stageSegments = new Map<string, Set<string>>();

@@ -6,7 +6,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import type { Diagnostic } from "./diagnostics.ts";
 import { issuesToDiagnostics } from "./issues.ts";
 import type { Path } from "./positions.ts";
-import { asObj, type Obj, type ReferenceContext } from "./references.ts";
+import { asObj, EVENT_FILTER, type Obj, type ReferenceContext } from "./references.ts";
 import { BODY_SCHEMAS } from "./schema.ts";
 import { suggest } from "./suggest.ts";
 import { parsePercent } from "./values.ts";
@@ -62,7 +62,7 @@ export function checkScenarios(ctx: ReferenceContext): void {
 
 function checkTrigger(ctx: ReferenceContext, path: Path, trigger: Obj | undefined): void {
   if (!trigger) return;
-  if (trigger.where !== undefined) ctx.condition([...path, "where"], trigger.where, ENTRY);
+  if (trigger.where !== undefined) ctx.condition([...path, "where"], trigger.where, EVENT_FILTER);
   for (const key of ["segment_entered", "segment_exited"]) {
     if (key in trigger) ctx.reference([...path, key], trigger[key], ctx.segments, "segment");
   }
@@ -99,7 +99,7 @@ function checkStep(ctx: ReferenceContext, path: Path, step: Obj, info: ScenarioI
   }
   if ("exit_if" in step) ctx.condition([...path, "exit_if"], step.exit_if, EXIT);
   const wait = asObj(step.wait);
-  if (wait?.where !== undefined) ctx.condition([...path, "wait", "where"], wait.where, EXIT);
+  if (wait?.where !== undefined) ctx.condition([...path, "wait", "where"], wait.where, EVENT_FILTER);
   if (Array.isArray(step.branch)) {
     step.branch.forEach((b, j) => {
       const arm = asObj(b);

@@ -41,6 +41,31 @@ export function evaluate(ast: Expr, subject: Subject, now: Date, env: ConditionE
   return evalBool(ast, makeContext(subject, now, env));
 }
 
+/** Whether one event passes a filter parsed with `parseCondition(source, { eventFilter: true })`. */
+export function matchesEvent(filter: Expr, event: SubjectEvent, now: Date, env: ConditionEnv): boolean {
+  const ctx = makeContext({ customer: NO_CUSTOMER, events: [] }, now, env);
+  return evalBool(filter, { ...ctx, event });
+}
+
+const NO_CUSTOMER: CustomerFacts = {
+  customer_id: "",
+  user_id: null,
+  email: null,
+  phone: null,
+  telegram_chat_id: null,
+  traits: {},
+  timezone: null,
+  locale: null,
+  consents: {},
+  preferred_channel: null,
+  orders: 0,
+  revenue: 0,
+  first_order_at: null,
+  last_order_at: null,
+  first_seen_at: null,
+  last_seen_at: null,
+};
+
 /** The first stage whose condition holds, or null. */
 export function evaluateStage(subject: Subject, now: Date, env: ConditionEnv): string | null {
   return stageOf(makeContext(subject, now, env));

@@ -12,7 +12,7 @@ export type {
 export { type CheckEnv, CONSENT_STATES, checkCondition } from "./check.ts";
 export { type ConditionDeps, conditionDeps } from "./deps.ts";
 export type { ConditionError } from "./errors.ts";
-export { evaluate, evaluateStage } from "./evaluate.ts";
+export { evaluate, evaluateStage, matchesEvent } from "./evaluate.ts";
 export { nextChange } from "./next-change.ts";
 export { ATTRIBUTE_NAMES, type ParseResult, parseCondition } from "./parser.ts";
 export type { ConditionEnv, ContactKind, CustomerFacts, Subject, SubjectEvent } from "./subject.ts";

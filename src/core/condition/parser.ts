@@ -40,12 +40,16 @@ class SyntaxFailure extends Error {}
 
 export type ParseResult = { ok: true; ast: Expr } | { ok: false; errors: ConditionError[] };
 
-export function parseCondition(source: string): ParseResult {
+/**
+ * Parses a condition. `eventFilter` parses a filter over one event's `properties.<path>` instead (the `where` of
+ * an event trigger, a goal, or a wait for an event), with the rules of an aggregate's filter.
+ */
+export function parseCondition(source: string, opts: { eventFilter?: boolean } = {}): ParseResult {
   const errors: ConditionError[] = [];
   const tokens = tokenize(source, errors);
   const parser = new Parser(tokens, errors);
   try {
-    const ast = parser.parseExpr(false);
+    const ast = parser.parseExpr(opts.eventFilter === true);
     const t = parser.peek();
     if (t.kind !== "end") parser.fail(t, "expected 'and', 'or' or the end of the condition", ["and", "or"]);
     return errors.length > 0 ? { ok: false, errors } : { ok: true, ast };

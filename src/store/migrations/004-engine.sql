@@ -75,3 +75,17 @@ CREATE INDEX IF NOT EXISTS messages_customer_idx ON messages (workspace_id, cust
 CREATE INDEX IF NOT EXISTS messages_outbox_idx ON messages (due_at) WHERE fate IN ('queued', 'sending');
 
 ALTER TABLE workspaces ADD COLUMN IF NOT EXISTS link_secret text;
+
+-- The event names the engine reacts to, over every version applied so far (customers may still be running an
+-- older one): ingestion copies events with these names into engine_inbox.
+ALTER TABLE strategy_versions ADD COLUMN IF NOT EXISTS inbox_events text[] NOT NULL DEFAULT '{}';
+
+-- One-off and recurring schedules: the next occurrence of each scheduled scenario of the version in force.
+CREATE TABLE IF NOT EXISTS scenario_schedules (
+  workspace_id integer NOT NULL,
+  scenario text NOT NULL,
+  version integer NOT NULL,
+  next_at timestamptz,
+  last_at timestamptz,
+  PRIMARY KEY (workspace_id, scenario)
+);
