@@ -17,7 +17,8 @@ export interface Config {
   port: number;
   host: string;
   logLevel: string;
-  publicUrl: string | undefined;
+  /** where recipients reach Tact's links (open pixel, clicks, unsubscribe), without a trailing slash */
+  publicUrl: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -33,6 +34,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     host: e.HOST,
     logLevel: e.LOG_LEVEL,
-    publicUrl: e.TACT_PUBLIC_URL,
+    publicUrl: (e.TACT_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ""),
   };
 }

@@ -18,6 +18,7 @@ import { MAX_RAW_BODY, registerBodyParser } from "./body.ts";
 import { errorBody, HttpError } from "./errors.ts";
 import { registerCustomers } from "./routes/customers.ts";
 import { registerKeys } from "./routes/keys.ts";
+import { registerLinks } from "./routes/links.ts";
 import { registerStrategy } from "./routes/strategy.ts";
 import { registerTracking } from "./routes/tracking.ts";
 import { registerSnippet } from "./snippet.ts";
@@ -109,6 +110,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerKeys(api, deps.db, deps.clock, keys);
   registerStrategy(api, deps.db, deps.clock);
   registerSnippet(app);
+  registerLinks(app, deps.db, deps.clock);
 
   const doc = openApiDocument(api.specs, VERSION);
   app.get("/openapi.json", async () => doc);

@@ -67,6 +67,8 @@ CREATE TABLE IF NOT EXISTS messages (
   provider_id text,
   -- the rendered subject/text kept for the customer's history (never logged)
   summary jsonb,
+  -- the arbiter's trace: every rule checked and its result, so "why (not)?" is answerable
+  decision jsonb,
   updated_at timestamptz NOT NULL,
   PRIMARY KEY (workspace_id, message_id),
   UNIQUE (workspace_id, entry_id, step_id)
