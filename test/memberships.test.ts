@@ -135,7 +135,7 @@ function randomMessage(rand: () => number, people: number): object {
 }
 
 test("memberships kept in real time equal a full recompute at every moment, as events arrive and time passes", async () => {
-  const refresher = new MembershipRefresher(t.db, async () => model, clock, undefined, { batchSize: 7 });
+  const refresher = new MembershipRefresher(t.db, async () => model, clock, { batchSize: 7 });
   const rand = prng(20261122);
   await send(Array.from({ length: 40 }, () => randomMessage(rand, 25)));
   await withTransaction(t.db, (c) =>

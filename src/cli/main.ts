@@ -39,7 +39,9 @@ program
 
 program
   .command("worker")
-  .description("run the background workers only (memberships), to scale out beside `serve` on PostgreSQL")
+  .description(
+    "run the engine only (memberships, scenarios, sending), to scale out beside `serve` on PostgreSQL",
+  )
   .action(worker);
 
 const workspaces = program.command("workspaces").description("manage workspaces (one per business)");

@@ -1,10 +1,9 @@
-// `tact serve`: migrations, first-run bootstrap, the HTTP server with the background workers (memberships), and
+// `tact serve`: migrations, first-run bootstrap, the HTTP server with the engine (memberships, scenarios, sending), and
 // a clean shutdown on SIGTERM/SIGINT. `tact worker`: the background workers alone, to scale out.
 import { pino } from "pino";
 import { loadConfig } from "../config.ts";
 import { systemClock } from "../core/clock.ts";
-import { MembershipRefresher } from "../engine/membership-refresher.ts";
-import { strategyModels } from "../engine/strategy-runtime.ts";
+import { Engine } from "../engine/engine.ts";
 import { buildApp } from "../server/app.ts";
 import { openDb } from "../store/db.ts";
 import { pruneMessageIds } from "../store/events.ts";
@@ -43,8 +42,8 @@ export async function serve(): Promise<void> {
     );
   }
 
-  const refresher = new MembershipRefresher(db, strategyModels(), systemClock, logger);
-  const app = await buildApp({ db, clock: systemClock, logger, onIngested: () => refresher.wake() });
+  const engine = new Engine(db, systemClock, { publicUrl: config.publicUrl, logger });
+  const app = await buildApp({ db, clock: systemClock, logger, onIngested: () => engine.wake() });
   // Housekeeping: partitions ahead, message ids past the dedupe window.
   const housekeeping = setInterval(() => {
     const now = systemClock.now();
@@ -63,7 +62,7 @@ export async function serve(): Promise<void> {
     clearInterval(housekeeping);
     try {
       await app.close();
-      await refresher.stop();
+      await engine.stop();
       await db.close();
       logger.info("stopped cleanly");
       process.exit(0);
@@ -76,22 +75,22 @@ export async function serve(): Promise<void> {
   process.on("SIGINT", () => void stop("SIGINT"));
 
   await app.listen({ port: config.port, host: config.host });
-  refresher.start();
+  engine.start();
   logger.info({ port: config.port }, "listening");
 }
 
-/** `tact worker`: keeps memberships current (and, later, runs scenarios) without serving HTTP. */
+/** `tact worker`: keeps memberships current, runs scenarios and sends messages, without serving HTTP. */
 export async function worker(): Promise<void> {
   const config = loadConfig();
   const logger = pino({ level: config.logLevel });
   const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   await migrate(db);
-  const refresher = new MembershipRefresher(db, strategyModels(), systemClock, logger);
-  refresher.start();
+  const engine = new Engine(db, systemClock, { publicUrl: config.publicUrl, logger });
+  engine.start();
   logger.info({ backend: db.backend }, "worker running");
   const stop = async (signal: string) => {
     logger.info({ signal }, "worker stopping");
-    await refresher.stop();
+    await engine.stop();
     await db.close();
     process.exit(0);
   };

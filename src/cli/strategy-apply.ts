@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import type { Command } from "commander";
 import { systemClock } from "../core/clock.ts";
+import { inlineTemplateFiles } from "../engine/render/template-files.ts";
 import { applyStrategy, recomputeWorkspace } from "../engine/strategy-runtime.ts";
 import { listStrategyVersions } from "../store/strategies.ts";
 import { getWorkspace } from "../store/workspaces.ts";
@@ -32,7 +33,11 @@ export function registerStrategyApply(strategy: Command): void {
     .option("--json", "print the result as JSON")
     .action((file: string, flags: { workspace: string; json?: boolean }) =>
       withDb(async (db) => {
-        const source = readSource(file);
+        // Template files next to the strategy are inlined, so the stored version is complete on its own.
+        const inlined = inlineTemplateFiles(readSource(file).toString("utf8"), file);
+        if (inlined.problems.length > 0)
+          throw new UsageError(inlined.problems.map((p) => `${file}: ${p.message}`).join("\n"));
+        const source = Buffer.from(inlined.source);
         const ws = await getWorkspace(db, flags.workspace);
         const started = performance.now();
         const r = await applyStrategy(

@@ -1,7 +1,6 @@
 // Keeps segment and stage memberships current, customer by customer: claims customers that are due (new data
 // arrived, or the next moment time alone can change an answer has come), evaluates the conditions that the change
 // concerns in memory, writes the differences with their events, and schedules the next time-driven check.
-import type { Logger } from "pino";
 import type { Clock } from "../core/clock.ts";
 import {
   type CustomerFacts,
@@ -37,26 +36,18 @@ export const MEMBERSHIP_LOCK = 7_274_021;
 
 export interface RefresherOptions {
   batchSize?: number;
-  pollMs?: number;
 }
 
 export class MembershipRefresher {
   readonly #batchSize: number;
-  readonly #pollMs: number;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
-  #again = false;
-  #stopped = true;
 
   constructor(
     private readonly db: Db,
     private readonly models: ModelSource,
     private readonly clock: Clock,
-    private readonly logger?: Logger,
     opts: RefresherOptions = {},
   ) {
     this.#batchSize = opts.batchSize ?? 500;
-    this.#pollMs = opts.pollMs ?? 1000;
   }
 
   /** Processes every customer due at `now`; returns how many were evaluated. */
@@ -88,44 +79,6 @@ export class MembershipRefresher {
       await refreshCustomers(client, ws, model, list, now);
     }
     return due.length;
-  }
-
-  /** Runs in the background: at once when woken (new data), else every poll interval (time-driven checks). */
-  start(): void {
-    this.#stopped = false;
-    this.#schedule(0);
-  }
-
-  wake(): void {
-    if (this.#stopped) return;
-    if (this.#running) this.#again = true;
-    else this.#schedule(0);
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    await this.#running;
-  }
-
-  #schedule(ms: number): void {
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#tick(), ms);
-    this.#timer.unref();
-  }
-
-  #tick(): void {
-    if (this.#stopped || this.#running) return;
-    this.#running = this.runOnce()
-      .then(() => undefined)
-      .catch((err: unknown) => this.logger?.error({ err }, "membership refresh failed"))
-      .finally(() => {
-        this.#running = undefined;
-        if (this.#stopped) return;
-        const again = this.#again;
-        this.#again = false;
-        this.#schedule(again ? 0 : this.#pollMs);
-      });
   }
 }
 

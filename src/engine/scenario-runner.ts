@@ -111,7 +111,7 @@ export class ScenarioRunner {
     if (!current) return;
     for (const sc of Object.values(current.strategy.scenarios)) {
       if (triggerMatches(sc.trigger, row, (where) => matchesEvent(where, event, now, current.env)))
-        await this.enter(client, ws, current, sc, row.customerId, { name: row.name, ...row.properties }, now);
+        await this.enter(client, ws, current, sc, row.customerId, triggerOf(row), now);
     }
   }
 
@@ -434,4 +434,9 @@ async function updateTraits(
     [ws, customerId, JSON.stringify(traits), now],
   );
   await markDue(client, ws, new Map([[customerId, new Set(["profile"])]]), now);
+}
+
+/** What a journey keeps of the event that started it (Liquid's `event`). */
+function triggerOf(row: InboxRow): Record<string, unknown> {
+  return { name: row.name, occurred_at: row.occurredAt.toISOString(), properties: row.properties };
 }

@@ -20,6 +20,7 @@ import { registerCustomers } from "./routes/customers.ts";
 import { registerKeys } from "./routes/keys.ts";
 import { registerLinks } from "./routes/links.ts";
 import { registerStrategy } from "./routes/strategy.ts";
+import { registerTemplates } from "./routes/templates.ts";
 import { registerTracking } from "./routes/tracking.ts";
 import { registerSnippet } from "./snippet.ts";
 
@@ -109,6 +110,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerCustomers(api, deps.db, deps.clock);
   registerKeys(api, deps.db, deps.clock, keys);
   registerStrategy(api, deps.db, deps.clock);
+  registerTemplates(api, deps.db, deps.clock);
   registerSnippet(app);
   registerLinks(app, deps.db, deps.clock);
 

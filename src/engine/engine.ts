@@ -1,0 +1,123 @@
+// The running system, in one place: the membership refresher, the scenario runner, the outbox (decide, then
+// send). `runOnce(now)` does all due work up to `now` — tests and simulation drive it on a virtual clock; `start`
+// runs it in the background, at once when woken (new data) and on a short poll otherwise.
+import type { Logger } from "pino";
+import type { ChannelRegistry } from "../channels/registry.ts";
+import type { Clock } from "../core/clock.ts";
+import { type Db, withTransaction } from "../store/db.ts";
+import { MembershipRefresher } from "./membership-refresher.ts";
+import { decideDueMessages } from "./outbox-decide.ts";
+import { OutboxSender } from "./outbox-send.ts";
+import { ScenarioRunner } from "./scenario-runner.ts";
+import { StrategyCache } from "./strategy-cache.ts";
+import { strategyModels } from "./strategy-runtime.ts";
+
+export interface EngineOptions {
+  publicUrl: string;
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+  pollMs?: number;
+  batchSize?: number;
+  sendConcurrency?: number;
+  leaseMs?: number;
+  registry?: (workspaceId: number) => ChannelRegistry;
+}
+
+export interface EngineWork {
+  memberships: number;
+  events: number;
+  entries: number;
+  decided: number;
+  sent: number;
+}
+
+export class Engine {
+  readonly cache = new StrategyCache();
+  readonly #refresher: MembershipRefresher;
+  readonly #runner: ScenarioRunner;
+  readonly #sender: OutboxSender;
+  readonly #batch: number;
+  readonly #pollMs: number;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<unknown> | undefined;
+  #again = false;
+  #stopped = true;
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly opts: EngineOptions,
+  ) {
+    this.#batch = opts.batchSize ?? 200;
+    this.#pollMs = opts.pollMs ?? 1000;
+    this.#refresher = new MembershipRefresher(db, strategyModels(), clock);
+    this.#runner = new ScenarioRunner(db, this.cache, { batchSize: this.#batch });
+    this.#sender = new OutboxSender(db, this.cache, {
+      publicUrl: opts.publicUrl,
+      ...(opts.env ? { env: opts.env } : {}),
+      ...(opts.logger ? { logger: opts.logger } : {}),
+      ...(opts.sendConcurrency ? { concurrency: opts.sendConcurrency } : {}),
+      ...(opts.leaseMs ? { leaseMs: opts.leaseMs } : {}),
+      ...(opts.registry ? { registry: opts.registry } : {}),
+    });
+  }
+
+  /** Does every piece of work due at `now`, until none is left. */
+  async runOnce(now: Date = this.clock.now()): Promise<EngineWork> {
+    const work: EngineWork = { memberships: 0, events: 0, entries: 0, decided: 0, sent: 0 };
+    for (;;) {
+      const memberships = await this.#refresher.runOnce(now);
+      const { events, entries } = await this.#runner.runOnce(now);
+      let decided = 0;
+      for (;;) {
+        const n = await withTransaction(this.db, (c) => decideDueMessages(c, this.cache, now, this.#batch));
+        decided += n;
+        if (n < this.#batch) break;
+      }
+      const sent = await this.#sender.runOnce(now);
+      work.memberships += memberships;
+      work.events += events;
+      work.entries += entries;
+      work.decided += decided;
+      work.sent += sent;
+      if (memberships + events + entries + decided + sent === 0) return work;
+    }
+  }
+
+  start(): void {
+    this.#stopped = false;
+    this.#schedule(0);
+  }
+
+  wake(): void {
+    if (this.#stopped) return;
+    if (this.#running) this.#again = true;
+    else this.#schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+    await this.#sender.close();
+  }
+
+  #schedule(ms: number): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#tick(), ms);
+    this.#timer.unref();
+  }
+
+  #tick(): void {
+    if (this.#stopped || this.#running) return;
+    this.#running = this.runOnce()
+      .catch((err: unknown) => this.opts.logger?.error({ err }, "engine round failed"))
+      .finally(() => {
+        this.#running = undefined;
+        if (this.#stopped) return;
+        const again = this.#again;
+        this.#again = false;
+        this.#schedule(again ? 0 : this.#pollMs);
+      });
+  }
+}

@@ -1,0 +1,240 @@
+// Sends queued messages through their channels. A message is claimed and marked `sending` (committed) before the
+// provider is called, then marked with the outcome: sent, queued again for a retry with backoff, or failed. The
+// provider call is the only step that cannot share a transaction with the database: a worker killed between the
+// provider's acceptance and the commit leaves the message `sending`; after the lease it is sent again (at least
+// once), with the same Message-ID so the duplicate is recognisable. docs/engine.md explains the trade-off.
+import type { Logger } from "pino";
+import type { OutboundMessage, SendResult } from "../channels/channel.ts";
+import { messageLinks } from "../channels/links.ts";
+import { ChannelRegistry } from "../channels/registry.ts";
+import type { CustomerFacts } from "../core/condition/index.ts";
+import type { Queryable } from "../store/customers.ts";
+import { type Db, withTransaction } from "../store/db.ts";
+import { linkSecret } from "../store/message-feedback.ts";
+import type { Channel } from "../strategy/types.ts";
+import { loadFacts } from "./membership-refresher.ts";
+import { type RenderedBody, renderMessage } from "./render/render-message.ts";
+import type { StrategyCache } from "./strategy-cache.ts";
+
+export interface SenderOptions {
+  publicUrl: string;
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  /** how many messages are in flight at once */
+  concurrency?: number;
+  /** a message `sending` for longer than this is considered interrupted and sent again */
+  leaseMs?: number;
+  /** tries before a message that keeps failing to go out is `failed` */
+  maxAttempts?: number;
+  /** adapters per workspace (tests and simulation send into sinks) */
+  registry?: (workspaceId: number) => ChannelRegistry;
+}
+
+interface Claimed {
+  workspace_id: number;
+  message_id: string;
+  customer_id: string;
+  scenario: string;
+  kind: "marketing" | "transactional";
+  channel: string;
+  template: string;
+  attempts: number;
+  version: number;
+  entered_at: Date;
+  trigger_event: Record<string, unknown> | null;
+  context: Record<string, unknown>;
+}
+
+export class OutboxSender {
+  readonly #registries = new Map<number, ChannelRegistry>();
+  readonly #concurrency: number;
+  readonly #leaseMs: number;
+  readonly #maxAttempts: number;
+
+  constructor(
+    private readonly db: Db,
+    private readonly cache: StrategyCache,
+    private readonly opts: SenderOptions,
+  ) {
+    this.#concurrency = opts.concurrency ?? 8;
+    this.#leaseMs = opts.leaseMs ?? 5 * 60_000;
+    this.#maxAttempts = opts.maxAttempts ?? 8;
+  }
+
+  /** Sends every message due at `now`; returns how many were tried. */
+  async runOnce(now: Date): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const claimed = await withTransaction(this.db, (c) => this.#claim(c, now, this.#concurrency * 4));
+      if (claimed.length === 0) return total;
+      total += claimed.length;
+      let next = 0;
+      const lanes = Array.from({ length: Math.min(this.#concurrency, claimed.length) }, async () => {
+        while (next < claimed.length) {
+          const m = claimed[next++];
+          if (m) await this.#sendOne(m, now);
+        }
+      });
+      await Promise.all(lanes);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#registries.values()].map((r) => r.close()));
+    this.#registries.clear();
+  }
+
+  async #claim(client: Queryable, now: Date, limit: number): Promise<Claimed[]> {
+    const { rows } = await client.query<Claimed>(
+      `WITH due AS (
+         SELECT workspace_id, message_id FROM messages
+          WHERE (fate = 'queued' AND due_at <= $1) OR (fate = 'sending' AND updated_at < $2)
+          ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+       UPDATE messages m SET fate = 'sending', attempts = m.attempts + 1, updated_at = $1
+         FROM due, scenario_entries e
+        WHERE m.workspace_id = due.workspace_id AND m.message_id = due.message_id
+          AND e.workspace_id = m.workspace_id AND e.entry_id = m.entry_id
+       RETURNING m.workspace_id, m.message_id, m.customer_id, m.scenario, m.kind, m.channel, m.template, m.attempts,
+                 e.version, e.entered_at, e.trigger_event, e.context`,
+      [now, new Date(now.getTime() - this.#leaseMs), limit],
+    );
+    return rows;
+  }
+
+  async #sendOne(m: Claimed, now: Date): Promise<void> {
+    const outcome = await this.#attempt(m, now).catch(
+      (err: unknown): SendResult => ({
+        status: "retry",
+        afterMs: 60_000,
+        reason: `internal: ${(err as Error).message}`,
+      }),
+    );
+    await this.#record(m, outcome, now);
+  }
+
+  async #attempt(m: Claimed, now: Date): Promise<SendResult & { summary?: unknown }> {
+    const rs = await this.cache.version(this.db.pool, m.workspace_id, m.version);
+    const current = (await this.cache.current(this.db.pool, m.workspace_id)) ?? rs;
+    const template = rs?.strategy.templates[m.template];
+    // The channel's settings come from the version in force: a changed SMTP server applies to every message.
+    const channel = current?.strategy.channels[m.channel] ?? rs?.strategy.channels[m.channel];
+    if (!rs || !template || !channel)
+      return { status: "failed", reason: "the template or channel no longer exists" };
+    const facts = (await loadFacts(this.db.pool, m.workspace_id, [m.customer_id])).get(m.customer_id);
+    if (!facts) return { status: "failed", reason: "the customer no longer exists" };
+    const to = recipient(channel, facts);
+    if (!to) return { status: "failed", reason: `no ${channel.contact} address`, invalidAddress: true };
+    const adapter = this.#adapter(m.workspace_id, channel);
+    if (!adapter.ok) return { status: "failed", reason: adapter.problems.map((p) => p.message).join("; ") };
+    const secret = (await linkSecret(this.db, m.workspace_id, { create: true })) ?? "";
+    const links = messageLinks(this.opts.publicUrl, secret, {
+      workspaceId: m.workspace_id,
+      messageId: m.message_id,
+      customerId: m.customer_id,
+      channel: channel.name,
+    });
+    const rendered = await renderMessage({
+      template,
+      channel,
+      customer: facts,
+      event: m.trigger_event as never,
+      scenario: { name: m.scenario, context: m.context, entered_at: m.entered_at },
+      message: { id: m.message_id, unsubscribe_url: links.unsubscribe },
+      strategy: { name: rs.strategy.name, currency: rs.strategy.currency, timezone: rs.strategy.timezone },
+      now,
+    });
+    if (!rendered.ok) return { status: "failed", reason: `template: ${rendered.reason}` };
+    const message: OutboundMessage = {
+      workspaceId: m.workspace_id,
+      messageId: m.message_id,
+      customerId: m.customer_id,
+      channel: channel.name,
+      kind: m.kind,
+      to,
+      body: bodyOf(rendered.body),
+      links,
+      attempt: m.attempts,
+    };
+    return { ...(await adapter.adapter.send(message)), summary: summaryOf(rendered.body) };
+  }
+
+  #adapter(ws: number, channel: Channel) {
+    let registry = this.#registries.get(ws);
+    if (!registry) {
+      registry =
+        this.opts.registry?.(ws) ??
+        new ChannelRegistry({ env: this.opts.env ?? process.env, logger: this.opts.logger });
+      this.#registries.set(ws, registry);
+    }
+    return registry.adapter(channel);
+  }
+
+  async #record(m: Claimed, r: SendResult & { summary?: unknown }, now: Date): Promise<void> {
+    const key = [m.workspace_id, m.message_id];
+    const summary = r.summary === undefined ? null : JSON.stringify(r.summary);
+    if (r.status === "sent") {
+      await this.db.pool.query(
+        `UPDATE messages SET fate = 'sent', sent_at = $3, provider_id = $4, summary = $5, last_error = NULL,
+                updated_at = $3 WHERE workspace_id = $1 AND message_id = $2 AND fate = 'sending'`,
+        [...key, now, r.providerId ?? null, summary],
+      );
+    } else if (r.status === "retry" && m.attempts < this.#maxAttempts) {
+      await this.db.pool.query(
+        `UPDATE messages SET fate = 'queued', due_at = $3, last_error = $4, updated_at = $5
+          WHERE workspace_id = $1 AND message_id = $2 AND fate = 'sending'`,
+        [...key, new Date(now.getTime() + r.afterMs), r.reason, now],
+      );
+    } else {
+      const reason = r.status === "retry" ? `gave up after ${m.attempts} tries: ${r.reason}` : r.reason;
+      await this.db.pool.query(
+        `UPDATE messages SET fate = 'failed', reason = $3, last_error = $3, updated_at = $4
+          WHERE workspace_id = $1 AND message_id = $2 AND fate = 'sending'`,
+        [...key, reason, now],
+      );
+    }
+  }
+}
+
+function recipient(channel: Channel, c: CustomerFacts): string | null {
+  switch (channel.contact) {
+    case "email":
+      return c.email;
+    case "phone":
+      return c.phone;
+    case "telegram":
+      return c.telegram_chat_id;
+    default:
+      return c.customer_id;
+  }
+}
+
+function bodyOf(b: RenderedBody): OutboundMessage["body"] {
+  switch (b.kind) {
+    case "email":
+      return {
+        kind: "email",
+        subject: b.subject,
+        html: b.html ?? "",
+        text: b.text,
+        preheader: b.preheader ?? undefined,
+      };
+    case "telegram":
+      return { kind: "text", text: b.text, buttons: b.buttons.map((x) => ({ label: x.text, url: x.url })) };
+    case "push":
+      return { kind: "text", text: `${b.title}\n${b.body}` };
+    case "webhook":
+      return { kind: "text", text: JSON.stringify(b.body) };
+    case "call":
+      return { kind: "text", text: b.script };
+    default:
+      return { kind: "text", text: b.text };
+  }
+}
+
+/** What the customer's history shows of a message: its subject or first words, never the whole body. */
+function summaryOf(b: RenderedBody): Record<string, string> {
+  if (b.kind === "email") return { subject: b.subject };
+  if (b.kind === "push") return { title: b.title };
+  const text = "text" in b ? b.text : "script" in b ? b.script : "";
+  return { text: text.slice(0, 80) };
+}
