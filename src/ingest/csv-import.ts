@@ -9,6 +9,7 @@ import type { Db } from "../store/db.ts";
 import { readProgress, writeProgress } from "../store/import-progress.ts";
 import { analyze } from "../store/statistics.ts";
 import type { Workspace } from "../store/workspaces.ts";
+import { CdnowConverter } from "./csv-cdnow.ts";
 import type { Converter, ConverterOutput, Emitted, ImportKind } from "./csv-mapping.ts";
 import { OnlineRetailConverter } from "./csv-online-retail.ts";
 import { MappedConverter } from "./csv-rows.ts";
@@ -18,7 +19,7 @@ import { ingestMessages } from "./ingest.ts";
 export { CsvMappingError, type ImportKind, MissingColumnError } from "./csv-mapping.ts";
 export { CsvFileError } from "./csv-source.ts";
 
-export const PRESETS = ["online-retail"] as const;
+export const PRESETS = ["online-retail", "cdnow"] as const;
 export type Preset = (typeof PRESETS)[number];
 
 export interface ImportOptions {
@@ -143,12 +144,14 @@ export async function importCsv(
     converter =
       opts.preset === "online-retail"
         ? new OnlineRetailConverter(header)
-        : new MappedConverter(header, {
-            kind: opts.kind,
-            map: opts.map,
-            eventName: opts.eventName,
-            defaultCountry: workspace.settings.default_country,
-          });
+        : opts.preset === "cdnow"
+          ? new CdnowConverter(header)
+          : new MappedConverter(header, {
+              kind: opts.kind,
+              map: opts.map,
+              eventName: opts.eventName,
+              defaultCountry: workspace.settings.default_country,
+            });
 
     const sourceKey = sourceKeyOf(file, opts, converter.signature);
     const earlier = await readProgress(db, workspace.id, sourceKey);

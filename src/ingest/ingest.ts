@@ -23,8 +23,8 @@ import {
   updateCustomers,
 } from "../store/customers.ts";
 import { type Db, withTransaction } from "../store/db.ts";
-import { claimMessageIds, type EventRow, insertEvents } from "../store/events.ts";
 import { copyToInbox } from "../store/engine-inbox.ts";
+import { claimMessageIds, type EventRow, insertEvents } from "../store/events.ts";
 import { ALL_CHANGED, markDue } from "../store/memberships.ts";
 import { ensureEventPartitions } from "../store/partitions.ts";
 import { noteGrowth } from "../store/statistics.ts";

@@ -19,6 +19,8 @@ import { errorBody, HttpError } from "./errors.ts";
 import { registerCustomers } from "./routes/customers.ts";
 import { registerKeys } from "./routes/keys.ts";
 import { registerLinks } from "./routes/links.ts";
+import { registerMeasure } from "./routes/measure.ts";
+import { registerScenarios } from "./routes/scenarios.ts";
 import { registerStrategy } from "./routes/strategy.ts";
 import { registerTemplates } from "./routes/templates.ts";
 import { registerTracking } from "./routes/tracking.ts";
@@ -111,6 +113,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerKeys(api, deps.db, deps.clock, keys);
   registerStrategy(api, deps.db, deps.clock);
   registerTemplates(api, deps.db, deps.clock);
+  registerScenarios(api, deps.db);
+  registerMeasure(api, deps.db, deps.clock);
   registerSnippet(app);
   registerLinks(app, deps.db, deps.clock);
 

@@ -1,8 +1,8 @@
 // Customers and their identifiers: lookup, creation, profile updates and merges. Functions take the client
 // of the caller's transaction.
 import type pg from "pg";
-import { closeMembershipsOfMerged } from "./memberships.ts";
 import { StaleReadError } from "./db.ts";
+import { closeMembershipsOfMerged } from "./memberships.ts";
 
 export type Queryable = Pick<pg.PoolClient, "query">;
 
@@ -267,8 +267,14 @@ export async function mergeCustomers(
   ]);
   await closeMembershipsOfMerged(client, workspaceId, from, at);
   // Scenario positions and messages follow the person to the surviving profile.
-  await client.query("UPDATE scenario_entries SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2", params);
-  await client.query("UPDATE messages SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2", params);
+  await client.query(
+    "UPDATE scenario_entries SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2",
+    params,
+  );
+  await client.query(
+    "UPDATE messages SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2",
+    params,
+  );
   await client.query(
     "UPDATE customer_merges SET into_customer_id = $3 WHERE workspace_id = $1 AND into_customer_id = $2",
     params,

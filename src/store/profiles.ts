@@ -251,10 +251,16 @@ export async function eraseCustomer(
          (SELECT from_customer_id FROM customer_merges WHERE workspace_id = $1 AND into_customer_id = $2))`,
       [workspaceId, cid],
     );
-    await client.query("DELETE FROM membership_due WHERE workspace_id = $1 AND customer_id = $2", [workspaceId, cid]);
+    await client.query("DELETE FROM membership_due WHERE workspace_id = $1 AND customer_id = $2", [
+      workspaceId,
+      cid,
+    ]);
     // Journeys and messages end with the person: nothing more is sent, nothing is kept.
     for (const table of ["scenario_entries", "messages", "engine_inbox"])
-      await client.query(`DELETE FROM ${table} WHERE workspace_id = $1 AND customer_id = $2`, [workspaceId, cid]);
+      await client.query(`DELETE FROM ${table} WHERE workspace_id = $1 AND customer_id = $2`, [
+        workspaceId,
+        cid,
+      ]);
     await client.query(
       "DELETE FROM customer_merges WHERE workspace_id = $1 AND (into_customer_id = $2 OR from_customer_id = $2)",
       [workspaceId, cid],

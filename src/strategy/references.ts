@@ -143,8 +143,7 @@ export function checkReferences(
   checkRules(ctx);
   for (const [name, goal] of Object.entries(asObj(doc.goals) ?? {})) {
     const where = asObj(goal)?.where;
-    if (where !== undefined)
-      ctx.condition(["goals", name, "where"], where, EVENT_FILTER);
+    if (where !== undefined) ctx.condition(["goals", name, "where"], where, EVENT_FILTER);
   }
   const segmentDeps = new Map<string, { segments: Set<string>; usesStage: boolean }>();
   const stageSegments = new Map<string, Set<string>>();

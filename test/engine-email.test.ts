@@ -1,0 +1,140 @@
+// Email end to end: an event through the tracking API starts a scenario, the engine decides by the rules and
+// sends over SMTP to a real server on loopback; the message carries the one-click unsubscribe, whose POST stops all
+// later marketing on the channel; quiet hours defer, frequency caps suppress, and every fate has its reason.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { simpleParser } from "mailparser";
+import { VirtualClock } from "../src/core/clock.ts";
+import { Engine } from "../src/engine/engine.ts";
+import { basic, get, post, serverFixture } from "./helpers.ts";
+import { TestSmtp } from "./smtp-server.ts";
+
+const HOUR = 3_600_000;
+const clock = new VirtualClock("2026-03-02T10:00:00Z"); // 11:00 in Berlin
+const smtp = new TestSmtp();
+let engine: Engine;
+
+const f = serverFixture({
+  clock,
+  onReady: (fx) => {
+    engine = new Engine(fx.t.db, clock, { publicUrl: fx.server.url, env: {} });
+  },
+});
+
+before(() => smtp.listen());
+after(async () => {
+  await engine?.stop();
+  await smtp.close();
+});
+
+const strategy = (port: number) => `version: 1
+name: Shop
+timezone: Europe/Berlin
+currency: EUR
+goals:
+  purchase: { event: order_completed, window: 14d, target: 5% }
+channels:
+  email: { provider: smtp, host: 127.0.0.1, port: ${port}, from: "Shop <shop@example.com>", cost: 0.01 }
+rules:
+  consent: opt_in
+  quiet_hours: "21:00-09:00"
+  frequency:
+    - { max: 2, per: 7d }
+  control_group: 0%
+scenarios:
+  browse_reminder:
+    goal: purchase
+    trigger: { event: product_viewed }
+    reentry: 1h
+    steps:
+      - send: reminder
+        via: [email]
+templates:
+  reminder:
+    email:
+      subject: "Still thinking about {{ event.properties.product }}, {{ customer.first_name | default: 'friend' }}?"
+      html: "<p>It is waiting for you: <a href='https://shop.example.com/p/1'>see it</a>. <a href='{{ unsubscribe_url }}'>Unsubscribe</a></p>"
+`;
+
+/** A header as sent (mailparser turns some into structures). */
+const header = (mail: { headerLines: readonly { key: string; line: string }[] }, name: string) =>
+  mail.headerLines
+    .find((h) => h.key === name)
+    ?.line.replace(/\r?\n[ \t]+/g, " ")
+    .replace(/^[^:]+:\s*/, "") ?? "";
+
+const track = (items: unknown[]) =>
+  post(`${f.server.url}/v1/batch`, { batch: items }, { authorization: basic(f.w.writeKey) });
+
+async function fates(userId: string): Promise<{ fate: string; reason: string | null }[]> {
+  const [c] = (await get(`${f.server.url}/api/v1/customers?userId=${userId}`, f.w.adminKey)).body.customers;
+  const r = await get(`${f.server.url}/api/v1/customers/${c.id}/messages`, f.w.adminKey);
+  assert.equal(r.status, 200);
+  return r.body.messages.map((m: { fate: string; reason: string | null }) => ({
+    fate: m.fate,
+    reason: m.reason,
+  }));
+}
+
+test("a tracked event becomes an email at the SMTP server, with List-Unsubscribe and tracked links", async () => {
+  const applied = await post(
+    `${f.server.url}/api/v1/strategy`,
+    { source: strategy(smtp.port) },
+    { authorization: `Bearer ${f.w.adminKey}` },
+  );
+  assert.equal(applied.status, 201, JSON.stringify(applied.body));
+  await track([
+    {
+      type: "identify",
+      userId: "ann",
+      traits: { email: "ann@example.com", first_name: "Ann", consent: { email: "opted_in" } },
+    },
+    { type: "track", userId: "ann", event: "product_viewed", properties: { product: "tulips" } },
+  ]);
+  await engine.runOnce();
+  assert.equal(smtp.received.length, 1);
+  const mail = await simpleParser(smtp.received[0]?.raw as Buffer);
+  assert.equal(mail.subject, "Still thinking about tulips, Ann?");
+  assert.deepEqual(smtp.received[0]?.recipients, ["ann@example.com"]);
+  assert.equal(header(mail, "list-unsubscribe-post"), "List-Unsubscribe=One-Click");
+  assert.match(String(mail.html), new RegExp(`${f.server.url}/c/`));
+  assert.deepEqual(await fates("ann"), [{ fate: "sent", reason: "only_channel" }]);
+});
+
+test("quiet hours defer to their end; the frequency cap suppresses with its reason", async () => {
+  clock.set(new Date("2026-03-02T21:30:00Z")); // 22:30 in Berlin
+  await track([{ type: "track", userId: "ann", event: "product_viewed", properties: { product: "roses" } }]);
+  await engine.runOnce();
+  assert.equal(smtp.received.length, 1, "nothing in quiet hours");
+  assert.equal((await fates("ann"))[0]?.fate, "deferred");
+  clock.set(new Date("2026-03-03T08:01:00Z")); // 09:01 in Berlin
+  await engine.runOnce();
+  assert.equal(smtp.received.length, 2);
+  clock.advance(2 * HOUR);
+  await track([{ type: "track", userId: "ann", event: "product_viewed", properties: { product: "lilies" } }]);
+  await engine.runOnce();
+  assert.equal(smtp.received.length, 2, "a third email in 7 days is capped");
+  assert.deepEqual((await fates("ann"))[0], { fate: "suppressed", reason: "frequency_capped" });
+});
+
+test("the one-click unsubscribe stops all later marketing email to that person", async () => {
+  await track([
+    { type: "identify", userId: "bob", traits: { email: "bob@example.com", consent: { email: "opted_in" } } },
+    { type: "track", userId: "bob", event: "product_viewed", properties: { product: "peonies" } },
+  ]);
+  await engine.runOnce();
+  const mail = await simpleParser(smtp.received.at(-1)?.raw as Buffer);
+  const list = header(mail, "list-unsubscribe");
+  const url = /<(https?:[^>]+)>/.exec(list)?.[1];
+  assert.ok(url, list);
+  const res = await fetch(url, { method: "POST", body: "List-Unsubscribe=One-Click" });
+  assert.equal(res.status, 200);
+  clock.advance(2 * HOUR);
+  const before = smtp.received.length;
+  await track([
+    { type: "track", userId: "bob", event: "product_viewed", properties: { product: "daisies" } },
+  ]);
+  await engine.runOnce();
+  assert.equal(smtp.received.length, before);
+  assert.equal((await fates("bob"))[0]?.reason, "no_consent");
+});
