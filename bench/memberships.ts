@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { generate } from "../examples/online-school/generate.ts";
 import { MembershipRefresher, refreshCustomers } from "../src/engine/membership-refresher.ts";
+import { inlineTemplateFiles } from "../src/engine/render/template-files.ts";
 import {
   applyStrategy,
   membershipModelOf,
@@ -57,7 +58,8 @@ export async function run(opts: RunOptions): Promise<BenchFigure[]> {
       customers: size.customers,
     };
     const events = Number((await db.pool.query("SELECT count(*) AS n FROM events")).rows[0]?.n);
-    const source = readFileSync(STRATEGY, "utf8");
+    const inlined = inlineTemplateFiles(readFileSync(STRATEGY, "utf8"), STRATEGY);
+    const source = inlined.source;
 
     const t0 = performance.now();
     const applied = await applyStrategy(db, ws.id, source, STRATEGY, "bench", NOW);
@@ -149,7 +151,7 @@ async function realtimeStream(
   ws: Workspace,
   n: number,
 ): Promise<{ p50: number; p99: number; batchedMs: number }> {
-  const loaded = loadStrategy(readFileSync(STRATEGY, "utf8"), STRATEGY);
+  const loaded = loadStrategy(inlineTemplateFiles(readFileSync(STRATEGY, "utf8"), STRATEGY).source, STRATEGY);
   if (!loaded.ok) throw new Error("the example strategy does not load");
   const model = membershipModelOf(loaded.strategy, 0);
   const users = (

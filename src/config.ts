@@ -9,6 +9,8 @@ const envSchema = z.object({
   HOST: z.string().default("0.0.0.0"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   TACT_PUBLIC_URL: z.string().url().optional(),
+  TACT_SEND_LEASE_MS: z.coerce.number().int().min(1000).default(300_000),
+  TACT_SEND_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
 });
 
 export interface Config {
@@ -19,6 +21,10 @@ export interface Config {
   logLevel: string;
   /** where recipients reach Tact's links (open pixel, clicks, unsubscribe), without a trailing slash */
   publicUrl: string;
+  /** a message `sending` for longer than this was interrupted (its worker died) and is sent again */
+  sendLeaseMs: number;
+  /** messages in flight at once per engine */
+  sendConcurrency: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -35,5 +41,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     logLevel: e.LOG_LEVEL,
     publicUrl: (e.TACT_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ""),
+    sendLeaseMs: e.TACT_SEND_LEASE_MS,
+    sendConcurrency: e.TACT_SEND_CONCURRENCY,
   };
 }

@@ -223,3 +223,40 @@ test("a new version leaves customers who are mid-journey on the version they ent
     ["welcome", "offer"],
   );
 });
+
+test("a one-off broadcast reaches each customer at the same local time in their own time zone", async () => {
+  await send([
+    {
+      type: "identify",
+      userId: "nyc",
+      traits: { email: "nyc@example.com" },
+      context: { timezone: "America/New_York" },
+    },
+    {
+      type: "identify",
+      userId: "ber",
+      traits: { email: "ber@example.com" },
+      context: { timezone: "Europe/Berlin" },
+    },
+  ]);
+  const day = new Date(clock.now().getTime() + 2 * DAY).toISOString().slice(0, 10);
+  const withBroadcast = STRATEGY.replace(
+    "templates:",
+    `  spring_sale:
+    goal: first_purchase
+    audience: "email ends_with '@example.com' and (user_id == 'nyc' or user_id == 'ber')"
+    trigger: { schedule: { at: "${day} 10:00" } }
+    steps:
+      - send: offer
+        via: [email]
+templates:`,
+  );
+  const r = await applyStrategy(t.db, ws.id, withBroadcast, "school.yaml", "test", clock.now());
+  assert.ok(r.ok, JSON.stringify(!r.ok && r.diagnostics));
+  clock.set(new Date(`${day}T00:00:00Z`));
+  for (let h = 0; h < 24; h++) await advance(HOUR);
+  const at = async (u: string) =>
+    (await messagesOf(u)).filter((m) => m.scenario === "spring_sale").map((m) => m.planned_at.toISOString());
+  assert.deepEqual(await at("ber"), [`${day}T09:00:00.000Z`]);
+  assert.deepEqual(await at("nyc"), [`${day}T14:00:00.000Z`]); // New York is on summer time since 8 March
+});

@@ -42,7 +42,12 @@ export async function serve(): Promise<void> {
     );
   }
 
-  const engine = new Engine(db, systemClock, { publicUrl: config.publicUrl, logger });
+  const engine = new Engine(db, systemClock, {
+    publicUrl: config.publicUrl,
+    logger,
+    leaseMs: config.sendLeaseMs,
+    sendConcurrency: config.sendConcurrency,
+  });
   const app = await buildApp({ db, clock: systemClock, logger, onIngested: () => engine.wake() });
   // Housekeeping: partitions ahead, message ids past the dedupe window.
   const housekeeping = setInterval(() => {
@@ -85,7 +90,12 @@ export async function worker(): Promise<void> {
   const logger = pino({ level: config.logLevel });
   const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   await migrate(db);
-  const engine = new Engine(db, systemClock, { publicUrl: config.publicUrl, logger });
+  const engine = new Engine(db, systemClock, {
+    publicUrl: config.publicUrl,
+    logger,
+    leaseMs: config.sendLeaseMs,
+    sendConcurrency: config.sendConcurrency,
+  });
   engine.start();
   logger.info({ backend: db.backend }, "worker running");
   const stop = async (signal: string) => {

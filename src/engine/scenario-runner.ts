@@ -22,6 +22,7 @@ import { firstOf } from "../strategy/step-plan.ts";
 import type { Scenario, Step, Trigger } from "../strategy/types.ts";
 import { effectiveDeps } from "./membership-model.ts";
 import { loadEvents, loadFacts } from "./membership-refresher.ts";
+import { runDueSchedules } from "./schedules.ts";
 import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";
 
 const MAX_STEPS_PER_ROUND = 100; // a scenario with no wait ends long before this; a loop cannot spin forever
@@ -47,12 +48,12 @@ export class ScenarioRunner {
     let events = 0;
     let entries = 0;
     for (;;) {
+      const s = await withTransaction(this.db, (c) => runDueSchedules(c, this.cache, now));
       const e = await withTransaction(this.db, (c) => this.#inboxRound(c, now));
       const d = await withTransaction(this.db, (c) => this.#dueRound(c, now));
       events += e;
       entries += d;
-      if (e < this.#batch && d < this.#batch && (e === 0 || d === 0) && e + d === 0)
-        return { events, entries };
+      if (s + e + d === 0) return { events, entries };
     }
   }
 

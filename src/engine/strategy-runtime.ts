@@ -16,6 +16,7 @@ import type { Strategy } from "../strategy/types.ts";
 import { buildMembershipModel, type MembershipModel } from "./membership-model.ts";
 import type { ModelSource } from "./membership-refresher.ts";
 import { type RecomputeResult, recomputeMemberships } from "./recompute.ts";
+import { syncSchedules } from "./schedules.ts";
 
 export function membershipModelOf(strategy: Strategy, version: number): MembershipModel {
   return buildMembershipModel(
@@ -99,6 +100,7 @@ export async function applyStrategy(
       now,
       { emitEvents: false },
     );
+    await syncSchedules(client, workspaceId, version.version, loaded.strategy, now);
     return {
       ok: true as const,
       version,

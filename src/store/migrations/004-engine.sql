@@ -87,7 +87,10 @@ CREATE TABLE IF NOT EXISTS scenario_schedules (
   workspace_id integer NOT NULL,
   scenario text NOT NULL,
   version integer NOT NULL,
+  -- the local date of the next occurrence, and when it is taken up (the first time zone to reach it)
+  next_date text,
   next_at timestamptz,
+  last_date text,
   last_at timestamptz,
   PRIMARY KEY (workspace_id, scenario)
 );

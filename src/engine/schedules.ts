@@ -1,0 +1,200 @@
+// Scheduled scenarios (one-off and recurring broadcasts) in the customer's local time. For each occurrence (a
+// calendar date and a time of day), every customer of the audience whom the entry rules admit enters, with the
+// first step due at that date and time in their own time zone. An occurrence is taken up as soon as the first time
+// zone on Earth reaches it (UTC+14), so every customer's local moment is still ahead.
+import { assignArm, bucketOf } from "../core/experiment/index.ts";
+import { zoneOf, zoneOffset } from "../core/local-time.ts";
+import { compileSelection } from "../store/condition-sql.ts";
+import type { Queryable } from "../store/customers.ts";
+import type { Scenario, Schedule, Strategy } from "../strategy/types.ts";
+import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";
+
+const DAY = 86_400_000;
+const EARLIEST_OFFSET = 14 * 3_600_000; // Line Islands, UTC+14
+const WEEKDAYS = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
+const INSERT_CHUNK = 10_000;
+
+/** The date (YYYY-MM-DD) of the first occurrence strictly after `after` (a date), or on/after `from` (an instant). */
+export function nextOccurrence(s: Schedule, after: string | null, from: Date): string | null {
+  const start =
+    after === null ? dayOf(from.getTime() - EARLIEST_OFFSET) : dayOf(Date.parse(`${after}T00:00:00Z`) + DAY);
+  if (s.kind === "once") return after === null && s.date >= start ? s.date : null;
+  for (let d = Date.parse(`${start}T00:00:00Z`), i = 0; i < 400; i++, d += DAY) {
+    const date = new Date(d);
+    const every = s.every;
+    if (every === "day") return dayOf(d);
+    if (every === "week" && (after === null || (d - Date.parse(`${after}T00:00:00Z`)) % (7 * DAY) === 0))
+      return dayOf(d);
+    if (every === "month" && (after === null || date.getUTCDate() === Number(after.slice(8, 10))))
+      return dayOf(d);
+    if (WEEKDAYS[date.getUTCDay()] === every) return dayOf(d);
+  }
+  return null;
+}
+
+/** When an occurrence is taken up: the first moment any time zone reaches it. */
+export function takenUpAt(date: string, minuteOfDay: number): Date {
+  return new Date(Date.parse(`${date}T00:00:00Z`) + minuteOfDay * 60_000 - EARLIEST_OFFSET);
+}
+
+/** The instant a local date and time happens in a zone. */
+export function localInstant(date: string, minuteOfDay: number, tz: string): Date {
+  const local = Date.parse(`${date}T00:00:00Z`) + minuteOfDay * 60_000;
+  let utc = local - zoneOffset(tz, local);
+  utc = local - zoneOffset(tz, utc);
+  return new Date(utc);
+}
+
+function dayOf(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+/** Keeps one row per scheduled scenario of the version in force, pointing at its next occurrence. */
+export async function syncSchedules(
+  client: Queryable,
+  ws: number,
+  version: number,
+  strategy: Strategy,
+  now: Date,
+) {
+  const scheduled = Object.values(strategy.scenarios).filter((s) => s.trigger.kind === "schedule");
+  await client.query(
+    "DELETE FROM scenario_schedules WHERE workspace_id = $1 AND NOT (scenario = ANY($2::text[]))",
+    [ws, scheduled.map((s) => s.name)],
+  );
+  for (const sc of scheduled) {
+    if (sc.trigger.kind !== "schedule") continue;
+    const date = nextOccurrence(sc.trigger.schedule, null, now);
+    await client.query(
+      `INSERT INTO scenario_schedules (workspace_id, scenario, version, next_at, next_date)
+       VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (workspace_id, scenario) DO UPDATE SET version = $3,
+         next_at = CASE WHEN scenario_schedules.last_date IS NULL THEN $4 ELSE scenario_schedules.next_at END,
+         next_date = CASE WHEN scenario_schedules.last_date IS NULL THEN $5 ELSE scenario_schedules.next_date END`,
+      [ws, sc.name, version, date ? takenUpAt(date, sc.trigger.schedule.minuteOfDay) : null, date],
+    );
+  }
+}
+
+export type Enter = (customerIds: readonly string[]) => Promise<void>;
+
+/** Takes up every occurrence due at `now`: the audience enters; returns how many customers entered. */
+export async function runDueSchedules(client: Queryable, cache: StrategyCache, now: Date): Promise<number> {
+  const { rows } = await client.query<{ workspace_id: number; scenario: string; next_date: string }>(
+    `SELECT workspace_id, scenario, next_date FROM scenario_schedules
+      WHERE next_at <= $1 ORDER BY next_at LIMIT 10 FOR UPDATE SKIP LOCKED`,
+    [now],
+  );
+  let entered = 0;
+  for (const r of rows) {
+    const rs = await cache.current(client, r.workspace_id);
+    const sc = rs?.strategy.scenarios[r.scenario];
+    if (!rs || !sc || sc.trigger.kind !== "schedule") {
+      await client.query("DELETE FROM scenario_schedules WHERE workspace_id = $1 AND scenario = $2", [
+        r.workspace_id,
+        r.scenario,
+      ]);
+      continue;
+    }
+    const schedule = sc.trigger.schedule;
+    entered += await enterOccurrence(client, r.workspace_id, rs, sc, r.next_date, schedule.minuteOfDay, now);
+    const next = nextOccurrence(schedule, r.next_date, now);
+    await client.query(
+      `UPDATE scenario_schedules SET last_date = $3, last_at = $4, next_date = $5, next_at = $6
+        WHERE workspace_id = $1 AND scenario = $2`,
+      [
+        r.workspace_id,
+        r.scenario,
+        r.next_date,
+        now,
+        next,
+        next ? takenUpAt(next, schedule.minuteOfDay) : null,
+      ],
+    );
+  }
+  return entered;
+}
+
+/** Set-wise entry of the audience: who may enter is one query; pilot sampling and variants are by hash. */
+async function enterOccurrence(
+  client: Queryable,
+  ws: number,
+  rs: RunningStrategy,
+  sc: Scenario,
+  date: string,
+  minuteOfDay: number,
+  now: Date,
+): Promise<number> {
+  const conditions = sc.audience ? [sc.audience.ast] : [];
+  const q = compileSelection({
+    workspaceId: ws,
+    now,
+    env: rs.env,
+    conditions,
+    withStage: false,
+    withNextChange: false,
+  });
+  const reentry = sc.reentryMs === null ? null : new Date(now.getTime() - sc.reentryMs);
+  const { rows } = await client.query<{ customer_id: string; timezone: string | null }>(
+    `SELECT s.customer_id, c.timezone FROM (${q.text}) s
+       JOIN customers c ON c.workspace_id = $${q.values.length + 1} AND c.customer_id = s.customer_id
+      WHERE ${conditions.length > 0 ? "s.c0 AND" : ""} NOT EXISTS (
+        SELECT 1 FROM scenario_entries e WHERE e.workspace_id = c.workspace_id AND e.customer_id = c.customer_id
+           AND e.scenario = $${q.values.length + 2}
+           AND (e.state = 'active' OR $${q.values.length + 3}::timestamptz IS NULL OR e.entered_at > $${q.values.length + 3}))`,
+    [...q.values, ws, sc.name, reentry],
+  );
+  const { rows: saltRows } = await client.query<{ salt: string }>(
+    "SELECT salt FROM workspaces WHERE workspace_id = $1",
+    [ws],
+  );
+  const salt = saltRows[0]?.salt ?? "";
+  const ids: string[] = [];
+  const due: Date[] = [];
+  const variants: (string | null)[] = [];
+  const dueByZone = new Map<string, Date>();
+  for (const r of rows) {
+    if (sc.mode === "pilot" && bucketOf(salt, r.customer_id, `pilot:${sc.name}`) >= sc.sample * 10_000)
+      continue;
+    const tz = zoneOf(r.timezone, rs.strategy.timezone);
+    let at = dueByZone.get(tz);
+    if (!at) {
+      at = localInstant(date, minuteOfDay, tz);
+      dueByZone.set(tz, at);
+    }
+    let variant: string | null = null;
+    if (sc.experiment) {
+      const weights = Object.fromEntries(sc.experiment.variants.map((v) => [v.name, 1]));
+      const arm = assignArm(bucketOf(salt, r.customer_id, sc.name), {
+        control: sc.experiment.control,
+        variants: weights,
+      });
+      if (arm.ok) variant = arm.arm;
+    }
+    ids.push(r.customer_id);
+    due.push(at < now ? now : at);
+    variants.push(variant);
+  }
+  const first = sc.steps[0]?.id ?? null;
+  for (let i = 0; i < ids.length; i += INSERT_CHUNK) {
+    await client.query(
+      `INSERT INTO scenario_entries (workspace_id, customer_id, scenario, version, entered_at, state, step_id, due_at,
+                                     variant, trigger_event, updated_at)
+       SELECT $1, r.c, $2, $3, $4, CASE WHEN $5::text IS NULL THEN 'completed' ELSE 'active' END, $5,
+              CASE WHEN $5::text IS NULL THEN NULL ELSE r.d END, r.v, $6, $4
+         FROM unnest($7::bigint[], $8::timestamptz[], $9::text[]) AS r(c, d, v)`,
+      [
+        ws,
+        sc.name,
+        rs.version,
+        now,
+        first,
+        JSON.stringify({ name: "schedule", occurred_at: now.toISOString(), properties: { date } }),
+        ids.slice(i, i + INSERT_CHUNK),
+        due.slice(i, i + INSERT_CHUNK),
+        variants.slice(i, i + INSERT_CHUNK),
+      ],
+    );
+  }
+  return ids.length;
+}
