@@ -29,6 +29,10 @@ export async function recomputeMemberships(
   opts: RecomputeOptions,
 ): Promise<RecomputeResult> {
   await client.query("SELECT pg_advisory_xact_lock($1, $2)", [MEMBERSHIP_LOCK, workspaceId]);
+  // Whole-base passes: compiling them to machine code (JIT) costs more than it saves, and their hashes and sorts
+  // should stay in memory rather than spill to disk.
+  await client.query("SET LOCAL jit = off");
+  await client.query("SET LOCAL work_mem = '256MB'");
   const segments = model.segments.flatMap((s) =>
     s.segment === null ? [] : [{ name: s.segment, ast: s.conditions[0] }],
   );
@@ -61,42 +65,45 @@ export async function recomputeMemberships(
   const result: RecomputeResult = { customers: ins.rowCount ?? 0, entered: 0, left: 0, stageChanges: 0 };
   const emit = opts.emitEvents;
   const inboxNames = await inboxEventNames(client, workspaceId);
-  for (const [i, s] of segments.entries()) {
-    const { rows } = await client.query<{ entered: string; left: string }>(
-      `WITH closed AS (
-         UPDATE memberships m SET left_at = $2
-          WHERE m.workspace_id = $1 AND m.kind = 'segment' AND m.name = $3 AND m.left_at IS NULL
-            AND NOT EXISTS (SELECT 1 FROM tact_want w WHERE w.customer_id = m.customer_id AND w.c${i})
-         RETURNING m.customer_id),
-       opened AS (
-         INSERT INTO memberships (workspace_id, customer_id, kind, name, entered_at)
-         SELECT $1, w.customer_id, 'segment', $3, $2 FROM tact_want w
-          WHERE w.c${i} AND NOT EXISTS (
-            SELECT 1 FROM memberships m WHERE m.workspace_id = $1 AND m.kind = 'segment' AND m.name = $3
-               AND m.customer_id = w.customer_id AND m.left_at IS NULL)
-         RETURNING customer_id),
-       recorded AS (
-         INSERT INTO events (workspace_id, customer_id, message_id, type, name, occurred_at, received_at, properties)
-         SELECT $1, x.customer_id, 'tact:' || gen_random_uuid(), 'track', x.event, $2, $2, jsonb_build_object('segment', $3::text)
-           FROM (SELECT customer_id, 'segment_exited' AS event FROM closed
-                 UNION ALL SELECT customer_id, 'segment_entered' FROM opened) x
-          WHERE $4::boolean
-         RETURNING customer_id, message_id, name, properties),
-       inbox AS (
-         INSERT INTO engine_inbox (workspace_id, customer_id, name, message_id, occurred_at, properties, received_at)
-         SELECT $1, customer_id, name, message_id, $2, properties, $2 FROM recorded WHERE name = ANY($5::text[]))
-       SELECT (SELECT count(*) FROM opened) AS entered, (SELECT count(*) FROM closed) AS left`,
-      [workspaceId, now, s.name, emit, [...inboxNames]],
-    );
-    result.entered += Number(rows[0]?.entered ?? 0);
-    result.left += Number(rows[0]?.left ?? 0);
-  }
-  // Segments the strategy no longer has end for everyone.
-  await client.query(
-    `UPDATE memberships SET left_at = $2
-      WHERE workspace_id = $1 AND kind = 'segment' AND left_at IS NULL AND NOT (name = ANY($3::text[]))`,
-    [workspaceId, now, segments.map((s) => s.name)],
+  // One pass for every segment: the wanted (customer, segment) pairs against the open ones. Segments the strategy
+  // no longer has are among the open pairs and close too.
+  const names = segments.map((s) => s.name);
+  const flags = segments.map((_, i) => `c${i}`);
+  const { rows } = await client.query<{ entered: string; left: string }>(
+    `WITH wanted AS (
+       SELECT w.customer_id, x.name FROM tact_want w,
+              unnest(ARRAY[${flags.length > 0 ? flags.join(", ") : "NULL"}]::boolean[], $3::text[]) AS x(flag, name)
+        WHERE x.flag),
+     current AS (
+       SELECT customer_id, name FROM memberships
+        WHERE workspace_id = $1 AND kind = 'segment' AND left_at IS NULL),
+     gone AS (SELECT customer_id, name FROM current EXCEPT SELECT customer_id, name FROM wanted),
+     arrived AS (SELECT customer_id, name FROM wanted EXCEPT SELECT customer_id, name FROM current),
+     closed AS (
+       UPDATE memberships m SET left_at = $2 FROM gone
+        WHERE m.workspace_id = $1 AND m.kind = 'segment' AND m.left_at IS NULL
+          AND m.customer_id = gone.customer_id AND m.name = gone.name
+       RETURNING m.customer_id, m.name),
+     opened AS (
+       INSERT INTO memberships (workspace_id, customer_id, kind, name, entered_at)
+       SELECT $1, customer_id, 'segment', name, $2 FROM arrived
+       RETURNING customer_id, name),
+     recorded AS (
+       INSERT INTO events (workspace_id, customer_id, message_id, type, name, occurred_at, received_at, properties)
+       SELECT $1, x.customer_id, 'tact:' || gen_random_uuid(), 'track', x.event, $2, $2,
+              jsonb_build_object('segment', x.segment)
+         FROM (SELECT customer_id, name AS segment, 'segment_exited' AS event FROM closed
+               UNION ALL SELECT customer_id, name, 'segment_entered' FROM opened) x
+        WHERE $4::boolean
+       RETURNING customer_id, message_id, name, properties),
+     inbox AS (
+       INSERT INTO engine_inbox (workspace_id, customer_id, name, message_id, occurred_at, properties, received_at)
+       SELECT $1, customer_id, name, message_id, $2, properties, $2 FROM recorded WHERE name = ANY($5::text[]))
+     SELECT (SELECT count(*) FROM opened) AS entered, (SELECT count(*) FROM closed) AS left`,
+    [workspaceId, now, names, emit, [...inboxNames]],
   );
+  result.entered = Number(rows[0]?.entered ?? 0);
+  result.left = Number(rows[0]?.left ?? 0);
   result.stageChanges = await recomputeStages(client, workspaceId, now, emit, inboxNames);
   await scheduleTimeChecks(client, workspaceId);
   return result;

@@ -5,7 +5,12 @@
 import type { Batch, SyntheticCustomer, SyntheticEvent } from "../store/bulk-load.ts";
 
 /** An example generator (examples/*\/generate.ts): deterministic for its options. */
-export type BaseGenerator = (opts: { customers: number; seed: number; now: Date; days: number }) => Iterable<Batch>;
+export type BaseGenerator = (opts: {
+  customers: number;
+  seed: number;
+  now: Date;
+  days: number;
+}) => Iterable<Batch>;
 
 /** A tracking message in Segment's format, ready for `ingestMessages`, with its time for ordering. */
 export interface FutureEvent {
@@ -14,7 +19,11 @@ export interface FutureEvent {
 }
 
 /** Splits generated batches at `start`: yields the history batches and collects the later events. */
-export function* splitAtStart(batches: Iterable<Batch>, start: Date, future: FutureEvent[]): Generator<Batch> {
+export function* splitAtStart(
+  batches: Iterable<Batch>,
+  start: Date,
+  future: FutureEvent[],
+): Generator<Batch> {
   const startMs = start.getTime();
   for (const batch of batches) {
     const byCustomer = new Map<number, SyntheticEvent[]>();
@@ -108,7 +117,8 @@ function applyTraits(
   const consent = traits.consent;
   if (consent && typeof consent === "object" && !Array.isArray(consent)) {
     for (const [channel, state] of Object.entries(consent)) {
-      if (state === "opted_in" || state === "unsubscribed") row.consents[channel] = { state, at: at.toISOString() };
+      if (state === "opted_in" || state === "unsubscribed")
+        row.consents[channel] = { state, at: at.toISOString() };
     }
   }
 }

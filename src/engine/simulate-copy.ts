@@ -5,6 +5,7 @@
 import { children, type Expr } from "../core/condition/ast.ts";
 import type { Db } from "../store/db.ts";
 import { ensureEventPartitions } from "../store/partitions.ts";
+import { NotFoundError } from "../store/workspaces.ts";
 import type { Step, Strategy } from "../strategy/types.ts";
 
 export interface CopyCounts {
@@ -55,7 +56,8 @@ export function eventsRead(strategy: Strategy): EventRead[] {
       const windowMs = e.window ? e.window.ms : null;
       const known = reads.get(key);
       if (!known) reads.set(key, { by: e.selector.by, value: e.selector.value, windowMs });
-      else if (known.windowMs !== null) known.windowMs = windowMs === null ? null : Math.max(known.windowMs, windowMs);
+      else if (known.windowMs !== null)
+        known.windowMs = windowMs === null ? null : Math.max(known.windowMs, windowMs);
     }
     for (const c of children(e)) visit(c);
   };
@@ -80,7 +82,7 @@ export async function copyWorkspace(
     [name],
   );
   const source = ws.rows[0];
-  if (!source) throw new Error(`no workspace ${name} in the configured database`);
+  if (!source) throw new NotFoundError(`no workspace ${name} in the configured database`);
   await to.pool.query(
     `INSERT INTO workspaces OVERRIDING SYSTEM VALUE
        SELECT * FROM json_populate_record(NULL::workspaces, $1::json)`,
@@ -155,9 +157,10 @@ async function copyRange(
 }
 
 async function insertJson(to: Db, table: string, json: string): Promise<void> {
-  await to.pool.query(`INSERT INTO ${table} SELECT * FROM json_populate_recordset(NULL::${table}, $1::json)`, [
-    json,
-  ]);
+  await to.pool.query(
+    `INSERT INTO ${table} SELECT * FROM json_populate_recordset(NULL::${table}, $1::json)`,
+    [json],
+  );
 }
 
 /** The monthly partitions the copied events may need. */

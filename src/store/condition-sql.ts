@@ -3,7 +3,14 @@
 // DISTINCT ON pass), joined to the customers, and each condition becomes one boolean column. The rules are the
 // in-memory evaluator's (src/core/condition/evaluate.ts), clause for clause, so both give the same answers.
 // Every literal and every name from a condition travels as a bind parameter; no user text enters the SQL.
-import type { AggregateExpr, CompareOp, Expr, LiteralExpr, ValueExpr } from "../core/condition/ast.ts";
+import type {
+  AggregateExpr,
+  CompareOp,
+  Expr,
+  LiteralExpr,
+  ValueExpr,
+  Window,
+} from "../core/condition/ast.ts";
 import { DAYS_SINCE_BASE } from "../core/condition/ast.ts";
 import { compareValue } from "../core/condition/evaluate.ts";
 import { comparedNumbers } from "../core/condition/next-change.ts";
@@ -31,6 +38,8 @@ interface Aggregate {
   i: number;
   agg: AggregateExpr;
   match: string;
+  /** the selector alone (type, or track name): aggregates sharing it share one pass over events */
+  selector: string;
   needFirst: boolean;
 }
 
@@ -198,11 +207,11 @@ class Compiler {
     const known = this.aggregates.get(key);
     if (known) return known;
     const sel = agg.selector;
-    const parts = [
+    const selector =
       sel.by === "type"
         ? `e.type = ${this.p(sel.value, "text")}`
-        : `e.type = 'track' AND e.name = ${this.p(sel.value, "text")}`,
-    ];
+        : `e.type = 'track' AND e.name = ${this.p(sel.value, "text")}`;
+    const parts = [selector];
     const w = agg.window;
     if (w?.kind === "duration")
       parts.push(`e.occurred_at > ${this.p(new Date(this.req.now.getTime() - w.ms), "timestamptz")}`);
@@ -214,6 +223,7 @@ class Compiler {
       i: this.aggregates.size,
       agg,
       match: `(${parts.join(" AND ")})`,
+      selector,
       needFirst: false,
     };
     this.aggregates.set(key, a);
@@ -358,7 +368,11 @@ function stageCase(c: Compiler, stages: readonly (readonly [string, Expr])[]): s
   return `(CASE ${whens.join(" ")} END)`;
 }
 
-/** The events pass (count/sum/avg/min/max and first-leave times) and one DISTINCT ON pass per `last`. */
+/**
+ * One pass over events per selector (count/sum/avg/min/max and first-leave times of every aggregate reading that
+ * selector), and one DISTINCT ON pass per `last`. A pass reads only its selector's events and, when every window
+ * on it is a duration, only the months inside the longest one: old partitions are never scanned for a 30-day count.
+ */
 function eventCtes(
   c: Compiler,
   ws: string,
@@ -368,8 +382,7 @@ function eventCtes(
   const columns: string[] = [];
   const joins: string[] = [];
   const scope = `e.workspace_id = ${ws}${ids ? ` AND e.customer_id = ANY(${ids})` : ""}`;
-  const evCols: string[] = [];
-  const evMatches: string[] = [];
+  const passes = new Map<string, { cols: string[]; matches: string[]; windows: (Window | null)[] }>();
   for (const a of c.aggregates.values()) {
     const { i, agg, match } = a;
     const path = agg.path ? c.p(agg.path, "text[]") : null;
@@ -385,10 +398,16 @@ function eventCtes(
           : agg.fn === "last"
             ? null
             : `(${agg.fn}(${num}) ${f})::float8`;
-    if (expr) {
-      evCols.push(`${expr} AS tact_a${i}`);
-      columns.push(`ev.tact_a${i}`);
-    } else {
+    let pass = passes.get(a.selector);
+    if (!pass && (expr || a.needFirst)) {
+      pass = { cols: [], matches: [], windows: [] };
+      passes.set(a.selector, pass);
+    }
+    const alias = `ev${[...passes.keys()].indexOf(a.selector)}`;
+    if (expr && pass) {
+      pass.cols.push(`${expr} AS tact_a${i}`);
+      columns.push(`${alias}.tact_a${i}`);
+    } else if (!expr) {
       defs.push(`tact_l${i} AS (
   SELECT DISTINCT ON (e.customer_id) e.customer_id, e.properties #> ${path ?? "'{}'::text[]"} AS v
   FROM events e WHERE ${scope} AND ${match}
@@ -396,23 +415,25 @@ function eventCtes(
       columns.push(`l${i}.v AS tact_a${i}`);
       joins.push(`  LEFT JOIN tact_l${i} l${i} ON l${i}.customer_id = c.customer_id`);
     }
-    if (a.needFirst) {
-      evCols.push(`min(e.occurred_at) ${f} AS tact_f${i}`);
-      columns.push(`ev.tact_f${i}`);
+    if (a.needFirst && pass) {
+      pass.cols.push(`min(e.occurred_at) ${f} AS tact_f${i}`);
+      columns.push(`${alias}.tact_f${i}`);
     }
-    if (expr || a.needFirst) evMatches.push(match);
+    if (pass && (expr || a.needFirst)) {
+      pass.matches.push(match);
+      pass.windows.push(agg.window);
+    }
   }
-  if (evCols.length > 0) {
-    const windows = [...c.aggregates.values()].map((a) => a.agg.window);
-    const bound = windows.every((w) => w?.kind === "duration")
-      ? ` AND e.occurred_at > ${c.p(new Date(c.req.now.getTime() - Math.max(...windows.map((w) => (w?.kind === "duration" ? w.ms : 0)))), "timestamptz")}`
+  [...passes.entries()].forEach(([selector, pass], n) => {
+    const bound = pass.windows.every((w) => w?.kind === "duration")
+      ? ` AND e.occurred_at > ${c.p(new Date(c.req.now.getTime() - Math.max(...pass.windows.map((w) => (w?.kind === "duration" ? w.ms : 0)))), "timestamptz")}`
       : "";
-    defs.unshift(`tact_ev AS (
-  SELECT e.customer_id, ${evCols.join(",\n    ")}
+    defs.push(`tact_ev${n} AS (
+  SELECT e.customer_id, ${pass.cols.join(",\n    ")}
   FROM events e
-  WHERE ${scope}${bound} AND (${evMatches.join(" OR ")})
+  WHERE ${scope} AND ${selector}${bound} AND (${pass.matches.join(" OR ")})
   GROUP BY e.customer_id)`);
-    joins.unshift("  LEFT JOIN tact_ev ev ON ev.customer_id = c.customer_id");
-  }
+    joins.push(`  LEFT JOIN tact_ev${n} ev${n} ON ev${n}.customer_id = c.customer_id`);
+  });
   return { defs, columns, joins };
 }
