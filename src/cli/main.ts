@@ -16,6 +16,7 @@ import {
   updateWorkspaceSettings,
 } from "../store/workspaces.ts";
 import { VERSION } from "../version.ts";
+import { registerApprovals } from "./approvals.ts";
 import { print, UsageError, withDb } from "./context.ts";
 import { registerImportExport } from "./import-export.ts";
 import { registerMeasure } from "./measure.ts";
@@ -210,6 +211,7 @@ program
   );
 
 registerImportExport(program);
+registerApprovals(program);
 registerMeasure(program);
 const strategyCommand = registerStrategy(program, { lint: (workspace) => lintHook({ workspace }) });
 registerStrategyApply(strategyCommand);

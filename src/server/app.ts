@@ -16,6 +16,8 @@ import { VERSION } from "../version.ts";
 import { ApiRegistry, openApiDocument } from "./api.ts";
 import { MAX_RAW_BODY, registerBodyParser } from "./body.ts";
 import { errorBody, HttpError } from "./errors.ts";
+import { registerMetrics } from "./metrics.ts";
+import { registerApprovals, registerScenarioTrigger } from "./routes/approvals.ts";
 import { registerCustomers } from "./routes/customers.ts";
 import { registerKeys } from "./routes/keys.ts";
 import { registerLinks } from "./routes/links.ts";
@@ -115,6 +117,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerTemplates(api, deps.db, deps.clock);
   registerScenarios(api, deps.db);
   registerMeasure(api, deps.db, deps.clock);
+  registerApprovals(api, deps.db, deps.clock, { onWork: deps.onIngested });
+  registerScenarioTrigger(api, deps.db, deps.clock, { onWork: deps.onIngested });
+  registerMetrics(app, deps.db, { clock: deps.clock });
   registerSnippet(app);
   registerLinks(app, deps.db, deps.clock);
 
