@@ -58,7 +58,9 @@ export async function run(opts: RunOptions): Promise<BenchFigure[]> {
   if (!r.ok) throw new Error(`the example strategy does not load: ${r.diagnostics[0]?.message}`);
   const total = (performance.now() - t0) / 1000;
   const { timings, report } = r;
-  log(`${JSON.stringify(timings)}; ${report.messages.planned} messages planned, ${report.messages.sent} sent`);
+  log(
+    `${JSON.stringify(timings)}; ${report.messages.planned} messages planned, ${report.messages.sent} sent`,
+  );
 
   const idleMs = await idleRound(opts, source);
   log(`idle engine round ${idleMs.toFixed(2)} ms`);
@@ -128,7 +130,10 @@ async function idleRound(opts: RunOptions, source: string): Promise<number> {
 }
 
 /** On PostgreSQL, a database of this run, dropped at the end; on PGlite, the simulation's own in-memory one. */
-async function openTarget(opts: RunOptions, what: string): Promise<{ db: Db; close(): Promise<void> } | null> {
+async function openTarget(
+  opts: RunOptions,
+  what: string,
+): Promise<{ db: Db; close(): Promise<void> } | null> {
   if (opts.backend === "pglite") return null;
   if (!opts.databaseUrl) throw new Error("the postgres backend needs a databaseUrl");
   const name = `tact_bench_simulate_${what}_${process.pid}`;

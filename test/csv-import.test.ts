@@ -2,7 +2,7 @@
 // non-UTF-8 files, gzip, re-runs and interrupted runs without duplicates, export round-trip, the online-retail
 // preset against an independent computation on the real file, and the `tact import` command itself.
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createReadStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,7 +20,7 @@ import {
   MissingColumnError,
 } from "../src/ingest/csv-import.ts";
 import type { Workspace } from "../src/store/workspaces.ts";
-import { type TestDb, testDb, testWorkspace } from "./helpers.ts";
+import { runTact, type TestDb, testDb, testWorkspace } from "./helpers.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const RETAIL = join(ROOT, "../shared/data/online_retail.csv.gz");
@@ -608,14 +608,7 @@ function cliEnv(dataDir: string): NodeJS.ProcessEnv {
   return t.url ? { ...env, DATABASE_URL: t.url } : env;
 }
 
-function tact(env: NodeJS.ProcessEnv, ...args: string[]) {
-  const r = spawnSync(process.execPath, [join(ROOT, "bin/tact.js"), ...args], {
-    env,
-    encoding: "utf8",
-    cwd: dir,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const tact = (env: NodeJS.ProcessEnv, ...args: string[]) => runTact(dir, env, ...args);
 
 test("tact import/export: JSON summary, exit codes 0/1/2, and a process killed mid-import finishes on a re-run", async (ctx) => {
   const env = cliEnv(mkdtempSync(join(dir, "data-")));

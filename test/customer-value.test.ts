@@ -4,7 +4,6 @@
 // purchases. Too little data, single purchases, one shared purchase day, a spend model without a finite maximum and
 // refunds are checked in-process on orders sent through the ingestion pipeline.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,7 +13,7 @@ import { ingestMessages } from "../src/ingest/ingest.ts";
 import { fitCustomerValue } from "../src/measure/value-fit.ts";
 import { openDb } from "../src/store/db.ts";
 import type { Workspace } from "../src/store/workspaces.ts";
-import { type TestDb, testDb, testWorkspace } from "./helpers.ts";
+import { runTact, type TestDb, testDb, testWorkspace } from "./helpers.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const SAMPLE = join(ROOT, "../shared/data/CDNOW_sample.txt");
@@ -30,14 +29,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function tact(env: NodeJS.ProcessEnv, ...args: string[]) {
-  const r = spawnSync(process.execPath, [join(ROOT, "bin/tact.js"), ...args], {
-    env,
-    encoding: "utf8",
-    cwd: dir,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const tact = (env: NodeJS.ProcessEnv, ...args: string[]) => runTact(dir, env, ...args);
 
 function within(actual: number, published: number, share: number, name: string): void {
   assert.ok(

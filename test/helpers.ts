@@ -1,7 +1,9 @@
 // Test fixtures: a fresh database per test file (in-memory PGlite, or a new PostgreSQL database when
 // TACT_TEST_DATABASE_URL is set), a running server on a free loopback port, a workspace with keys.
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { after, before } from "node:test";
+import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
 import pg from "pg";
 import { pino } from "pino";
@@ -12,6 +14,7 @@ import { migrate } from "../src/store/migrate.ts";
 import { createKey, createWorkspace, type Workspace } from "../src/store/workspaces.ts";
 
 export const pgUrl = process.env.TACT_TEST_DATABASE_URL;
+export const TACT_BIN = fileURLToPath(new URL("../bin/tact.js", import.meta.url));
 export const backend = pgUrl ? "postgres" : "pglite";
 
 export interface TestDb {
@@ -130,4 +133,16 @@ export function serverFixture(
     await f.t?.close();
   });
   return f;
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the `tact` command line as a user would, in `cwd`, with exactly the given environment. */
+export function runTact(cwd: string, env: NodeJS.ProcessEnv, ...args: string[]): CliResult {
+  const r = spawnSync(process.execPath, [TACT_BIN, ...args], { env, encoding: "utf8", cwd });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

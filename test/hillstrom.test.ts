@@ -3,7 +3,6 @@
 // the published ones (shared/data/README.md). Bad input (NaN, Infinity, negative spend, a missing control arm, a
 // re-import, a control group of one) is checked in-process on small files, and the report through the HTTP API.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,7 +17,7 @@ import { ApiRegistry } from "../src/server/api.ts";
 import { registerMeasure } from "../src/server/routes/measure.ts";
 import { ExperimentConflictError, findExperiment } from "../src/store/experiments.ts";
 import { KeyResolver } from "../src/store/workspaces.ts";
-import { type TestDb, testDb, testWorkspace } from "./helpers.ts";
+import { runTact, type TestDb, testDb, testWorkspace } from "./helpers.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const HILLSTROM = join(ROOT, "../shared/data/hillstrom.csv");
@@ -34,14 +33,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function tact(env: NodeJS.ProcessEnv, ...args: string[]) {
-  const r = spawnSync(process.execPath, [join(ROOT, "bin/tact.js"), ...args], {
-    env,
-    encoding: "utf8",
-    cwd: dir,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const tact = (env: NodeJS.ProcessEnv, ...args: string[]) => runTact(dir, env, ...args);
 
 function effect(e: unknown): Effect {
   assert.ok(e && typeof e === "object" && !("error" in e), `an estimate, got ${JSON.stringify(e)}`);

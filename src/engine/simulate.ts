@@ -223,6 +223,8 @@ async function runEngine(
     publicUrl: "https://simulation.tact.invalid",
     registry: () => registry,
     batchSize: 500,
+    // The embedded database runs one query at a time: parallel sends would only queue behind each other.
+    ...(db.backend === "pglite" ? { sendConcurrency: 1 } : {}),
   });
   const deferrals = new DeferralCounter();
   await DeferralCounter.prepare(db);

@@ -40,6 +40,7 @@ interface Aggregate {
   match: string;
   /** the selector alone (type, or track name): aggregates sharing it share one pass over events */
   selector: string;
+  selectorKey: string;
   needFirst: boolean;
 }
 
@@ -164,8 +165,9 @@ class Compiler {
   }
 
   daysSince(column: string): string {
-    const now = this.p(String(this.req.now.getTime()), "numeric");
-    return `floor((${now} - extract(epoch FROM x.${column}) * 1000) / ${DAY_MS})`;
+    // float8, not numeric: a million rows of numeric arithmetic cost seconds; a double holds epoch milliseconds exactly
+    const now = this.p(this.req.now.getTime(), "float8");
+    return `floor((${now} - extract(epoch FROM x.${column})::float8 * 1000) / ${DAY_MS})`;
   }
 
   value(v: ValueExpr, visiting: ReadonlySet<string>, inEvent: boolean): SqlValue {
@@ -224,6 +226,7 @@ class Compiler {
       agg,
       match: `(${parts.join(" AND ")})`,
       selector,
+      selectorKey: `${sel.by}:${sel.value}`,
       needFirst: false,
     };
     this.aggregates.set(key, a);
@@ -382,7 +385,10 @@ function eventCtes(
   const columns: string[] = [];
   const joins: string[] = [];
   const scope = `e.workspace_id = ${ws}${ids ? ` AND e.customer_id = ANY(${ids})` : ""}`;
-  const passes = new Map<string, { cols: string[]; matches: string[]; windows: (Window | null)[] }>();
+  const passes = new Map<
+    string,
+    { selector: string; cols: string[]; matches: string[]; windows: (Window | null)[] }
+  >();
   for (const a of c.aggregates.values()) {
     const { i, agg, match } = a;
     const path = agg.path ? c.p(agg.path, "text[]") : null;
@@ -398,12 +404,12 @@ function eventCtes(
           : agg.fn === "last"
             ? null
             : `(${agg.fn}(${num}) ${f})::float8`;
-    let pass = passes.get(a.selector);
+    let pass = passes.get(a.selectorKey);
     if (!pass && (expr || a.needFirst)) {
-      pass = { cols: [], matches: [], windows: [] };
-      passes.set(a.selector, pass);
+      pass = { selector: a.selector, cols: [], matches: [], windows: [] };
+      passes.set(a.selectorKey, pass);
     }
-    const alias = `ev${[...passes.keys()].indexOf(a.selector)}`;
+    const alias = `ev${[...passes.keys()].indexOf(a.selectorKey)}`;
     if (expr && pass) {
       pass.cols.push(`${expr} AS tact_a${i}`);
       columns.push(`${alias}.tact_a${i}`);
@@ -424,14 +430,14 @@ function eventCtes(
       pass.windows.push(agg.window);
     }
   }
-  [...passes.entries()].forEach(([selector, pass], n) => {
+  [...passes.values()].forEach((pass, n) => {
     const bound = pass.windows.every((w) => w?.kind === "duration")
       ? ` AND e.occurred_at > ${c.p(new Date(c.req.now.getTime() - Math.max(...pass.windows.map((w) => (w?.kind === "duration" ? w.ms : 0)))), "timestamptz")}`
       : "";
     defs.push(`tact_ev${n} AS (
   SELECT e.customer_id, ${pass.cols.join(",\n    ")}
   FROM events e
-  WHERE ${scope} AND ${selector}${bound} AND (${pass.matches.join(" OR ")})
+  WHERE ${scope} AND ${pass.selector}${bound} AND (${pass.matches.join(" OR ")})
   GROUP BY e.customer_id)`);
     joins.push(`  LEFT JOIN tact_ev${n} ev${n} ON ev${n}.customer_id = c.customer_id`);
   });
