@@ -49,7 +49,16 @@ scenarios:
     steps:
       - send: reminder
         via: [email]
+  confirm_subscription:
+    kind: transactional
+    goal: purchase
+    trigger: { event: signed_up }
+    steps:
+      - send: confirm
+        via: [email]
 templates:
+  confirm:
+    email: { subject: "Please confirm", html: "<p><a href='{{ confirm_url }}'>Yes, send me news</a></p>" }
   reminder:
     email:
       subject: "Still thinking about {{ event.properties.product }}, {{ customer.first_name | default: 'friend' }}?"
@@ -137,4 +146,22 @@ test("the one-click unsubscribe stops all later marketing email to that person",
   await engine.runOnce();
   assert.equal(smtp.received.length, before);
   assert.equal((await fates("bob"))[0]?.reason, "no_consent");
+});
+
+test("double opt-in: the confirmation link of a transactional email turns the consent to opted_in", async () => {
+  await track([
+    { type: "identify", userId: "cat", traits: { email: "cat@example.com" } },
+    { type: "track", userId: "cat", event: "signed_up" },
+  ]);
+  await engine.runOnce();
+  const mail = await simpleParser(smtp.received.at(-1)?.raw as Buffer);
+  assert.equal(mail.subject, "Please confirm");
+  // Tact's own links are not wrapped in click tracking
+  const confirmUrl = /href=["']([^"']+\/k\/[^"']+)["']/.exec(String(mail.html))?.[1] ?? "";
+  assert.ok(confirmUrl, String(mail.html));
+  const [before] = (await get(`${f.server.url}/api/v1/customers?userId=cat`, f.w.adminKey)).body.customers;
+  assert.equal(before.consents.email, undefined, "no consent before the link is followed");
+  assert.equal((await fetch(confirmUrl)).status, 200);
+  const [after] = (await get(`${f.server.url}/api/v1/customers?userId=cat`, f.w.adminKey)).body.customers;
+  assert.equal(after.consents.email.state, "opted_in");
 });

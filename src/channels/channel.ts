@@ -26,6 +26,8 @@ export interface MessageLinks {
   readonly baseUrl: string;
   /** `…/u/TOKEN`: the confirmation page (GET) and the RFC 8058 one-click endpoint (POST) */
   readonly unsubscribe: string;
+  /** `…/k/TOKEN`: confirms the subscription to the channel (double opt-in): consent becomes opted_in */
+  readonly confirm: string;
   /** `…/o/TOKEN`: the 1×1 open pixel */
   readonly openPixel: string;
   /** `…/c/TOKEN`: a signed redirect to an http(s) target; other targets are returned unchanged */

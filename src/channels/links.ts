@@ -6,7 +6,7 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import type { MessageLinks } from "./channel.ts";
 
-export type LinkKind = "open" | "click" | "unsubscribe";
+export type LinkKind = "open" | "click" | "unsubscribe" | "confirm";
 
 export interface LinkClaims {
   workspaceId: number;
@@ -23,8 +23,8 @@ export type VerifiedLink = { ok: true; claims: LinkClaims } | { ok: false; reaso
 
 /** Longest token accepted; longer input is refused before any decoding. */
 export const MAX_TOKEN_LENGTH = 4096;
-const KIND_CODE: Record<LinkKind, string> = { open: "o", click: "c", unsubscribe: "u" };
-const CODE_KIND: Record<string, LinkKind> = { o: "open", c: "click", u: "unsubscribe" };
+const KIND_CODE: Record<LinkKind, string> = { open: "o", click: "c", unsubscribe: "u", confirm: "k" };
+const CODE_KIND: Record<string, LinkKind> = { o: "open", c: "click", u: "unsubscribe", k: "confirm" };
 const DIGITS = /^[0-9]{1,19}$/;
 
 const payloadSchema = z.object({
@@ -32,7 +32,7 @@ const payloadSchema = z.object({
   m: z.string().regex(DIGITS),
   c: z.string().regex(DIGITS),
   h: z.string().min(1).max(100),
-  k: z.enum(["o", "c", "u"]),
+  k: z.enum(["o", "c", "u", "k"]),
   u: z.string().max(MAX_TOKEN_LENGTH).optional(),
 });
 
@@ -60,7 +60,7 @@ export function signLink(secret: string, claims: LinkClaims): string {
     m: claims.messageId,
     c: claims.customerId,
     h: claims.channel,
-    k: KIND_CODE[claims.kind] as "o" | "c" | "u",
+    k: KIND_CODE[claims.kind] as "o" | "c" | "u" | "k",
   };
   if (claims.kind === "click") body.u = claims.target;
   const payload = Buffer.from(JSON.stringify(body)).toString("base64url");
@@ -122,6 +122,7 @@ export function messageLinks(baseUrl: string, secret: string, subject: LinkSubje
   return {
     baseUrl: base,
     unsubscribe: `${base}/u/${sign("unsubscribe")}`,
+    confirm: `${base}/k/${sign("confirm")}`,
     openPixel: `${base}/o/${sign("open")}`,
     click: (target) => (isTrackableUrl(target) ? `${base}/c/${sign("click", target)}` : target),
   };

@@ -24,6 +24,7 @@ import { serve, worker } from "./serve.ts";
 import { registerStrategy } from "./strategy.ts";
 import { registerStrategyApply } from "./strategy-apply.ts";
 import { lintHook, registerStrategyMap } from "./strategy-map.ts";
+import { registerStrategySimulate } from "./strategy-simulate.ts";
 
 const program = new Command("tact")
   .description("Tact: the CRM strategy as executable code")
@@ -216,6 +217,7 @@ registerMeasure(program);
 const strategyCommand = registerStrategy(program, { lint: (workspace) => lintHook({ workspace }) });
 registerStrategyApply(strategyCommand);
 registerStrategyMap(strategyCommand);
+registerStrategySimulate(strategyCommand);
 
 try {
   await program.parseAsync(process.argv);

@@ -139,7 +139,7 @@ export class OutboxSender {
       customer: facts,
       event: m.trigger_event as never,
       scenario: { name: m.scenario, context: m.context, entered_at: m.entered_at },
-      message: { id: m.message_id, unsubscribe_url: links.unsubscribe },
+      message: { id: m.message_id, unsubscribe_url: links.unsubscribe, confirm_url: links.confirm },
       strategy: { name: rs.strategy.name, currency: rs.strategy.currency, timezone: rs.strategy.timezone },
       now,
     });

@@ -43,7 +43,7 @@ export async function linkSecret(
   return secret;
 }
 
-export type FeedbackKind = "opened" | "clicked" | "unsubscribed";
+export type FeedbackKind = "opened" | "clicked" | "unsubscribed" | "confirmed";
 
 export interface Feedback {
   kind: FeedbackKind;
@@ -68,6 +68,7 @@ const EVENT_NAME: Record<FeedbackKind, string> = {
   opened: "message_opened",
   clicked: "message_clicked",
   unsubscribed: "unsubscribed",
+  confirmed: "subscription_confirmed",
 };
 /** Fates an open or click may raise a message from: never back from clicked, never over a failure. */
 const RAISES_FROM: Record<"opened" | "clicked", string[]> = {
@@ -78,16 +79,18 @@ const RAISES_FROM: Record<"opened" | "clicked", string[]> = {
 export async function recordFeedback(db: Db, f: Feedback): Promise<FeedbackResult> {
   await ensureEventPartitions(db, [f.at]);
   return withTransaction(db, async (client) => {
-    const customerId = await lockCustomer(client, f.workspaceId, f.customerId, f.kind === "unsubscribed");
+    const kind = f.kind;
+    const consent = kind === "unsubscribed" || kind === "confirmed";
+    const customerId = await lockCustomer(client, f.workspaceId, f.customerId, consent);
     if (!customerId) return { customerId: undefined, recorded: false };
     let fresh: boolean;
-    if (f.kind === "unsubscribed") {
-      fresh = await withdrawConsent(client, f, customerId);
+    if (kind === "unsubscribed" || kind === "confirmed") {
+      fresh = await setConsent(client, f, customerId, kind === "confirmed" ? "opted_in" : "unsubscribed");
     } else {
       await client.query(
         `UPDATE messages SET fate = $3, updated_at = $4
           WHERE workspace_id = $1 AND message_id = $2 AND fate = ANY($5::text[])`,
-        [f.workspaceId, f.messageId, f.kind, f.at, RAISES_FROM[f.kind]],
+        [f.workspaceId, f.messageId, kind, f.at, RAISES_FROM[kind]],
       );
       const claimed = await claimMessageIds(client, f.workspaceId, [dedupeKey(f)], f.at);
       fresh = claimed.size > 0;
@@ -122,22 +125,27 @@ async function lockCustomer(
   return undefined;
 }
 
-/** Sets the channel's consent to unsubscribed; false when it already was (nothing to record twice). */
-async function withdrawConsent(client: Queryable, f: Feedback, customerId: string): Promise<boolean> {
+/** Sets the channel's consent (withdrawn, or confirmed); false when it already was (nothing to record twice). */
+async function setConsent(
+  client: Queryable,
+  f: Feedback,
+  customerId: string,
+  state: "opted_in" | "unsubscribed",
+): Promise<boolean> {
   const res = await client.query(
     `UPDATE customers
         SET consents = consents || jsonb_build_object($3::text,
-                                    jsonb_build_object('state', 'unsubscribed', 'at', $4::text)),
+                                    jsonb_build_object('state', $6::text, 'at', $4::text)),
             updated_at = $5
       WHERE workspace_id = $1 AND customer_id = $2
-        AND (consents -> $3::text ->> 'state') IS DISTINCT FROM 'unsubscribed'`,
-    [f.workspaceId, customerId, f.channel, f.at.toISOString(), f.at],
+        AND (consents -> $3::text ->> 'state') IS DISTINCT FROM $6::text`,
+    [f.workspaceId, customerId, f.channel, f.at.toISOString(), f.at, state],
   );
   if ((res.rowCount ?? 0) === 0) return false;
   await markDue(
     client,
     f.workspaceId,
-    new Map([[customerId, new Set(["profile", "event:unsubscribed"])]]),
+    new Map([[customerId, new Set(["profile", `event:${EVENT_NAME[f.kind]}`])]]),
     f.at,
   );
   return true;

@@ -59,6 +59,19 @@ export function registerLinks(app: FastifyInstance, db: Db, clock: Clock): void 
       return reply.headers(HTML_HEADERS).send(confirmationPage(claims.channel));
     });
 
+    scope.get("/k/*", route, async (req, reply) => {
+      const claims = await verified(db, req, "confirm");
+      await recordFeedback(db, { ...feedbackOf(claims), kind: "confirmed", at: clock.now() });
+      return reply
+        .headers(HTML_HEADERS)
+        .send(
+          page(
+            "Subscription confirmed",
+            `<h1>Thank you</h1><p>Your subscription through <b>${escapeText(claims.channel)}</b> is confirmed.</p>`,
+          ),
+        );
+    });
+
     scope.post("/u/*", async (req, reply) => {
       const claims = await verified(db, req, "unsubscribe");
       await recordFeedback(db, { ...feedbackOf(claims), kind: "unsubscribed", at: clock.now() });
