@@ -112,7 +112,7 @@ async function decideForCustomer(
       erased: false,
       globalControl: {
         periods: [
-          { salt: await workspaceSalt(client, ws), from: 0, fraction: current.strategy.rules.controlGroup },
+          { salt: await cache.salt(client, ws), from: 0, fraction: current.strategy.rules.controlGroup },
         ],
       },
     },
@@ -256,18 +256,4 @@ async function channelUsage(
     if (usage.capacity || usage.rate) out[c.name] = usage;
   }
   return out;
-}
-
-const salts = new Map<number, string>();
-async function workspaceSalt(client: Queryable, ws: number): Promise<string> {
-  let salt = salts.get(ws);
-  if (salt === undefined) {
-    const { rows } = await client.query<{ salt: string }>(
-      "SELECT salt FROM workspaces WHERE workspace_id = $1",
-      [ws],
-    );
-    salt = rows[0]?.salt ?? "";
-    salts.set(ws, salt);
-  }
-  return salt;
 }

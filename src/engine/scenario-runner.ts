@@ -33,7 +33,6 @@ export interface RunnerOptions {
 
 export class ScenarioRunner {
   readonly #batch: number;
-  readonly #salts = new Map<number, string>();
 
   constructor(
     private readonly db: Db,
@@ -131,7 +130,7 @@ export class ScenarioRunner {
     if (latest && sc.reentryMs === null) return "once";
     if (latest && sc.reentryMs !== null && latest.enteredAt.getTime() + sc.reentryMs > now.getTime())
       return "reentry_interval";
-    const salt = await this.#salt(client, ws);
+    const salt = await this.cache.salt(client, ws);
     if (sc.mode === "pilot" && bucketOf(salt, customerId, `pilot:${sc.name}`) >= sc.sample * 10_000)
       return "not_sampled";
     if (sc.audience) {
@@ -248,7 +247,7 @@ export class ScenarioRunner {
           break;
         }
         case "split": {
-          const salt = await this.#salt(client, ws);
+          const salt = await this.cache.salt(client, ws);
           const at = bucketOf(salt, entry.customerId, `${sc.name}:${step.id}`) / 10_000;
           let edge = 0;
           entry.stepId = next;
@@ -298,19 +297,6 @@ export class ScenarioRunner {
     const deps = conditions.map((c) => effectiveDeps(c, rs.membership));
     const events = (await loadEvents(client, ws, [customerId], deps, now)).get(customerId) ?? [];
     return { customer, events, entryAt };
-  }
-
-  async #salt(client: Queryable, ws: number): Promise<string> {
-    let salt = this.#salts.get(ws);
-    if (salt === undefined) {
-      const { rows } = await client.query<{ salt: string }>(
-        "SELECT salt FROM workspaces WHERE workspace_id = $1",
-        [ws],
-      );
-      salt = rows[0]?.salt ?? "";
-      this.#salts.set(ws, salt);
-    }
-    return salt;
   }
 }
 

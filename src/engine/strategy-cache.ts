@@ -19,6 +19,21 @@ export interface RunningStrategy {
 
 export class StrategyCache {
   readonly #versions = new Map<string, RunningStrategy>();
+  readonly #salts = new Map<number, string>();
+
+  /** The workspace's salt: sticky hashing of control groups, samples, variants and splits. */
+  async salt(client: Queryable, workspaceId: number): Promise<string> {
+    let salt = this.#salts.get(workspaceId);
+    if (salt === undefined) {
+      const { rows } = await client.query<{ salt: string }>(
+        "SELECT salt FROM workspaces WHERE workspace_id = $1",
+        [workspaceId],
+      );
+      salt = rows[0]?.salt ?? "";
+      this.#salts.set(workspaceId, salt);
+    }
+    return salt;
+  }
 
   /** The version in force, or null when the workspace has none. */
   async current(client: Queryable, workspaceId: number): Promise<RunningStrategy | null> {
