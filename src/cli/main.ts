@@ -23,7 +23,8 @@ import { registerMeasure } from "./measure.ts";
 import { serve, worker } from "./serve.ts";
 import { registerStrategy } from "./strategy.ts";
 import { registerStrategyApply } from "./strategy-apply.ts";
-import { lintHook, registerStrategyMap } from "./strategy-map.ts";
+import { strategyLints } from "./strategy-lints.ts";
+import { registerStrategyMap } from "./strategy-map.ts";
 import { registerStrategySimulate } from "./strategy-simulate.ts";
 
 const program = new Command("tact")
@@ -214,7 +215,7 @@ program
 registerImportExport(program);
 registerApprovals(program);
 registerMeasure(program);
-const strategyCommand = registerStrategy(program, { lint: (workspace) => lintHook({ workspace }) });
+const strategyCommand = registerStrategy(program, { lint: strategyLints });
 registerStrategyApply(strategyCommand);
 registerStrategyMap(strategyCommand);
 registerStrategySimulate(strategyCommand);
