@@ -20,7 +20,6 @@ import { registerApprovals } from "./approvals.ts";
 import { print, UsageError, withDb } from "./context.ts";
 import { registerImportExport } from "./import-export.ts";
 import { registerMeasure } from "./measure.ts";
-import { serve, worker } from "./serve.ts";
 import { registerStrategy } from "./strategy.ts";
 import { registerStrategyApply } from "./strategy-apply.ts";
 import { strategyLints } from "./strategy-lints.ts";
@@ -38,14 +37,15 @@ program
   .description(
     "run the HTTP API (tracking, admin, snippet) and the background workers; creates workspace 'default' on first start",
   )
-  .action(serve);
+  // the server and the engine load most of the code base: only the commands that run them pay for it
+  .action(async () => (await import("./serve.ts")).serve());
 
 program
   .command("worker")
   .description(
     "run the engine only (memberships, scenarios, sending), to scale out beside `serve` on PostgreSQL",
   )
-  .action(worker);
+  .action(async () => (await import("./serve.ts")).worker());
 
 const workspaces = program.command("workspaces").description("manage workspaces (one per business)");
 workspaces

@@ -9,7 +9,7 @@ import { generate as flowerShop } from "../../examples/flower-shop/generate.ts";
 import { generate as onlineSchool } from "../../examples/online-school/generate.ts";
 import { loadConfig } from "../config.ts";
 import { inlineTemplateFiles } from "../engine/render/template-files.ts";
-import { type BaseGenerator, type SimulateOptions, simulate } from "../engine/simulate.ts";
+import type { BaseGenerator, SimulateOptions } from "../engine/simulate.ts";
 import { openDb } from "../store/db.ts";
 import { formatDiagnostic } from "../strategy/diagnostics.ts";
 import { parseDuration } from "../strategy/values.ts";
@@ -157,6 +157,7 @@ export function registerStrategySimulate(strategyCommand: Command): void {
       const { base } = baseOf(flags);
       const from = base === "from-db" ? await openSource() : null;
       try {
+        const { simulate } = await import("../engine/simulate.ts"); // the engine loads only when a simulation runs
         const r = await simulate({
           source: inlined.source,
           file,

@@ -3,7 +3,6 @@
 // order, the result is a Liquid HTML template rendered per customer in microseconds. Liquid that MJML cannot
 // carry (a `{% if %}` between sections, a variable as a number attribute) falls back to rendering Liquid first and
 // converting the result per message. `mj-include` is ignored: a layout must not read files of the server.
-import mjml2html from "mjml";
 
 const MJML_OPTIONS = { ignoreIncludes: true, keepComments: false, minify: false, beautify: false } as const;
 
@@ -13,6 +12,14 @@ export interface MjmlProblem {
 }
 
 export type MjmlResult = { ok: true; html: string } | { ok: false; problems: MjmlProblem[] };
+
+/** MJML takes seconds to load: only processes that render email layouts pay for it. */
+type Mjml = typeof import("mjml");
+let loaded: Promise<Mjml> | undefined;
+function mjml(): Promise<Mjml> {
+  loaded ??= import("mjml").then((m) => (m as unknown as { default: Mjml }).default);
+  return loaded;
+}
 
 /** An MJML document starts with its `<mjml>` root (after an optional XML declaration or comments). */
 export function isMjml(html: string): boolean {
@@ -24,7 +31,7 @@ export async function mjmlToHtml(
   validation: "strict" | "soft" = "strict",
 ): Promise<MjmlResult> {
   try {
-    const r = await mjml2html(source, { ...MJML_OPTIONS, validationLevel: validation });
+    const r = await (await mjml())(source, { ...MJML_OPTIONS, validationLevel: validation });
     if (validation === "strict" && r.errors.length > 0) return { ok: false, problems: problemsOf(r.errors) };
     return { ok: true, html: r.html };
   } catch (err) {
