@@ -49,7 +49,7 @@ function simulateJson(args: string[], env: NodeJS.ProcessEnv = {}): SimulationRe
 const sum = (xs: number[]) => xs.reduce((s, x) => s + x, 0);
 
 test("a synthetic base: messages by week and channel, suppressions, scenarios; the same seed gives the same report", () => {
-  const args = [SCHOOL, "--customers", "300", "--days", "14", "--seed", "1"];
+  const args = [SCHOOL, "--customers", "120", "--days", "14", "--seed", "1"];
   const first = simulateJson(args);
   assert.equal(first.base.kind, "synthetic");
   assert.equal(first.weeks.length, 2);
@@ -93,7 +93,7 @@ test("a synthetic base: messages by week and channel, suppressions, scenarios; t
 test("a tight frequency cap shows as frequency_capped suppressions and the customers it held back", () => {
   const file = join(dir, "tight.yaml");
   writeFileSync(file, TIGHT);
-  const r = simulateJson([file, "--customers", "300", "--days", "7"]);
+  const r = simulateJson([file, "--customers", "120", "--days", "7"]);
   const capped = r.suppressions.find((s) => s.reason === "frequency_capped");
   assert.ok(capped && capped.count > 0, JSON.stringify(r.suppressions));
   assert.ok(r.caps.customers > 0);
@@ -160,7 +160,7 @@ test("--from-db simulates a copy of the workspace and leaves the configured data
     await migrate(db);
     const ws = await createWorkspace(db, "school");
     const start = new Date(PROMO_WEEK);
-    await loadSynthetic(db, ws.id, generate({ customers: 200, seed: 7, now: start }));
+    await loadSynthetic(db, ws.id, generate({ customers: 80, seed: 7, now: start }));
     const before = await counts(db);
     if (!pgDb) await db.close(); // the embedded database belongs to one process at a time
     const args = [SCHOOL, "--from-db", "--workspace", "school", "--days", "7", "--start", PROMO_WEEK];
