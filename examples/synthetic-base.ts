@@ -1,7 +1,12 @@
 // Building blocks of the synthetic customer bases: a seeded PRNG, the row shapes the bulk loader writes, and
 // a customer "story" that records one person's events in time order while keeping their profile columns
 // exactly as ingestion (src/ingest/profile.ts) would compute them from those same events.
-import type { Batch, SyntheticCustomer, SyntheticEvent } from "../src/store/bulk-load.ts";
+import {
+  type Batch,
+  emptyCustomer,
+  type SyntheticCustomer,
+  type SyntheticEvent,
+} from "../src/store/bulk-load.ts";
 import { LOCALES, TIMEZONES } from "./fictional-people.ts";
 
 export type { Batch } from "../src/store/bulk-load.ts";
@@ -130,26 +135,7 @@ export class CustomerStory {
     const timezone = rng.weighted(TIMEZONES);
     const locale = rng.weighted(LOCALES);
     this.context = { timezone, locale };
-    this.row = {
-      key,
-      userId: null,
-      anonymousIds: [],
-      email: null,
-      phone: null,
-      telegramChatId: null,
-      traits: {},
-      traitsUpdatedAt: null,
-      timezone: null,
-      locale: null,
-      consents: {},
-      preferredChannel: null,
-      orders: 0,
-      revenue: 0,
-      firstOrderAt: null,
-      lastOrderAt: null,
-      firstSeenAt: null,
-      lastSeenAt: null,
-    };
+    this.row = emptyCustomer(key);
   }
 
   /** the time of the last recorded event */

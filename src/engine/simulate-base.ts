@@ -2,7 +2,12 @@
 // story up to the simulation's end; what happened before the start is bulk-loaded as history (the profile
 // rebuilt from those events alone, as ingestion would have left it), and what happens after it becomes tracking
 // messages that the simulation ingests at their virtual times, as the live system would receive them.
-import type { Batch, SyntheticCustomer, SyntheticEvent } from "../store/bulk-load.ts";
+import {
+  type Batch,
+  emptyCustomer,
+  type SyntheticCustomer,
+  type SyntheticEvent,
+} from "../store/bulk-load.ts";
 
 /** An example generator (examples/*\/generate.ts): deterministic for its options. */
 export type BaseGenerator = (opts: {
@@ -59,26 +64,7 @@ function firstIdentify(events: readonly SyntheticEvent[]): number {
  * the profile after every event; its identifiers are known from the start of the story.
  */
 export function profileAt(final: SyntheticCustomer, events: readonly SyntheticEvent[]): SyntheticCustomer {
-  const row: SyntheticCustomer = {
-    key: final.key,
-    userId: null,
-    anonymousIds: [...final.anonymousIds],
-    email: null,
-    phone: null,
-    telegramChatId: null,
-    traits: {},
-    traitsUpdatedAt: null,
-    timezone: null,
-    locale: null,
-    consents: {},
-    preferredChannel: null,
-    orders: 0,
-    revenue: 0,
-    firstOrderAt: null,
-    lastOrderAt: null,
-    firstSeenAt: null,
-    lastSeenAt: null,
-  };
+  const row: SyntheticCustomer = { ...emptyCustomer(final.key), anonymousIds: [...final.anonymousIds] };
   for (const e of events) {
     const at = e.occurredAt;
     row.firstSeenAt ??= at;

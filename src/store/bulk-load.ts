@@ -29,6 +29,30 @@ export interface SyntheticCustomer {
 }
 
 /** An event, shaped for the `events` table; `customerKey` is the `key` of its customer. */
+/** A customer with no data yet: what a profile is before its first event. */
+export function emptyCustomer(key: number): SyntheticCustomer {
+  return {
+    key,
+    userId: null,
+    anonymousIds: [],
+    email: null,
+    phone: null,
+    telegramChatId: null,
+    traits: {},
+    traitsUpdatedAt: null,
+    timezone: null,
+    locale: null,
+    consents: {},
+    preferredChannel: null,
+    orders: 0,
+    revenue: 0,
+    firstOrderAt: null,
+    lastOrderAt: null,
+    firstSeenAt: null,
+    lastSeenAt: null,
+  };
+}
+
 export interface SyntheticEvent {
   customerKey: number;
   messageId: string;
