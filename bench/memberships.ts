@@ -16,12 +16,8 @@ import pg from "pg";
 import { generate } from "../examples/online-school/generate.ts";
 import { MembershipRefresher, refreshCustomers } from "../src/engine/membership-refresher.ts";
 import { inlineTemplateFiles } from "../src/engine/render/template-files.ts";
-import {
-  applyStrategy,
-  membershipModelOf,
-  recomputeWorkspace,
-  strategyModels,
-} from "../src/engine/strategy-runtime.ts";
+import { strategyModels } from "../src/engine/strategy-cache.ts";
+import { applyStrategy, membershipModelOf, recomputeWorkspace } from "../src/engine/strategy-runtime.ts";
 import { ingestMessages } from "../src/ingest/ingest.ts";
 import { loadSynthetic } from "../src/store/bulk-load.ts";
 import { type Db, openDb, withTransaction } from "../src/store/db.ts";

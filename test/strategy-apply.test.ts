@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { systemClock } from "../src/core/clock.ts";
 import { MembershipRefresher } from "../src/engine/membership-refresher.ts";
-import { strategyModels } from "../src/engine/strategy-runtime.ts";
+import { strategyModels } from "../src/engine/strategy-cache.ts";
 import { basic, get, post, serverFixture } from "./helpers.ts";
 
 const f = serverFixture();

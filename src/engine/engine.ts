@@ -9,8 +9,7 @@ import { MembershipRefresher } from "./membership-refresher.ts";
 import { decideDueMessages } from "./outbox-decide.ts";
 import { OutboxSender } from "./outbox-send.ts";
 import { ScenarioRunner } from "./scenario-runner.ts";
-import { StrategyCache } from "./strategy-cache.ts";
-import { strategyModels } from "./strategy-runtime.ts";
+import { StrategyCache, strategyModels } from "./strategy-cache.ts";
 
 export interface EngineOptions {
   publicUrl: string;
@@ -50,7 +49,7 @@ export class Engine {
   ) {
     this.#batch = opts.batchSize ?? 200;
     this.#pollMs = opts.pollMs ?? 1000;
-    this.#refresher = new MembershipRefresher(db, strategyModels(), clock);
+    this.#refresher = new MembershipRefresher(db, strategyModels(this.cache), clock);
     this.#runner = new ScenarioRunner(db, this.cache, { batchSize: this.#batch });
     this.#sender = new OutboxSender(db, this.cache, {
       publicUrl: opts.publicUrl,

@@ -4,7 +4,7 @@
 import type { Expr } from "../core/condition/index.ts";
 import { evaluate, matchesEvent, type Subject } from "../core/condition/index.ts";
 import { assignArm, bucketOf } from "../core/experiment/index.ts";
-import { nextLocalTime, zoneOf } from "../core/local-time.ts";
+import { chooseTimeZone, nextWallTime } from "../core/time-zone.ts";
 import type { Queryable } from "../store/customers.ts";
 import { type Db, withTransaction } from "../store/db.ts";
 import { claimInbox, type InboxRow } from "../store/engine-inbox.ts";
@@ -226,8 +226,8 @@ export class ScenarioRunner {
           const w = step.wait;
           if (w.kind === "duration") entry.dueAt = new Date(now.getTime() + w.ms);
           else if (w.kind === "until") {
-            const tz = zoneOf((await load())?.customer.timezone, rs.strategy.timezone);
-            entry.dueAt = new Date(nextLocalTime(now.getTime(), w.minuteOfDay, tz));
+            const tz = chooseTimeZone((await load())?.customer.timezone ?? null, rs.strategy.timezone).zone;
+            entry.dueAt = new Date(nextWallTime(now.getTime(), w.minuteOfDay, tz));
           } else {
             entry.dueAt = new Date(now.getTime() + w.timeoutMs);
             entry.waiting = { event: w.event, timeoutAt: entry.dueAt.toISOString() };

@@ -3,7 +3,7 @@
 // first step due at that date and time in their own time zone. An occurrence is taken up as soon as the first time
 // zone on Earth reaches it (UTC+14), so every customer's local moment is still ahead.
 import { assignArm, bucketOf } from "../core/experiment/index.ts";
-import { zoneOf, zoneOffset } from "../core/local-time.ts";
+import { chooseTimeZone, firstInstantAtWall } from "../core/time-zone.ts";
 import { compileSelection } from "../store/condition-sql.ts";
 import type { Queryable } from "../store/customers.ts";
 import type { Scenario, Schedule, Strategy } from "../strategy/types.ts";
@@ -37,12 +37,9 @@ export function takenUpAt(date: string, minuteOfDay: number): Date {
   return new Date(Date.parse(`${date}T00:00:00Z`) + minuteOfDay * 60_000 - EARLIEST_OFFSET);
 }
 
-/** The instant a local date and time happens in a zone. */
+/** The instant a local date and time happens in a zone (on a DST gap, the moment the clocks jump). */
 export function localInstant(date: string, minuteOfDay: number, tz: string): Date {
-  const local = Date.parse(`${date}T00:00:00Z`) + minuteOfDay * 60_000;
-  let utc = local - zoneOffset(tz, local);
-  utc = local - zoneOffset(tz, utc);
-  return new Date(utc);
+  return new Date(firstInstantAtWall(Date.parse(`${date}T00:00:00Z`) / DAY, minuteOfDay, tz));
 }
 
 function dayOf(ms: number): string {
@@ -97,7 +94,16 @@ export async function runDueSchedules(client: Queryable, cache: StrategyCache, n
       continue;
     }
     const schedule = sc.trigger.schedule;
-    entered += await enterOccurrence(client, r.workspace_id, rs, sc, r.next_date, schedule.minuteOfDay, now);
+    entered += await enterOccurrence(
+      client,
+      cache,
+      r.workspace_id,
+      rs,
+      sc,
+      r.next_date,
+      schedule.minuteOfDay,
+      now,
+    );
     const next = nextOccurrence(schedule, r.next_date, now);
     await client.query(
       `UPDATE scenario_schedules SET last_date = $3, last_at = $4, next_date = $5, next_at = $6
@@ -118,6 +124,7 @@ export async function runDueSchedules(client: Queryable, cache: StrategyCache, n
 /** Set-wise entry of the audience: who may enter is one query; pilot sampling and variants are by hash. */
 async function enterOccurrence(
   client: Queryable,
+  cache: StrategyCache,
   ws: number,
   rs: RunningStrategy,
   sc: Scenario,
@@ -144,11 +151,7 @@ async function enterOccurrence(
            AND (e.state = 'active' OR $${q.values.length + 3}::timestamptz IS NULL OR e.entered_at > $${q.values.length + 3}))`,
     [...q.values, ws, sc.name, reentry],
   );
-  const { rows: saltRows } = await client.query<{ salt: string }>(
-    "SELECT salt FROM workspaces WHERE workspace_id = $1",
-    [ws],
-  );
-  const salt = saltRows[0]?.salt ?? "";
+  const salt = await cache.salt(client, ws);
   const ids: string[] = [];
   const due: Date[] = [];
   const variants: (string | null)[] = [];
@@ -156,7 +159,7 @@ async function enterOccurrence(
   for (const r of rows) {
     if (sc.mode === "pilot" && bucketOf(salt, r.customer_id, `pilot:${sc.name}`) >= sc.sample * 10_000)
       continue;
-    const tz = zoneOf(r.timezone, rs.strategy.timezone);
+    const tz = chooseTimeZone(r.timezone, rs.strategy.timezone).zone;
     let at = dueByZone.get(tz);
     if (!at) {
       at = localInstant(date, minuteOfDay, tz);

@@ -6,6 +6,7 @@ import { currentVersionNumber, strategyVersion } from "../store/strategies.ts";
 import { planSteps, type StepPlan } from "../strategy/step-plan.ts";
 import type { Strategy } from "../strategy/types.ts";
 import type { MembershipModel } from "./membership-model.ts";
+import type { ModelSource } from "./membership-refresher.ts";
 import { membershipModelOf, parseStored } from "./strategy-runtime.ts";
 
 export interface RunningStrategy {
@@ -59,4 +60,9 @@ export class StrategyCache {
     this.#versions.set(key, running);
     return running;
   }
+}
+
+/** The membership model of the version in force, for the refresher; parsed once per version by the cache. */
+export function strategyModels(cache: StrategyCache = new StrategyCache()): ModelSource {
+  return async (client, workspaceId) => (await cache.current(client, workspaceId))?.membership ?? null;
 }

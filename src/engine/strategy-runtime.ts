@@ -3,18 +3,12 @@
 import type { Queryable } from "../store/customers.ts";
 import { type Db, withTransaction } from "../store/db.ts";
 import { type MembershipKind, membershipSizes } from "../store/memberships.ts";
-import {
-  currentStrategyVersion,
-  currentVersionNumber,
-  insertStrategyVersion,
-  type StrategyVersion,
-} from "../store/strategies.ts";
+import { currentStrategyVersion, insertStrategyVersion, type StrategyVersion } from "../store/strategies.ts";
 import type { Diagnostic } from "../strategy/diagnostics.ts";
 import { loadStrategy } from "../strategy/load.ts";
 import { reactedEventNames } from "../strategy/reactions.ts";
 import type { Strategy } from "../strategy/types.ts";
 import { buildMembershipModel, type MembershipModel } from "./membership-model.ts";
-import type { ModelSource } from "./membership-refresher.ts";
 import { type RecomputeResult, recomputeMemberships } from "./recompute.ts";
 import { syncSchedules } from "./schedules.ts";
 
@@ -25,23 +19,6 @@ export function membershipModelOf(strategy: Strategy, version: number): Membersh
     Object.values(strategy.segments).map((s) => [s.name, s.condition.ast] as const),
     strategy.stages.map((s) => [s.name, s.condition.ast] as const),
   );
-}
-
-/** Reads the version in force of each workspace, parsed once per version. */
-export function strategyModels(): ModelSource {
-  const cache = new Map<number, MembershipModel>();
-  return async (client, workspaceId) => {
-    const version = await currentVersionNumber(client, workspaceId);
-    if (version === null) return null;
-    const cached = cache.get(workspaceId);
-    if (cached?.version === version) return cached;
-    const stored = await currentStrategyVersion(client, workspaceId);
-    if (!stored) return null;
-    const strategy = parseStored(stored);
-    const model = membershipModelOf(strategy, stored.version);
-    cache.set(workspaceId, model);
-    return model;
-  };
 }
 
 /** A stored version was valid when applied; one that no longer loads means the code changed under it. */

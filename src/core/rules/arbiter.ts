@@ -1,13 +1,14 @@
 // The arbiter (SPEC §5): every message passes the checks in a fixed order at the moment of sending, and the
 // first that fails decides its fate. Pure: the moment, the history and the usage all come in as arguments,
 // and every check made is written to the decision's trace so "why did or didn't Anna get this?" is answerable.
+
+import { chooseTimeZone, formatLocal, formatMinute } from "../time-zone.ts";
 import { nextFreeSlot, withOneMore } from "./capacity.ts";
 import { byChannelOrder, chooseChannel } from "./channel-choice.ts";
 import { usableChannels } from "./consent.ts";
 import { inGlobalControlGroup, inScenarioControlGroup } from "./control-group.ts";
 import { blockersAt, describeBlocker, earliestAllowed, MAX_FREQUENCY_DEFERRAL_MS } from "./frequency.ts";
 import { quietPeriodEnd } from "./quiet-hours.ts";
-import { chooseTimeZone, formatLocal, formatMinute } from "./time-zone.ts";
 import type {
   ArbiterContext,
   ArbiterInput,

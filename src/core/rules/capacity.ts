@@ -2,7 +2,7 @@
 // day) and `rate` (a provider's 50 messages a second) count every message sent on it, for all customers, in
 // fixed windows. Windows of whole days follow local calendar days in the workspace's time zone, so "200/day"
 // resets at the business's midnight; shorter windows are aligned to the epoch (each second, minute, hour).
-import { firstInstantAtWall, localTime } from "./time-zone.ts";
+import { firstInstantAtWall, localTime } from "../time-zone.ts";
 import type { ChannelInput, ChannelUsage, LimitInput, TraceEntry, WindowUsage } from "./types.ts";
 
 const DAY_MS = 86_400_000;

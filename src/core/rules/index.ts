@@ -1,5 +1,7 @@
 // The arbiter (SPEC §5): communication rules as pure functions. `decide` judges one message, `decideRound` the
 // several due for one customer at once; the helpers are exported for the engine, the simulator and the reports.
+
+export { chooseTimeZone, isKnownTimeZone, type LocalTime, localTime, type ZoneChoice } from "../time-zone.ts";
 export { decide, decideRound } from "./arbiter.ts";
 export { type LimitWindow, limitWindow } from "./capacity.ts";
 export {
@@ -12,7 +14,6 @@ export { type ChannelStatus, channelStatus, consentState } from "./consent.ts";
 export { inGlobalControlGroup, inScenarioControlGroup } from "./control-group.ts";
 export { earliestAllowed, MAX_FREQUENCY_DEFERRAL_MS, ruleApplies } from "./frequency.ts";
 export { isQuiet, quietAtMinute, quietPeriodEnd } from "./quiet-hours.ts";
-export { chooseTimeZone, isKnownTimeZone, type LocalTime, localTime, type ZoneChoice } from "./time-zone.ts";
 export type {
   ArbiterContext,
   ArbiterCustomer,

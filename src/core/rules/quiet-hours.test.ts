@@ -2,8 +2,8 @@
 // 29 March and 25 October, America/New_York on 8 March and 1 November), and zone names Intl does not know.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { chooseTimeZone, firstInstantAtWall, localTime } from "../time-zone.ts";
 import { isQuiet, quietPeriodEnd } from "./quiet-hours.ts";
-import { chooseTimeZone, firstInstantAtWall, localTime } from "./time-zone.ts";
 
 const NIGHT = { start: 21 * 60, end: 9 * 60 };
 const at = (iso: string) => Date.parse(iso);

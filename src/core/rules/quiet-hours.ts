@@ -1,7 +1,7 @@
 // Quiet hours (SPEC §5 rule 5): whether an instant falls into the quiet period in a time zone, and the instant
 // that period ends, so a deferred message wakes exactly when the customer's clock leaves it.
 
-import { firstInstantAtWall, localTime } from "./time-zone.ts";
+import { firstInstantAtWall, localTime } from "../time-zone.ts";
 import type { QuietHoursInput } from "./types.ts";
 
 /** Whether a local time of day lies in the period; start is inside it, end is not. */

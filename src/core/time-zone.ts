@@ -143,6 +143,16 @@ export function offsetAt(at: number, zone: string): number {
   return (wallMinutes(localTime(floored * MINUTE_MS, zone)) - floored) * MINUTE_MS;
 }
 
+/** The first instant strictly after `after` at which the zone's wall clock shows `minute` (past midnight). */
+export function nextWallTime(after: number, minute: number, zone: string): number {
+  const today = localTime(after, zone).day;
+  for (let day = today; day <= today + 2; day++) {
+    const at = firstInstantAtWall(day, minute, zone, after + 1);
+    if (at > after) return at;
+  }
+  return after + 86_400_000;
+}
+
 export function formatLocal(at: number, zone: string): string {
   const t = localTime(at, zone);
   const date = new Date(t.day * 86_400_000).toISOString().slice(0, 10);
