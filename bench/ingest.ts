@@ -81,6 +81,9 @@ export async function run(opts: RunOptions): Promise<BenchFigure[]> {
   let peakRssMb: number;
   let serverCpuS: number;
   let dbCpuS = Number.NaN;
+  let appliedSeconds = Number.NaN;
+  let appliedServerCpuS = Number.NaN;
+  let appliedDbCpuS = Number.NaN;
   let rollbacks = Number.NaN;
   let commits = Number.NaN;
   let dbAutovacuum = "?";
@@ -104,6 +107,14 @@ export async function run(opts: RunOptions): Promise<BenchFigure[]> {
     const selfCpu = process.cpuUsage(selfCpu0);
     load.clientCpuS = (selfCpu.user + selfCpu.system) / 1e6;
     dbCpuS = cpuSince(dbCpu0, await backendCpu(target));
+    // Accepted is committed to the ingestion log; applied is in customers, identities and events.
+    const backlog = await backlogAt(server.port);
+    appliedSeconds = load.seconds + (await waitApplied(server.port));
+    log(
+      `${backlog} events waited in the log at the end of the load; all applied ${appliedSeconds.toFixed(1)} s after the start`,
+    );
+    appliedServerCpuS = procCpuSeconds(server.pid) - cpu0;
+    appliedDbCpuS = cpuSince(dbCpu0, await backendCpu(target));
     if (target.url) await new Promise((r) => setTimeout(r, 2000)); // backends flush their statistics when idle
     const xact1 = await transactions(target);
     rollbacks = xact1.rollbacks - xact0.rollbacks;
@@ -164,6 +175,20 @@ export async function run(opts: RunOptions): Promise<BenchFigure[]> {
       machine_busy_cores: round(load.machineBusyCores, 2),
       machine_cores: machineCores(),
       db_autovacuum: dbAutovacuum,
+    },
+    {
+      bench: "ingest",
+      metric: "applied_events_per_s",
+      value: round(load.events / appliedSeconds),
+      unit: "events/s",
+      ...common,
+      note: "from the first request until every event is applied to customers, identities and events",
+      seconds: round(appliedSeconds, 2),
+      server_cpu_s: round(appliedServerCpuS, 1),
+      ...(backend === "postgres" ? { db_cpu_s: round(appliedDbCpuS, 1) } : {}),
+      events_per_cpu_s: round(
+        load.events / (appliedServerCpuS + (backend === "postgres" ? appliedDbCpuS : 0)),
+      ),
     },
     {
       bench: "ingest",
@@ -475,6 +500,23 @@ interface LoadResult {
 }
 
 const SENT_AT_OFFSET = '{"sentAt":"'.length;
+
+/** Messages accepted and not yet applied, from the server's /metrics. */
+async function backlogAt(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("tact_queue_ingest_messages{")) total += Number(line.split(" ").pop());
+  }
+  return total;
+}
+
+/** Waits until the ingestion log is empty; returns the seconds waited. */
+async function waitApplied(port: number): Promise<number> {
+  const start = performance.now();
+  while ((await backlogAt(port)) > 0) await new Promise((r) => setTimeout(r, 100));
+  return (performance.now() - start) / 1000;
+}
 
 async function sendAll(url: string, auth: string, batches: Batch[]): Promise<LoadResult> {
   const latenciesMs: number[] = [];

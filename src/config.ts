@@ -11,6 +11,9 @@ const envSchema = z.object({
   TACT_PUBLIC_URL: z.string().url().optional(),
   TACT_SEND_LEASE_MS: z.coerce.number().int().min(1000).default(300_000),
   TACT_SEND_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
+  TACT_INGEST_MAX_WAIT_MS: z.coerce.number().int().min(0).default(250),
+  TACT_INGEST_BACKLOG: z.coerce.number().int().min(1).default(2_000_000),
+  TACT_INGEST_MAX_LAG_MS: z.coerce.number().int().min(0).default(60_000),
 });
 
 export interface Config {
@@ -25,6 +28,8 @@ export interface Config {
   sendLeaseMs: number;
   /** messages in flight at once per engine */
   sendConcurrency: number;
+  /** the tracking API's queue: see docs/ingestion.md */
+  ingest: { maxWaitMs: number; backlogLimit: number; maxLagMs: number };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -43,5 +48,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: (e.TACT_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ""),
     sendLeaseMs: e.TACT_SEND_LEASE_MS,
     sendConcurrency: e.TACT_SEND_CONCURRENCY,
+    ingest: {
+      maxWaitMs: e.TACT_INGEST_MAX_WAIT_MS,
+      backlogLimit: e.TACT_INGEST_BACKLOG,
+      maxLagMs: e.TACT_INGEST_MAX_LAG_MS,
+    },
   };
 }

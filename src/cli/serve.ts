@@ -4,6 +4,7 @@ import { pino } from "pino";
 import { loadConfig } from "../config.ts";
 import { systemClock } from "../core/clock.ts";
 import { Engine } from "../engine/engine.ts";
+import { IngestQueue } from "../ingest/ingest-queue.ts";
 import { buildApp } from "../server/app.ts";
 import { openDb } from "../store/db.ts";
 import { pruneMessageIds } from "../store/events.ts";
@@ -48,7 +49,13 @@ export async function serve(): Promise<void> {
     leaseMs: config.sendLeaseMs,
     sendConcurrency: config.sendConcurrency,
   });
-  const app = await buildApp({ db, clock: systemClock, logger, onIngested: () => engine.wake() });
+  const app = await buildApp({
+    db,
+    clock: systemClock,
+    logger,
+    onIngested: () => engine.wake(),
+    ingest: config.ingest,
+  });
   // Housekeeping: partitions ahead, message ids past the dedupe window.
   const housekeeping = setInterval(() => {
     const now = systemClock.now();
@@ -96,10 +103,19 @@ export async function worker(): Promise<void> {
     leaseMs: config.sendLeaseMs,
     sendConcurrency: config.sendConcurrency,
   });
+  // Applies what stopped servers left in the ingestion log.
+  const ingest = new IngestQueue(db, {
+    ...config.ingest,
+    clock: systemClock,
+    logger,
+    onApplied: () => engine.wake(),
+  });
+  ingest.start();
   engine.start();
   logger.info({ backend: db.backend }, "worker running");
   const stop = async (signal: string) => {
     logger.info({ signal }, "worker stopping");
+    await ingest.stop();
     await engine.stop();
     await db.close();
     process.exit(0);

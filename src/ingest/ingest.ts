@@ -60,8 +60,28 @@ export interface IngestResult {
   rejected: Rejection[];
 }
 
-interface Prepared {
+/** A request's messages after validation: what is kept, what is refused and why, repeats within the request. */
+export interface Validated {
+  events: TrackedEvent[];
+  rejected: Rejection[];
+  duplicates: number;
+}
+
+/** A validated event to store, with the moment its request was received. */
+export interface Arrival {
   event: TrackedEvent;
+  receivedAt: Date;
+}
+
+/** What became of applied events, by `event.index`: stored, or refused as an erased person's. */
+export interface Applied {
+  stored: Set<number>;
+  erased: Set<number>;
+}
+
+export interface Prepared {
+  event: TrackedEvent;
+  receivedAt: Date;
   delta: ProfileDelta;
   identity: EventIdentity;
   propertiesJson: string;
@@ -72,14 +92,12 @@ interface Prepared {
 const BAD_JSON_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
 const badText = (s: string | null) => s !== null && (s.includes("\0") || !s.isWellFormed());
 
-export async function ingestMessages(
-  db: Db,
-  workspace: Workspace,
-  raws: readonly unknown[],
-  opts: IngestOptions,
-): Promise<IngestResult> {
+export const ERASED_REASON = "this person's data was erased at their request; it is not stored again";
+
+/** Validates and clock-corrects a request's messages; needs no database. */
+export function validateMessages(raws: readonly unknown[], opts: IngestOptions): Validated {
   const rejected: Rejection[] = [];
-  const prepared: Prepared[] = [];
+  const events: TrackedEvent[] = [];
   const seen = new Set<string>();
   let duplicates = 0;
   const checkSize = (opts.bodyBytes ?? Number.POSITIVE_INFINITY) > LIMITS.eventBytes;
@@ -112,9 +130,88 @@ export async function ingestMessages(
       continue;
     }
     seen.add(r.messageId);
+    events.push(r);
+  }
+  return { events, rejected, duplicates };
+}
+
+/** Validates and stores messages at once (CSV import, simulation, tests); the server goes through the log. */
+export async function ingestMessages(
+  db: Db,
+  workspace: Workspace,
+  raws: readonly unknown[],
+  opts: IngestOptions,
+): Promise<IngestResult> {
+  const v = validateMessages(raws, opts);
+  if (v.events.length === 0) return { accepted: 0, duplicates: v.duplicates, rejected: v.rejected };
+  const applied = await applyEvents(
+    db,
+    workspace,
+    v.events.map((event) => ({ event, receivedAt: opts.receivedAt })),
+    opts.receivedAt,
+  );
+  return outcome(v, applied);
+}
+
+/** A request's result once its events are applied. */
+export function outcome(v: Validated, applied: Applied): IngestResult {
+  const rejected = [
+    ...v.rejected,
+    ...[...applied.erased].map((index) => ({ index, path: "", reason: ERASED_REASON })),
+  ].sort((a, b) => a.index - b.index);
+  const stored = v.events.filter((e) => applied.stored.has(e.index)).length;
+  return {
+    accepted: stored,
+    duplicates: v.duplicates + v.events.length - stored - applied.erased.size,
+    rejected,
+  };
+}
+
+/**
+ * Stores validated events: claims their message ids, resolves identities, merges, creates or updates customers
+ * and inserts the events, in one transaction. `event.index` must be unique among `arrivals`; a message id seen
+ * before, or twice among them, is stored once.
+ */
+export async function applyEvents(
+  db: Db,
+  workspace: Workspace,
+  arrivals: readonly Arrival[],
+  now: Date,
+): Promise<Applied> {
+  const claimed = await claimArrivals(db, workspace, arrivals, now);
+  const applied = await withTransaction(db, (client) => storeClaimed(client, claimed, now));
+  noteGrowth(db, applied.stored.size);
+  return applied;
+}
+
+/** Arrivals made ready to store: new identifiers recorded, what the store knows of each looked up. */
+export interface Claimed {
+  readonly workspace: Workspace;
+  readonly idPool: CustomerIdPool;
+  readonly prepared: readonly Prepared[];
+  /** what the store knew at claim time; used by the first attempt to store, a retry looks again */
+  hint: Known | undefined;
+}
+
+/**
+ * The part of storing that runs before the storing transaction, each in its own: event partitions, and the
+ * claim of new identifiers (see `claimNewIdentities`).
+ */
+export async function claimArrivals(
+  db: Db,
+  workspace: Workspace,
+  arrivals: readonly Arrival[],
+  now: Date,
+): Promise<Claimed> {
+  const seen = new Set<string>();
+  const prepared: Prepared[] = [];
+  for (const { event: r, receivedAt } of arrivals) {
+    if (seen.has(r.messageId)) continue;
+    seen.add(r.messageId);
     const delta = profileDelta(r, workspace.settings);
     prepared.push({
       event: r,
+      receivedAt,
       delta,
       identity: {
         userId: r.userId,
@@ -122,37 +219,41 @@ export async function ingestMessages(
         previousId: r.previousId,
         contactKeys: contactKeys(delta, workspace.settings),
       },
-      propertiesJson,
-      contextJson,
+      propertiesJson: JSON.stringify(r.properties),
+      contextJson: r.context ? JSON.stringify(r.context) : null,
     });
   }
-  if (prepared.length === 0) return { accepted: 0, duplicates, rejected };
-
+  let idPool = idPools.get(db);
+  if (!idPool) {
+    idPool = new CustomerIdPool();
+    idPools.set(db, idPool);
+  }
+  if (prepared.length === 0) return { workspace, idPool, prepared, hint: undefined };
   await ensureEventPartitions(
     db,
     prepared.map((p) => p.event.occurredAt),
   );
-  let ids = idPools.get(db);
-  if (!ids) {
-    ids = new CustomerIdPool();
-    idPools.set(db, ids);
-  }
-  const idPool = ids;
-  let hint: Known | undefined = await claimNewIdentities(db, idPool, workspace, prepared, opts.receivedAt);
-  const outcome = await withTransaction(db, (client) => {
-    const known = hint;
-    hint = undefined; // a retry looks again
-    return store(client, idPool, workspace, prepared, opts.receivedAt, known);
-  });
-  noteGrowth(db, outcome.stored);
-  rejected.push(...outcome.erased);
-  rejected.sort((a, b) => a.index - b.index);
-  return { accepted: outcome.stored, duplicates: duplicates + outcome.duplicates, rejected };
+  const hint = await claimNewIdentities(db, idPool, workspace, prepared, now);
+  return { workspace, idPool, prepared, hint };
+}
+
+/** Stores claimed arrivals inside the caller's transaction; only those `keep` accepts, when given. */
+export async function storeClaimed(
+  client: Queryable,
+  claimed: Claimed,
+  now: Date,
+  keep?: (p: Arrival) => boolean,
+): Promise<Applied> {
+  const known = claimed.hint;
+  claimed.hint = undefined;
+  const prepared = keep ? claimed.prepared.filter(keep) : claimed.prepared;
+  if (prepared.length === 0) return { stored: new Set(), erased: new Set() };
+  return store(client, claimed.idPool, claimed.workspace, [...prepared], now, known);
 }
 
 const idPools = new WeakMap<Db, CustomerIdPool>();
 
-interface Known {
+export interface Known {
   known: Map<string, string>;
   customers: Map<string, KnownCustomer>;
 }
@@ -251,7 +352,7 @@ async function store(
   all: Prepared[],
   receivedAt: Date,
   hint: Known | undefined,
-): Promise<{ stored: number; duplicates: number; erased: Rejection[] }> {
+): Promise<Applied> {
   const ws = workspace.id;
   const fresh = await claimMessageIds(
     client,
@@ -260,8 +361,7 @@ async function store(
     receivedAt,
   );
   let batch = all.filter((p) => fresh.has(p.event.messageId));
-  const duplicates = all.length - batch.length;
-  if (batch.length === 0) return { stored: 0, duplicates, erased: [] };
+  if (batch.length === 0) return { stored: new Set(), erased: new Set() };
 
   const keys = batchKeys(batch);
   const k = hint ?? (await lookup(client, ws, keys));
@@ -299,10 +399,11 @@ async function store(
     type: p.event.type,
     name: p.event.name,
     occurredAt: p.event.occurredAt,
+    receivedAt: p.receivedAt,
     propertiesJson: p.propertiesJson,
     contextJson: p.contextJson,
   }));
-  await insertEvents(client, ws, rows, receivedAt);
+  await insertEvents(client, ws, rows);
   await copyToInbox(
     client,
     ws,
@@ -327,12 +428,7 @@ async function store(
   await updateCustomers(client, ws, updated);
   await markDue(client, ws, changedKeys(batch, resolution.eventCustomer, resolution.merges), receivedAt);
 
-  const erasedRejections = [...erased].map((index) => ({
-    index,
-    path: "",
-    reason: "this person's data was erased at their request; it is not stored again",
-  }));
-  return { stored: rows.length, duplicates, erased: erasedRejections };
+  return { stored: new Set(batch.map((p) => p.event.index)), erased };
 }
 
 /** What each customer's new data can change, so that only the conditions depending on it are evaluated. */

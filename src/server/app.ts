@@ -10,6 +10,7 @@ import Fastify, {
 } from "fastify";
 import type { Logger } from "pino";
 import type { Clock } from "../core/clock.ts";
+import { IngestQueue, type IngestQueueOptions } from "../ingest/ingest-queue.ts";
 import type { Db } from "../store/db.ts";
 import { KeyResolver } from "../store/workspaces.ts";
 import { VERSION } from "../version.ts";
@@ -28,12 +29,21 @@ import { registerTemplates } from "./routes/templates.ts";
 import { registerTracking } from "./routes/tracking.ts";
 import { registerSnippet } from "./snippet.ts";
 
+declare module "fastify" {
+  interface FastifyInstance {
+    /** the tracking API's ingestion queue */
+    ingest: IngestQueue;
+  }
+}
+
 export interface AppDeps {
   db: Db;
   clock: Clock;
   logger?: Logger | false;
   /** called after events were stored, so the membership refresher can run at once */
   onIngested?: () => void;
+  /** how the tracking API queues and applies what it accepts (defaults: see IngestQueue) */
+  ingest?: Omit<IngestQueueOptions, "clock" | "logger" | "onApplied">;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -88,6 +98,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
     if (err instanceof HttpError) {
+      if (err.retryAfter !== undefined) reply.header("Retry-After", String(err.retryAfter));
       return reply.code(err.statusCode).send(errorBody(err.code, err.message, err.path, err.details));
     }
     const status = err.statusCode ?? 500;
@@ -110,7 +121,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get("/health", async () => ({ status: "ok" }));
 
   const api = new ApiRegistry(app, keys);
-  registerTracking(api, deps.db, deps.clock, deps.onIngested);
+  const ingest = new IngestQueue(deps.db, {
+    ...deps.ingest,
+    clock: deps.clock,
+    logger: deps.logger || undefined,
+    onApplied: deps.onIngested,
+  });
+  ingest.start();
+  app.addHook("onClose", () => ingest.stop());
+  app.decorate("ingest", ingest);
+  registerTracking(api, ingest, deps.clock);
   registerCustomers(api, deps.db, deps.clock);
   registerKeys(api, deps.db, deps.clock, keys);
   registerStrategy(api, deps.db, deps.clock);

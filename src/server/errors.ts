@@ -7,6 +7,8 @@ export class HttpError extends Error {
     readonly path: string = "",
     /** more detail beside the error, e.g. every diagnostic of an invalid strategy */
     readonly details?: Record<string, unknown>,
+    /** seconds, sent as Retry-After */
+    readonly retryAfter?: number,
   ) {
     super(message);
   }

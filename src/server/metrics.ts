@@ -68,13 +68,14 @@ interface WorkRows {
   entries: { workspace: string; active: string; due: string }[];
   memberships: { workspace: string; due: string }[];
   inbox: { workspace: string; n: string }[];
+  ingest: { workspace: string; waiting: string; failed: string }[];
   lags: { queue: string; oldest: Date | null }[];
 }
 
 async function readWork(db: Db, now: Date): Promise<WorkRows> {
   const q = <R extends object>(sql: string, params: unknown[] = []) =>
     db.pool.query<R>(sql, params).then((r) => r.rows);
-  const [messages, entries, memberships, inbox, lags] = await Promise.all([
+  const [messages, entries, memberships, inbox, ingest, lags] = await Promise.all([
     q<WorkRows["messages"][number]>(
       `SELECT w.name AS workspace, m.channel, m.fate, count(*) AS n
          FROM messages m JOIN workspaces w ON w.workspace_id = m.workspace_id GROUP BY 1, 2, 3`,
@@ -94,6 +95,11 @@ async function readWork(db: Db, now: Date): Promise<WorkRows> {
       `SELECT w.name AS workspace, count(*) AS n FROM engine_inbox i
          JOIN workspaces w ON w.workspace_id = i.workspace_id GROUP BY 1`,
     ),
+    q<WorkRows["ingest"][number]>(
+      `SELECT w.name AS workspace, coalesce(sum(l.events) FILTER (WHERE l.failed IS NULL), 0) AS waiting,
+              count(*) FILTER (WHERE l.failed IS NOT NULL) AS failed
+         FROM ingest_log l JOIN workspaces w ON w.workspace_id = l.workspace_id GROUP BY 1`,
+    ),
     // Each queue's oldest due item: messages planned or deferred wait for a decision, queued ones for a send.
     q<WorkRows["lags"][number]>(
       `SELECT 'scenario_entries' AS queue, min(due_at) AS oldest FROM scenario_entries
@@ -101,11 +107,12 @@ async function readWork(db: Db, now: Date): Promise<WorkRows> {
        UNION ALL SELECT 'messages', min(due_at) FROM messages
         WHERE fate IN ('planned', 'deferred', 'queued') AND due_at <= $1
        UNION ALL SELECT 'memberships', min(due_at) FROM membership_due WHERE due_at <= $1
-       UNION ALL SELECT 'engine_inbox', min(received_at) FROM engine_inbox`,
+       UNION ALL SELECT 'engine_inbox', min(received_at) FROM engine_inbox
+       UNION ALL SELECT 'ingest_log', min(received_at) FROM ingest_log WHERE failed IS NULL`,
       [now],
     ),
   ]);
-  return { messages, entries, memberships, inbox, lags };
+  return { messages, entries, memberships, inbox, ingest, lags };
 }
 
 function queueFamilies(w: WorkRows, now: Date): Family[] {
@@ -142,6 +149,18 @@ function queueFamilies(w: WorkRows, now: Date): Family[] {
       help: "Events waiting for the scenario runner (triggers, waits, goals).",
       type: "gauge",
       samples: perWorkspace(w.inbox, (i) => i.n),
+    },
+    {
+      name: "tact_queue_ingest_messages",
+      help: "Tracked messages accepted (committed to the ingestion log) and not yet applied to customers and events.",
+      type: "gauge",
+      samples: perWorkspace(w.ingest, (i) => i.waiting),
+    },
+    {
+      name: "tact_ingest_failed_entries",
+      help: "Ingestion log entries that could not be applied and are kept for inspection.",
+      type: "gauge",
+      samples: perWorkspace(w.ingest, (i) => i.failed),
     },
     {
       name: "tact_due_lag_seconds",

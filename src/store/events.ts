@@ -9,6 +9,7 @@ export interface EventRow {
   type: string;
   name: string | null;
   occurredAt: Date;
+  receivedAt: Date;
   propertiesJson: string;
   contextJson: string | null;
 }
@@ -35,20 +36,20 @@ export async function insertEvents(
   client: Queryable,
   workspaceId: number,
   events: EventRow[],
-  receivedAt: Date,
 ): Promise<void> {
   if (events.length === 0) return;
   // One JSON document built from the already serialised properties and context: no second serialisation.
   const parts = events.map(
     (e) =>
       `{"c":${e.customerId},"m":${JSON.stringify(e.messageId)},"t":"${e.type}","n":${JSON.stringify(e.name)},` +
-      `"o":"${e.occurredAt.toISOString()}","p":${e.propertiesJson},"x":${e.contextJson ?? "null"}}`,
+      `"o":"${e.occurredAt.toISOString()}","r":"${e.receivedAt.toISOString()}","p":${e.propertiesJson},"x":${e.contextJson ?? "null"}}`,
   );
   await client.query(
     `INSERT INTO events (workspace_id, customer_id, message_id, type, name, occurred_at, received_at, properties, context)
-     SELECT $1, d.c, d.m, d.t, d.n, d.o, $2, d.p, d.x
-       FROM json_to_recordset($3::json) AS d(c bigint, m text, t text, n text, o timestamptz, p jsonb, x jsonb)`,
-    [workspaceId, receivedAt, `[${parts.join(",")}]`],
+     SELECT $1, d.c, d.m, d.t, d.n, d.o, d.r, d.p, d.x
+       FROM json_to_recordset($2::json)
+         AS d(c bigint, m text, t text, n text, o timestamptz, r timestamptz, p jsonb, x jsonb)`,
+    [workspaceId, `[${parts.join(",")}]`],
   );
 }
 

@@ -173,22 +173,18 @@ async function writeEvent(client: Queryable, f: Feedback, customerId: string): P
   const eventId =
     f.kind === "unsubscribed" ? `tact:unsubscribed:${f.messageId}:${f.at.getTime()}` : dedupeKey(f);
   const propertiesJson = JSON.stringify(properties);
-  await insertEvents(
-    client,
-    f.workspaceId,
-    [
-      {
-        customerId,
-        messageId: eventId,
-        type: "track",
-        name,
-        occurredAt: f.at,
-        propertiesJson,
-        contextJson: null,
-      },
-    ],
-    f.at,
-  );
+  await insertEvents(client, f.workspaceId, [
+    {
+      customerId,
+      messageId: eventId,
+      type: "track",
+      name,
+      occurredAt: f.at,
+      receivedAt: f.at,
+      propertiesJson,
+      contextJson: null,
+    },
+  ]);
   // the engine reacts to these like to any event: waits for an open, goals, triggers
   await client.query(
     `INSERT INTO engine_inbox (workspace_id, customer_id, name, message_id, occurred_at, properties, received_at)

@@ -57,6 +57,16 @@ export async function findWorkspace(db: Db, name: string): Promise<Workspace | u
   return row ? toWorkspace(row) : undefined;
 }
 
+export async function workspacesById(db: Db, ids: readonly number[]): Promise<Map<number, Workspace>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db.kysely
+    .selectFrom("workspaces")
+    .selectAll()
+    .where("workspace_id", "in", [...ids])
+    .execute();
+  return new Map(rows.map((r) => [r.workspace_id, toWorkspace(r)]));
+}
+
 export async function getWorkspace(db: Db, name: string): Promise<Workspace> {
   const ws = await findWorkspace(db, name);
   if (!ws) throw new NotFoundError(`no workspace named ${name}`);

@@ -1,10 +1,10 @@
 // The Segment-compatible tracking API: /v1/identify|track|page|screen|group|alias|batch.
 import { z } from "zod";
 import type { Clock } from "../../core/clock.ts";
-import { ingestMessages } from "../../ingest/ingest.ts";
+import type { IngestOptions } from "../../ingest/ingest.ts";
+import { BacklogFullError, type IngestQueue } from "../../ingest/ingest-queue.ts";
 import { tooDeep } from "../../ingest/normalize.ts";
 import { batchSchema, CALL_TYPES, callSchemas, LIMITS } from "../../ingest/tracking-schema.ts";
-import type { Db } from "../../store/db.ts";
 import type { Workspace } from "../../store/workspaces.ts";
 import type { ApiRegistry } from "../api.ts";
 import { HttpError } from "../errors.ts";
@@ -14,9 +14,21 @@ const ingestResponse = z.object({
   accepted: z.number().int(),
   duplicates: z.number().int(),
   rejected: z.array(z.object({ index: z.number().int(), path: z.string(), reason: z.string() })),
+  queued: z
+    .boolean()
+    .meta({ description: "answered once logged, before being applied (a burst): repeats are dropped later" }),
 });
 
-export function registerTracking(api: ApiRegistry, db: Db, clock: Clock, onIngested?: () => void): void {
+export function registerTracking(api: ApiRegistry, ingest: IngestQueue, clock: Clock): void {
+  const submit = async (workspace: Workspace, raws: readonly unknown[], opts: IngestOptions) => {
+    try {
+      return await ingest.submit(workspace, raws, opts);
+    } catch (err) {
+      if (err instanceof BacklogFullError) throw new HttpError(503, "backlog_full", err.message, "", {}, 1);
+      throw err;
+    }
+  };
+
   for (const type of CALL_TYPES) {
     api.route(
       {
@@ -32,12 +44,11 @@ export function registerTracking(api: ApiRegistry, db: Db, clock: Clock, onInges
         maxBodyBytes: LIMITS.eventBytes,
       },
       async ({ req, body, principal }) => {
-        const result = await ingestMessages(db, (principal as { workspace: Workspace }).workspace, [body], {
+        const result = await submit((principal as { workspace: Workspace }).workspace, [body], {
           receivedAt: clock.now(),
           typeFromPath: type,
           bodyBytes: req.bodyBytes ?? 0,
         });
-        if (result.accepted > 0) onIngested?.();
         const rejection = result.rejected[0];
         if (rejection) {
           throw new HttpError(
@@ -92,12 +103,11 @@ export function registerTracking(api: ApiRegistry, db: Db, clock: Clock, onInges
           deep,
         );
       }
-      const result = await ingestMessages(db, (principal as { workspace: Workspace }).workspace, b.batch, {
+      const result = await submit((principal as { workspace: Workspace }).workspace, b.batch, {
         receivedAt: clock.now(),
         defaults: { context: b.context, integrations: b.integrations, sentAt: b.sentAt },
         bodyBytes: req.bodyBytes ?? 0,
       });
-      if (result.accepted > 0) onIngested?.();
       return { success: true, ...result };
     },
   );

@@ -1,0 +1,100 @@
+// The ingestion log (migration 005): accepted tracking requests, committed before they are answered and applied
+// to customers and events afterwards. One row per request; its payload is the validated messages as JSON.
+import type { Queryable } from "./customers.ts";
+import type { Db } from "./db.ts";
+
+export interface LogEntry {
+  id: string;
+  workspaceId: number;
+  receivedAt: Date;
+  events: number;
+  payload: string;
+}
+
+/** Commits one request's messages; returns the entry's id. */
+export async function appendLog(
+  db: Db,
+  workspaceId: number,
+  receivedAt: Date,
+  events: number,
+  payload: string,
+): Promise<string> {
+  const { rows } = await db.pool.query<{ id: string }>(
+    "INSERT INTO ingest_log (workspace_id, received_at, events, payload) VALUES ($1, $2, $3, $4) RETURNING id",
+    [workspaceId, receivedAt, events, payload],
+  );
+  return (rows[0] as { id: string }).id;
+}
+
+/**
+ * Entries to apply, oldest first, up to `maxEvents` messages (at least one entry): those named in `ids`, and any
+ * entry received before `orphanedBefore` (left by a process that stopped before applying it). Read without
+ * locking: `lockEntries` decides which of them this applier gets.
+ */
+export async function peekEntries(
+  db: Db,
+  ids: readonly string[],
+  orphanedBefore: Date,
+  maxEvents: number,
+): Promise<LogEntry[]> {
+  const { rows: heads } = await db.pool.query<{ id: string; events: number }>(
+    `SELECT id, events FROM ingest_log
+      WHERE failed IS NULL AND (id = ANY($1::bigint[]) OR received_at < $2)
+      ORDER BY id LIMIT 1000`,
+    [ids, orphanedBefore],
+  );
+  const pick: string[] = [];
+  let total = 0;
+  for (const h of heads) {
+    if (pick.length > 0 && total + h.events > maxEvents) break;
+    pick.push(h.id);
+    total += h.events;
+  }
+  if (pick.length === 0) return [];
+  const { rows } = await db.pool.query<{
+    id: string;
+    workspace_id: number;
+    received_at: Date;
+    events: number;
+    payload: string;
+  }>(
+    "SELECT id, workspace_id, received_at, events, payload FROM ingest_log WHERE id = ANY($1::bigint[]) ORDER BY id",
+    [pick],
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    workspaceId: r.workspace_id,
+    receivedAt: r.received_at,
+    events: r.events,
+    payload: r.payload,
+  }));
+}
+
+/** Locks those of `ids` still waiting and not held by another applier; returns their ids. */
+export async function lockEntries(client: Queryable, ids: readonly string[]): Promise<string[]> {
+  const { rows } = await client.query<{ id: string }>(
+    "SELECT id FROM ingest_log WHERE id = ANY($1::bigint[]) AND failed IS NULL FOR UPDATE SKIP LOCKED",
+    [ids],
+  );
+  return rows.map((r) => r.id);
+}
+
+export async function deleteEntries(client: Queryable, ids: readonly string[]): Promise<void> {
+  if (ids.length > 0) await client.query("DELETE FROM ingest_log WHERE id = ANY($1::bigint[])", [ids]);
+}
+
+export async function markFailed(db: Db, id: string, reason: string): Promise<void> {
+  await db.pool.query("UPDATE ingest_log SET failed = $2 WHERE id = $1", [id, reason.slice(0, 2000)]);
+}
+
+/** Messages waiting to be applied, and failed entries kept for inspection. */
+export async function logBacklog(db: Db): Promise<{ events: number; entries: number; failed: number }> {
+  const { rows } = await db.pool.query<{ events: string; entries: string; failed: string }>(
+    `SELECT coalesce(sum(events) FILTER (WHERE failed IS NULL), 0) AS events,
+            count(*) FILTER (WHERE failed IS NULL) AS entries,
+            count(*) FILTER (WHERE failed IS NOT NULL) AS failed
+       FROM ingest_log`,
+  );
+  const r = rows[0] as { events: string; entries: string; failed: string };
+  return { events: Number(r.events), entries: Number(r.entries), failed: Number(r.failed) };
+}
