@@ -164,6 +164,7 @@ export async function run(opts: RunOptions): Promise<BenchFigure[]> {
       clients: CLIENTS,
       sessions: gen.sessions,
       http_5xx_retried: load.serverErrors.length,
+      requests_answered_before_applied: load.queued,
       ...(backend === "postgres" ? { db_commits: commits, db_rollbacks: rollbacks } : {}),
       bytes_per_event: Math.round(traffic.bytes / events),
       distinct_users: traffic.distinctUsers,
@@ -493,6 +494,8 @@ interface LoadResult {
   events: number;
   seconds: number;
   latenciesMs: number[];
+  /** requests answered once logged, before their events were applied */
+  queued: number;
   failures: string[];
   serverErrors: string[];
   clientCpuS: number;
@@ -524,6 +527,7 @@ async function sendAll(url: string, auth: string, batches: Batch[]): Promise<Loa
   const serverErrors: string[] = [];
   let next = 0;
   let events = 0;
+  let queued = 0;
   const worker = async () => {
     for (let i = next++; i < batches.length; i = next++) {
       const b = batches[i] as Batch;
@@ -561,7 +565,13 @@ async function sendAll(url: string, auth: string, batches: Batch[]): Promise<Loa
           failures.push(`batch ${i}: HTTP ${status} ${text.slice(0, 300)}`);
           break;
         }
-        const r = JSON.parse(text) as { accepted: number; duplicates: number; rejected: unknown[] };
+        const r = JSON.parse(text) as {
+          accepted: number;
+          duplicates: number;
+          rejected: unknown[];
+          queued: boolean;
+        };
+        if (r.queued) queued++;
         if (r.rejected.length > 0 || r.accepted !== b.events) {
           failures.push(`batch ${i}: accepted ${r.accepted}/${b.events}, ${text.slice(0, 300)}`);
         }
@@ -576,7 +586,16 @@ async function sendAll(url: string, auth: string, batches: Batch[]): Promise<Loa
   if (serverErrors.length > 0) {
     log(`${serverErrors.length} requests answered 5xx and were retried; first: ${serverErrors[0]}`);
   }
-  return { events, seconds, latenciesMs, failures, serverErrors, clientCpuS: 0, machineBusyCores: 0 };
+  return {
+    events,
+    seconds,
+    latenciesMs,
+    queued,
+    failures,
+    serverErrors,
+    clientCpuS: 0,
+    machineBusyCores: 0,
+  };
 }
 
 // ---- the limit: COPY ---------------------------------------------------------------------------------------

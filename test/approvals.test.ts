@@ -33,11 +33,12 @@ let w: TestWorkspace;
 let url: string;
 let close: () => Promise<void>;
 let engine: Engine;
+let app: Awaited<ReturnType<typeof buildApp>>;
 
 before(async () => {
   await smtp.listen();
   t = await testDb();
-  const app = await buildApp({ db: t.db, clock, logger: false });
+  app = await buildApp({ db: t.db, clock, logger: false });
   // until the app registers these routes itself
   const api = new ApiRegistry(app, new KeyResolver(t.db));
   if (!app.hasRoute({ method: "GET", url: "/api/v1/approvals" })) registerApprovals(api, t.db, clock);
@@ -104,8 +105,12 @@ templates:
 `;
 
 const admin = () => ({ authorization: `Bearer ${w.adminKey}` });
-const track = (items: unknown[]) =>
-  post(`${url}/v1/batch`, { batch: items }, { authorization: basic(w.writeKey) });
+/** Posts a batch and waits until it is applied (a batch of more than 100 is answered once logged). */
+async function track(items: unknown[]) {
+  const r = await post(`${url}/v1/batch`, { batch: items }, { authorization: basic(w.writeKey) });
+  await app.ingest.drain();
+  return r;
+}
 const email = (i: number) => `p${String(i).padStart(3, "0")}@example.com`;
 
 async function customerIdOf(userId: string): Promise<string> {

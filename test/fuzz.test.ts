@@ -207,8 +207,10 @@ interface IngestReply {
   rejected: { index: number; path: string; reason: string }[];
 }
 
+/** Events of these ids stored, once whatever was accepted is applied (big batches are answered once logged). */
 async function countEvents(workspaceId: number, messageIds: string[]): Promise<number> {
   if (messageIds.length === 0) return 0;
+  await server.app.ingest.drain();
   const { rows } = await tdb.db.pool.query<{ n: string }>(
     "SELECT count(*)::text AS n FROM events WHERE workspace_id = $1 AND message_id = ANY($2::text[])",
     [workspaceId, messageIds],

@@ -1,10 +1,12 @@
 // The server's ingestion: a request's messages are validated, committed to the ingestion log as one row, and
 // applied to customers, identities and events by this process's applier, many requests per transaction.
 //
-// - A request is answered once its messages are applied when that is expected within `maxWaitMs` (from the
-//   messages ahead of it and the rate of applying), so a read right after sees them.
-// - Otherwise (a burst) it is answered as soon as the log row is committed, and the applier gives way to
-//   arriving requests until arrivals pause or the oldest waiting message is `maxLagMs` old.
+// - A small request (at most 100 messages: an interactive call such as a sign-up's identify, the web snippet, a
+//   server SDK's flush) is answered once its messages are applied, so that a read right after sees them, when its
+//   turn is expected within `maxWaitMs` (from the messages ahead of it and the rate of applying).
+// - Otherwise (bulk batches, a burst) it is answered as soon as its log row is committed (`queued: true`), and
+//   the applier gives way to arriving requests until arrivals pause or the oldest waiting message is `maxLagMs`
+//   old.
 // - At `backlogLimit` messages waiting, requests are refused with 503 and Retry-After until there is room.
 //
 // On a graceful stop the applier finishes this process's entries when that takes a few seconds at most; entries
@@ -41,7 +43,7 @@ import type { TrackedEvent } from "./normalize.ts";
 export interface IngestQueueOptions {
   clock: Clock;
   logger?: Logger | undefined;
-  /** answer once applied when that is expected within this many milliseconds (default 250) */
+  /** a small request is answered once applied when its turn is expected within this (default 250 ms) */
   maxWaitMs?: number;
   /** refuse requests while this many messages wait (default 2,000,000) */
   backlogLimit?: number;
@@ -72,6 +74,8 @@ interface Pending {
 const QUIET_MS = 50;
 const POLL_MS = 5_000;
 const STOP_DRAIN_S = 5;
+/** requests of at most this many messages are interactive calls, answered once applied when that is soon */
+const SMALL_REQUEST = 100;
 
 export class IngestQueue {
   readonly #db: Db;
@@ -121,10 +125,12 @@ export class IngestQueue {
     }
     const id = await appendLog(this.#db, workspace.id, opts.receivedAt, n, JSON.stringify(v.events));
     const pending: Pending = { loggedAt: performance.now(), events: n };
+    const ahead = this.#backlog;
     this.#mine.set(id, pending);
     this.#backlog += n;
     this.#lastArrival = pending.loggedAt;
-    if (this.#stopped || (this.#backlog / this.#rate) * 1000 > this.#maxWaitMs) {
+    const soon = n <= SMALL_REQUEST && ((ahead + n) / this.#rate) * 1000 <= this.#maxWaitMs;
+    if (this.#stopped || !soon) {
       this.#kick();
       return { accepted: n, duplicates: v.duplicates, rejected: v.rejected, queued: true };
     }
@@ -153,12 +159,14 @@ export class IngestQueue {
     let mine = 0;
     for (const p of this.#mine.values()) mine += p.events;
     if (mine > 0 && mine / this.#rate < STOP_DRAIN_S) {
-      await this.drain().catch((err: unknown) => this.#log?.warn({ err }, "entries left in the ingestion log"));
+      await this.drain().catch((err: unknown) =>
+        this.#log?.warn({ err }, "entries left in the ingestion log"),
+      );
     }
     for (const p of this.#mine.values()) p.resolve?.(undefined);
   }
 
-  /** Applies everything waiting now (tests, and the end of a burst). Returns the messages applied. */
+  /** Applies everything this process logged, and orphans (tests, a graceful stop). Returns the messages handled. */
   async drain(): Promise<number> {
     let total = 0;
     for (;;) {
@@ -220,7 +228,10 @@ export class IngestQueue {
     }
   }
 
-  /** Applies the oldest waiting entries, up to a chunk of messages, in one transaction. Returns messages applied. */
+  /**
+   * Applies the oldest waiting entries, up to a chunk of messages, in one transaction. Returns the messages of the
+   * entries it took (stored, repeated or refused; those another applier took meanwhile count too).
+   */
   async applyChunk(): Promise<number> {
     const now = this.#clock.now();
     // before this process started, or long enough ago that its process must have stopped
@@ -247,7 +258,7 @@ export class IngestQueue {
     }
     this.#backlog = (await logBacklog(this.#db)).events;
     const seconds = (performance.now() - started) / 1000;
-    if (stored > 500 && seconds > 0) this.#rate = 0.7 * this.#rate + 0.3 * (stored / seconds);
+    if (stored >= 500 && seconds > 0) this.#rate = 0.7 * this.#rate + 0.3 * (stored / seconds);
     noteGrowth(this.#db, stored);
     if (stored > 0) this.#onApplied?.();
     // entries another applier took meanwhile count as applied too
