@@ -123,7 +123,7 @@ export class IngestQueue {
     if (this.#backlog + n > this.#limit) {
       throw new BacklogFullError(`${this.#backlog} messages are waiting to be stored; retry in a moment`);
     }
-    const id = await appendLog(this.#db, workspace.id, opts.receivedAt, n, JSON.stringify(v.events));
+    const id = await appendLog(this.#db, workspace.id, opts.receivedAt, n, `[${v.json.join(",")}]`);
     const pending: Pending = { loggedAt: performance.now(), events: n };
     const ahead = this.#backlog;
     this.#mine.set(id, pending);

@@ -50,8 +50,6 @@ export interface IngestOptions {
   receivedAt: Date;
   typeFromPath?: CallType;
   defaults?: BatchDefaults;
-  /** skip the per-message size check (the caller knows the whole body is small) */
-  bodyBytes?: number;
 }
 
 export interface IngestResult {
@@ -63,6 +61,8 @@ export interface IngestResult {
 /** A request's messages after validation: what is kept, what is refused and why, repeats within the request. */
 export interface Validated {
   events: TrackedEvent[];
+  /** each kept event serialised, as the ingestion log stores it */
+  json: string[];
   rejected: Rejection[];
   duplicates: number;
 }
@@ -90,7 +90,6 @@ export interface Prepared {
 
 // A NUL or an unpaired surrogate is valid JSON but not valid PostgreSQL text.
 const BAD_JSON_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
-const badText = (s: string | null) => s !== null && (s.includes("\0") || !s.isWellFormed());
 
 export const ERASED_REASON = "this person's data was erased at their request; it is not stored again";
 
@@ -98,9 +97,9 @@ export const ERASED_REASON = "this person's data was erased at their request; it
 export function validateMessages(raws: readonly unknown[], opts: IngestOptions): Validated {
   const rejected: Rejection[] = [];
   const events: TrackedEvent[] = [];
+  const json: string[] = [];
   const seen = new Set<string>();
   let duplicates = 0;
-  const checkSize = (opts.bodyBytes ?? Number.POSITIVE_INFINITY) > LIMITS.eventBytes;
 
   for (let i = 0; i < raws.length; i++) {
     const r = normalizeMessage(raws[i], i, opts.receivedAt, opts.typeFromPath, opts.defaults);
@@ -108,20 +107,19 @@ export function validateMessages(raws: readonly unknown[], opts: IngestOptions):
       rejected.push(r);
       continue;
     }
-    const propertiesJson = JSON.stringify(r.properties);
-    const contextJson = r.context ? JSON.stringify(r.context) : null;
-    if (checkSize && propertiesJson.length + (contextJson?.length ?? 0) > LIMITS.eventBytes) {
-      const bytes = Buffer.byteLength(propertiesJson) + (contextJson ? Buffer.byteLength(contextJson) : 0);
+    // One serialisation checks the size (a message is at most 3 bytes per UTF-16 unit), and text PostgreSQL
+    // cannot store anywhere in the message; it is also what the ingestion log keeps.
+    const text = JSON.stringify(r);
+    if (text.length > LIMITS.eventBytes / 3) {
+      const bytes =
+        Buffer.byteLength(JSON.stringify(r.properties)) +
+        (r.context ? Buffer.byteLength(JSON.stringify(r.context)) : 0);
       if (bytes > LIMITS.eventBytes) {
         rejected.push({ index: i, path: "", reason: `message is larger than ${LIMITS.eventBytes} bytes` });
         continue;
       }
     }
-    if (
-      BAD_JSON_ESCAPE.test(propertiesJson) ||
-      (contextJson && BAD_JSON_ESCAPE.test(contextJson)) ||
-      [r.messageId, r.name, r.userId, r.anonymousId, r.previousId].some(badText)
-    ) {
+    if (BAD_JSON_ESCAPE.test(text)) {
       rejected.push({ index: i, path: "", reason: "text contains a NUL character or an unpaired surrogate" });
       continue;
     }
@@ -131,8 +129,9 @@ export function validateMessages(raws: readonly unknown[], opts: IngestOptions):
     }
     seen.add(r.messageId);
     events.push(r);
+    json.push(text);
   }
-  return { events, rejected, duplicates };
+  return { events, json, rejected, duplicates };
 }
 
 /** Validates and stores messages at once (CSV import, simulation, tests); the server goes through the log. */

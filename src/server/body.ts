@@ -12,9 +12,6 @@ export interface ParsedBody {
 }
 
 declare module "fastify" {
-  interface FastifyRequest {
-    bodyBytes?: number;
-  }
   interface FastifyContextConfig {
     /** largest decompressed body this route accepts */
     maxBodyBytes?: number;
@@ -54,7 +51,6 @@ export function registerBodyParser(app: FastifyInstance): void {
     try {
       const max = (req as FastifyRequest).routeOptions.config.maxBodyBytes ?? 512 * 1024;
       const parsed = decodeBody(body as Buffer, req.headers["content-encoding"], max);
-      (req as FastifyRequest).bodyBytes = parsed.bytes;
       done(null, parsed.value);
     } catch (err) {
       done(err as Error, undefined);

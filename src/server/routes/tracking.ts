@@ -43,11 +43,10 @@ export function registerTracking(api: ApiRegistry, ingest: IngestQueue, clock: C
         response: ingestResponse,
         maxBodyBytes: LIMITS.eventBytes,
       },
-      async ({ req, body, principal }) => {
+      async ({ body, principal }) => {
         const result = await submit((principal as { workspace: Workspace }).workspace, [body], {
           receivedAt: clock.now(),
           typeFromPath: type,
-          bodyBytes: req.bodyBytes ?? 0,
         });
         const rejection = result.rejected[0];
         if (rejection) {
@@ -74,7 +73,7 @@ export function registerTracking(api: ApiRegistry, ingest: IngestQueue, clock: C
       response: ingestResponse,
       maxBodyBytes: LIMITS.batchBytes,
     },
-    async ({ req, body, principal }) => {
+    async ({ body, principal }) => {
       if (typeof body === "object" && body !== null && Array.isArray((body as { batch?: unknown }).batch)) {
         const n = (body as { batch: unknown[] }).batch.length;
         if (n > LIMITS.batchEvents) {
@@ -106,7 +105,6 @@ export function registerTracking(api: ApiRegistry, ingest: IngestQueue, clock: C
       const result = await submit((principal as { workspace: Workspace }).workspace, b.batch, {
         receivedAt: clock.now(),
         defaults: { context: b.context, integrations: b.integrations, sentAt: b.sentAt },
-        bodyBytes: req.bodyBytes ?? 0,
       });
       return { success: true, ...result };
     },
