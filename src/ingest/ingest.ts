@@ -187,6 +187,8 @@ export async function applyEvents(
 export interface Claimed {
   readonly workspace: Workspace;
   readonly idPool: CustomerIdPool;
+  /** events go in with COPY (a PostgreSQL server) */
+  readonly copy: boolean;
   readonly prepared: readonly Prepared[];
   /** what the store knew at claim time; used by the first attempt to store, a retry looks again */
   hint: Known | undefined;
@@ -227,13 +229,14 @@ export async function claimArrivals(
     idPool = new CustomerIdPool();
     idPools.set(db, idPool);
   }
-  if (prepared.length === 0) return { workspace, idPool, prepared, hint: undefined };
+  const copy = db.backend === "postgres";
+  if (prepared.length === 0) return { workspace, idPool, copy, prepared, hint: undefined };
   await ensureEventPartitions(
     db,
     prepared.map((p) => p.event.occurredAt),
   );
   const hint = await claimNewIdentities(db, idPool, workspace, prepared, now);
-  return { workspace, idPool, prepared, hint };
+  return { workspace, idPool, copy, prepared, hint };
 }
 
 /** Stores claimed arrivals inside the caller's transaction; only those `keep` accepts, when given. */
@@ -247,7 +250,7 @@ export async function storeClaimed(
   claimed.hint = undefined;
   const prepared = keep ? claimed.prepared.filter(keep) : claimed.prepared;
   if (prepared.length === 0) return { stored: new Set(), erased: new Set() };
-  return store(client, claimed.idPool, claimed.workspace, [...prepared], now, known);
+  return store(client, claimed, [...prepared], now, known);
 }
 
 const idPools = new WeakMap<Db, CustomerIdPool>();
@@ -297,6 +300,13 @@ function resolve(batch: Prepared[], k: Known, ids: string[]) {
   );
 }
 
+function withMore(k: Known, more: Known): Known {
+  return {
+    known: new Map([...k.known, ...more.known]),
+    customers: new Map([...k.customers, ...more.customers]),
+  };
+}
+
 const unmappedCount = (keys: IdentityKey[], k: Known) =>
   keys.filter((key) => (key.kind === "user" || key.kind === "anon") && !k.known.has(keyString(key))).length;
 
@@ -317,10 +327,17 @@ async function claimNewIdentities(
 ): Promise<Known> {
   const keys = batchKeys(all);
   const first = await lookup(db.pool, workspace.id, keys);
-  if (keys.every((key) => first.known.has(keyString(key)))) return first;
+  const unknown = keys.filter((key) => !first.known.has(keyString(key)));
+  if (unknown.length === 0) return first;
+  let attempt = 0;
   return withTransaction(db, async (client) => {
     await client.query("SELECT pg_advisory_xact_lock($1, $2)", [CLAIM_LOCK, workspace.id]);
-    const k = await lookup(client, workspace.id, keys);
+    // Under the lock, only the identifiers unknown a moment ago need a second look: what was known is checked
+    // by holding its customers below (a retry, after a concurrent merge or erasure, looks at everything again).
+    const k =
+      attempt++ === 0
+        ? withMore(first, await lookup(client, workspace.id, unknown))
+        : await lookup(client, workspace.id, keys);
     if (keys.every((key) => k.known.has(keyString(key)))) return k;
     const erased = await findErased(client, workspace, all, k.known);
     const batch = erased.size > 0 ? all.filter((p) => !erased.has(p.event.index)) : all;
@@ -346,12 +363,12 @@ async function claimNewIdentities(
 
 async function store(
   client: Queryable,
-  idPool: CustomerIdPool,
-  workspace: Workspace,
+  claimed: Claimed,
   all: Prepared[],
   receivedAt: Date,
   hint: Known | undefined,
 ): Promise<Applied> {
+  const { idPool, workspace } = claimed;
   const ws = workspace.id;
   const fresh = await claimMessageIds(
     client,
@@ -402,7 +419,7 @@ async function store(
     propertiesJson: p.propertiesJson,
     contextJson: p.contextJson,
   }));
-  await insertEvents(client, ws, rows);
+  await insertEvents(client, ws, rows, claimed.copy);
   await copyToInbox(
     client,
     ws,

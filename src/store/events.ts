@@ -1,5 +1,10 @@
 // Events: idempotent insertion (a messageId is accepted once) and reading one customer's history.
 
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type pg from "pg";
+import { from as copyFrom } from "pg-copy-streams";
+import { copyText } from "./bulk-load.ts";
 import type { Queryable } from "./customers.ts";
 import type { Db } from "./db.ts";
 
@@ -32,12 +37,33 @@ export async function claimMessageIds(
   return new Set(rows.map((r) => r.message_id));
 }
 
+const EVENT_COPY =
+  "COPY events (workspace_id, customer_id, message_id, type, name, occurred_at, received_at, properties, context) FROM STDIN";
+
+/**
+ * Inserts events in the caller's transaction. On a PostgreSQL server (`copy`) with COPY, which costs the server
+ * less than half of an INSERT of the same rows; on the embedded database, which reads COPY data only from a
+ * blob outside the client protocol, with one INSERT.
+ */
 export async function insertEvents(
   client: Queryable,
   workspaceId: number,
   events: EventRow[],
+  copy = false,
 ): Promise<void> {
   if (events.length === 0) return;
+  if (copy) {
+    let text = "";
+    for (const e of events) {
+      text +=
+        `${workspaceId}\t${e.customerId}\t${copyText(e.messageId)}\t${e.type}\t${e.name === null ? "\\N" : copyText(e.name)}\t` +
+        `${e.occurredAt.toISOString()}\t${e.receivedAt.toISOString()}\t${copyText(e.propertiesJson)}\t` +
+        `${e.contextJson === null ? "\\N" : copyText(e.contextJson)}\n`;
+    }
+    const stream = (client as unknown as pg.PoolClient).query(copyFrom(EVENT_COPY));
+    await pipeline(Readable.from([Buffer.from(text)]), stream);
+    return;
+  }
   // One JSON document built from the already serialised properties and context: no second serialisation.
   const parts = events.map(
     (e) =>
