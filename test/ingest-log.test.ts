@@ -26,6 +26,11 @@ const eventsOf = (prefix: string) =>
     w.workspace.id,
     `${prefix}%`,
   ]);
+/** A batch request as the API hands it to the queue. */
+const batch = (messages: unknown[]) => {
+  const body = { batch: messages };
+  return { call: "batch" as const, body, text: JSON.stringify(body), receivedAt: new Date() };
+};
 const tracks = (prefix: string, n: number, users = 10) =>
   Array.from({ length: n }, (_, i) => ({
     type: "track",
@@ -37,13 +42,13 @@ const tracks = (prefix: string, n: number, users = 10) =>
 test("a bulk batch is answered once committed to the log, and applied after; a small call is answered applied", async () => {
   const queue = new IngestQueue(t.db, { clock: systemClock });
   // not started: nothing applies in the background, so what the answer says can be checked against the tables
-  const bulk = await queue.submit(w.workspace, tracks("bulk", 300), { receivedAt: new Date() });
+  const bulk = await queue.submit(w.workspace, batch(tracks("bulk", 300)));
   assert.deepEqual(bulk, { accepted: 300, duplicates: 0, rejected: [], queued: true });
   assert.equal(await eventsOf("bulk-"), 0);
   assert.equal((await logBacklog(t.db)).events, 300, "committed to the log before the answer");
 
   queue.start();
-  const small = await queue.submit(w.workspace, tracks("small", 3), { receivedAt: new Date() });
+  const small = await queue.submit(w.workspace, batch(tracks("small", 3)));
   assert.deepEqual(small, { accepted: 3, duplicates: 0, rejected: [], queued: false });
   assert.equal(await eventsOf("small-"), 3, "applied before the answer");
   assert.equal(await eventsOf("bulk-"), 300, "the log is applied in order: the bulk batch came first");
@@ -53,10 +58,11 @@ test("a bulk batch is answered once committed to the log, and applied after; a s
 
 test("a message id sent again in a later queued batch is stored once; an invalid message is refused at once", async () => {
   const queue = new IngestQueue(t.db, { clock: systemClock });
-  const first = await queue.submit(w.workspace, tracks("dup", 150), { receivedAt: new Date() });
-  const again = await queue.submit(w.workspace, [...tracks("dup", 150), { type: "track", event: "x" }], {
-    receivedAt: new Date(),
-  });
+  const first = await queue.submit(w.workspace, batch(tracks("dup", 150)));
+  const again = await queue.submit(
+    w.workspace,
+    batch([...tracks("dup", 150), { type: "track", event: "x" }]),
+  );
   assert.equal(first.queued && again.queued, true);
   assert.equal(again.rejected.length, 1);
   assert.equal(again.rejected[0]?.index, 150);
@@ -66,21 +72,16 @@ test("a message id sent again in a later queued batch is stored once; an invalid
 });
 
 test("entries a stopped process left in the log are applied by the next one to start", async () => {
-  // As if a server had committed these and died before applying them.
-  const events = tracks("left", 20).map((m, index) => ({
-    index,
-    type: "track",
-    name: m.event,
-    userId: m.userId,
-    anonymousId: null,
-    previousId: null,
-    messageId: m.messageId,
-    occurredAt: new Date().toISOString(),
-    properties: {},
-    traits: null,
-    context: null,
-  }));
-  await appendLog(t.db, w.workspace.id, new Date(Date.now() - 1000), 20, JSON.stringify(events));
+  // As if a server had committed this request and died before applying it.
+  const body = { batch: tracks("left", 20) };
+  await appendLog(t.db, {
+    workspaceId: w.workspace.id,
+    receivedAt: new Date(Date.now() - 1000),
+    events: 20,
+    call: "batch",
+    payload: JSON.stringify(body),
+    skip: [],
+  });
   let applied = 0;
   const queue = new IngestQueue(t.db, { clock: systemClock, onApplied: () => applied++ });
   queue.start();
@@ -92,12 +93,12 @@ test("entries a stopped process left in the log are applied by the next one to s
 
 test("an entry that cannot be applied is set aside with the reason; the entries around it are applied", async () => {
   const queue = new IngestQueue(t.db, { clock: systemClock });
-  await queue.submit(w.workspace, tracks("before", 120), { receivedAt: new Date() });
-  await queue.submit(w.workspace, tracks("bad", 120), { receivedAt: new Date() });
+  await queue.submit(w.workspace, batch(tracks("before", 120)));
+  await queue.submit(w.workspace, batch(tracks("bad", 120)));
   await t.db.pool.query(
     "UPDATE ingest_log SET payload = '[{not json' WHERE id = (SELECT max(id) FROM ingest_log)",
   );
-  await queue.submit(w.workspace, tracks("after", 120), { receivedAt: new Date() });
+  await queue.submit(w.workspace, batch(tracks("after", 120)));
   await queue.drain();
   assert.equal(await eventsOf("before-"), 120);
   assert.equal(await eventsOf("after-"), 120);

@@ -38,7 +38,8 @@ import {
   storeClaimed,
   validateMessages,
 } from "./ingest.ts";
-import type { TrackedEvent } from "./normalize.ts";
+import { type BatchDefaults, isRejection, normalizeMessage, type TrackedEvent } from "./normalize.ts";
+import type { CallType } from "./tracking-schema.ts";
 
 export interface IngestQueueOptions {
   clock: Clock;
@@ -116,14 +117,23 @@ export class IngestQueue {
     return this.#backlog;
   }
 
-  async submit(workspace: Workspace, raws: readonly unknown[], opts: IngestOptions): Promise<Submitted> {
-    const v = validateMessages(raws, opts);
+  async submit(workspace: Workspace, request: TrackingRequest): Promise<Submitted> {
+    const { messages, opts } = readRequest(request.call, request.body, request.receivedAt, request.text);
+    const v = validateMessages(messages, opts);
     const n = v.events.length;
     if (n === 0) return { accepted: 0, duplicates: v.duplicates, rejected: v.rejected, queued: false };
     if (this.#backlog + n > this.#limit) {
       throw new BacklogFullError(`${this.#backlog} messages are waiting to be stored; retry in a moment`);
     }
-    const id = await appendLog(this.#db, workspace.id, opts.receivedAt, n, `[${v.json.join(",")}]`);
+    const kept = new Set(v.events.map((e) => e.index));
+    const id = await appendLog(this.#db, {
+      workspaceId: workspace.id,
+      receivedAt: request.receivedAt,
+      events: n,
+      call: request.call,
+      payload: request.text,
+      skip: messages.flatMap((_, i) => (kept.has(i) ? [] : [i])),
+    });
     const pending: Pending = { loggedAt: performance.now(), events: n };
     const ahead = this.#backlog;
     this.#mine.set(id, pending);
@@ -298,9 +308,10 @@ export class IngestQueue {
     for (const e of entries) {
       const list = byWorkspace.get(e.workspaceId) ?? [];
       byWorkspace.set(e.workspaceId, list);
-      for (const event of parsePayload(e.payload)) {
-        list.push({ event: { ...event, index: origin.length }, receivedAt: e.receivedAt });
+      for (const event of loggedEvents(e)) {
         origin.push({ entry: e.id, index: event.index });
+        event.index = origin.length - 1;
+        list.push({ event, receivedAt: e.receivedAt });
       }
     }
     const claims: Claimed[] = [];
@@ -355,9 +366,43 @@ export class IngestQueue {
   }
 }
 
-function parsePayload(payload: string): TrackedEvent[] {
-  const events = JSON.parse(payload) as (Omit<TrackedEvent, "occurredAt"> & { occurredAt: string })[];
-  return events.map((e) => ({ ...e, occurredAt: new Date(e.occurredAt) }));
+/** A tracking request as the API received it. */
+export interface TrackingRequest {
+  /** `batch`, or the call type of a single-call endpoint */
+  call: "batch" | CallType;
+  /** the parsed body: a batch, or one message */
+  body: unknown;
+  /** the body's text, which the log keeps */
+  text: string;
+  receivedAt: Date;
+}
+
+/** A request's messages, and how to read them: the batch's defaults, or the call type of the endpoint. */
+function readRequest(
+  call: string,
+  body: unknown,
+  receivedAt: Date,
+  rawText?: string,
+): { messages: readonly unknown[]; opts: IngestOptions } {
+  if (call !== "batch") {
+    return { messages: [body], opts: { receivedAt, rawText, typeFromPath: call as CallType } };
+  }
+  const b = body as { batch: unknown[] } & BatchDefaults;
+  const defaults = { context: b.context, integrations: b.integrations, sentAt: b.sentAt };
+  return { messages: b.batch, opts: { receivedAt, rawText, defaults } };
+}
+
+/** The events of a logged request, read as when it was accepted, without those it refused or repeated. */
+function loggedEvents(e: LogEntry): TrackedEvent[] {
+  const { messages, opts } = readRequest(e.call, JSON.parse(e.payload), e.receivedAt);
+  const skip = new Set(e.skip);
+  const out: TrackedEvent[] = [];
+  for (let i = 0; i < messages.length; i++) {
+    if (skip.has(i)) continue;
+    const r = normalizeMessage(messages[i], i, e.receivedAt, opts.typeFromPath, opts.defaults);
+    if (!isRejection(r)) out.push(r);
+  }
+  return out;
 }
 
 /** Errors that say nothing about the entries: the connection, the server shutting down, resources. */

@@ -32,6 +32,7 @@ import type { Workspace } from "../store/workspaces.ts";
 import {
   type BatchDefaults,
   isRejection,
+  jsonUnits,
   normalizeMessage,
   type Rejection,
   type TrackedEvent,
@@ -50,6 +51,11 @@ export interface IngestOptions {
   receivedAt: Date;
   typeFromPath?: CallType;
   defaults?: BatchDefaults;
+  /**
+   * The request's body as text, when the messages came in one: a message of a body without `\u` escapes that is
+   * clearly small passes the checks of storable text and size without being serialised.
+   */
+  rawText?: string;
 }
 
 export interface IngestResult {
@@ -61,8 +67,6 @@ export interface IngestResult {
 /** A request's messages after validation: what is kept, what is refused and why, repeats within the request. */
 export interface Validated {
   events: TrackedEvent[];
-  /** each kept event serialised, as the ingestion log stores it */
-  json: string[];
   rejected: Rejection[];
   duplicates: number;
 }
@@ -97,9 +101,12 @@ export const ERASED_REASON = "this person's data was erased at their request; it
 export function validateMessages(raws: readonly unknown[], opts: IngestOptions): Validated {
   const rejected: Rejection[] = [];
   const events: TrackedEvent[] = [];
-  const json: string[] = [];
   const seen = new Set<string>();
   let duplicates = 0;
+  // Without a `\u` escape in the body no message holds a NUL or an unpaired surrogate (JSON text cannot carry
+  // them raw); a message whose JSON is at most a sixth of the limit in UTF-16 units is within it in bytes.
+  const clean = opts.rawText !== undefined && !opts.rawText.includes("\\u");
+  const shared = clean ? jsonUnits(opts.defaults?.context) + jsonUnits(opts.defaults?.integrations) : 0;
 
   for (let i = 0; i < raws.length; i++) {
     const r = normalizeMessage(raws[i], i, opts.receivedAt, opts.typeFromPath, opts.defaults);
@@ -107,21 +114,12 @@ export function validateMessages(raws: readonly unknown[], opts: IngestOptions):
       rejected.push(r);
       continue;
     }
-    // One serialisation checks the size (a message is at most 3 bytes per UTF-16 unit), and text PostgreSQL
-    // cannot store anywhere in the message; it is also what the ingestion log keeps.
-    const text = JSON.stringify(r);
-    if (text.length > LIMITS.eventBytes / 3) {
-      const bytes =
-        Buffer.byteLength(JSON.stringify(r.properties)) +
-        (r.context ? Buffer.byteLength(JSON.stringify(r.context)) : 0);
-      if (bytes > LIMITS.eventBytes) {
-        rejected.push({ index: i, path: "", reason: `message is larger than ${LIMITS.eventBytes} bytes` });
+    if (!clean || (shared + jsonUnits(raws[i])) * 6 > LIMITS.eventBytes) {
+      const problem = unstorable(r);
+      if (problem) {
+        rejected.push({ index: i, path: "", reason: problem });
         continue;
       }
-    }
-    if (BAD_JSON_ESCAPE.test(text)) {
-      rejected.push({ index: i, path: "", reason: "text contains a NUL character or an unpaired surrogate" });
-      continue;
     }
     if (seen.has(r.messageId)) {
       duplicates++;
@@ -129,9 +127,24 @@ export function validateMessages(raws: readonly unknown[], opts: IngestOptions):
     }
     seen.add(r.messageId);
     events.push(r);
-    json.push(text);
   }
-  return { events, json, rejected, duplicates };
+  return { events, rejected, duplicates };
+}
+
+/** Why a message cannot be stored: over the size limit, or text PostgreSQL cannot hold. */
+function unstorable(r: TrackedEvent): string | undefined {
+  const properties = JSON.stringify(r.properties);
+  const context = r.context ? JSON.stringify(r.context) : "";
+  if (properties.length + context.length > LIMITS.eventBytes / 3) {
+    if (Buffer.byteLength(properties) + Buffer.byteLength(context) > LIMITS.eventBytes) {
+      return `message is larger than ${LIMITS.eventBytes} bytes`;
+    }
+  }
+  const ids = JSON.stringify([r.messageId, r.name, r.userId, r.anonymousId, r.previousId, r.traits]);
+  if (BAD_JSON_ESCAPE.test(properties) || BAD_JSON_ESCAPE.test(context) || BAD_JSON_ESCAPE.test(ids)) {
+    return "text contains a NUL character or an unpaired surrogate";
+  }
+  return undefined;
 }
 
 /** Validates and stores messages at once (CSV import, simulation, tests); the server goes through the log. */

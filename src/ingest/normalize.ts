@@ -120,21 +120,53 @@ function mergeContext(
 }
 
 /** Returns the path of the first value nested deeper than max, or undefined. */
-export function tooDeep(value: unknown, max: number, path = ""): string | undefined {
+export function tooDeep(value: unknown, max: number): string | undefined {
+  return deeperThan(value, max) ? deepPath(value, max, "") : undefined;
+}
+
+function deeperThan(value: unknown, max: number): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  if (max === 0) return true;
+  if (Array.isArray(value)) return value.some((v) => deeperThan(v, max - 1));
+  for (const k in value) if (deeperThan((value as Record<string, unknown>)[k], max - 1)) return true;
+  return false;
+}
+
+function deepPath(value: unknown, max: number, path: string): string | undefined {
   if (typeof value !== "object" || value === null) return undefined;
   if (max === 0) return path || "(root)";
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const p = tooDeep(value[i], max - 1, `${path}[${i}]`);
+      const p = deepPath(value[i], max - 1, `${path}[${i}]`);
       if (p) return p;
     }
     return undefined;
   }
   for (const k in value) {
-    const p = tooDeep((value as Record<string, unknown>)[k], max - 1, path ? `${path}.${k}` : k);
+    const p = deepPath((value as Record<string, unknown>)[k], max - 1, path ? `${path}.${k}` : k);
     if (p) return p;
   }
   return undefined;
+}
+
+/**
+ * At least the number of UTF-16 units of the value's JSON without escapes: its strings and keys with their
+ * quotes, a generous 24 for a number. Six times it bounds the JSON's UTF-8 size, escapes included.
+ */
+export function jsonUnits(value: unknown): number {
+  switch (typeof value) {
+    case "string":
+      return value.length + 2;
+    case "object": {
+      if (value === null) return 4;
+      let n = 2;
+      if (Array.isArray(value)) for (const v of value) n += jsonUnits(v) + 1;
+      else for (const k in value) n += k.length + 4 + jsonUnits((value as Record<string, unknown>)[k]);
+      return n;
+    }
+    default:
+      return 24;
+  }
 }
 
 export function isRejection(x: TrackedEvent | Rejection): x is Rejection {

@@ -8,10 +8,14 @@ export const MAX_RAW_BODY = 1024 * 1024;
 
 export interface ParsedBody {
   value: unknown;
-  bytes: number;
+  text: string;
 }
 
 declare module "fastify" {
+  interface FastifyRequest {
+    /** the decompressed body as text (the tracking API logs it as it came) */
+    bodyText?: string;
+  }
   interface FastifyContextConfig {
     /** largest decompressed body this route accepts */
     maxBodyBytes?: number;
@@ -36,10 +40,10 @@ export function decodeBody(raw: Buffer, encoding: string | undefined, maxBytes: 
   if (buf.length > maxBytes) {
     throw new HttpError(413, "payload_too_large", `the body is larger than ${maxBytes} bytes`);
   }
-  if (buf.length === 0) return { value: undefined, bytes: 0 };
+  if (buf.length === 0) return { value: undefined, text: "" };
   const text = buf.toString("utf8");
   try {
-    return { value: JSON.parse(text), bytes: buf.length };
+    return { value: JSON.parse(text), text };
   } catch (err) {
     throw new HttpError(400, "invalid_json", `the body is not valid JSON: ${(err as Error).message}`);
   }
@@ -51,6 +55,7 @@ export function registerBodyParser(app: FastifyInstance): void {
     try {
       const max = (req as FastifyRequest).routeOptions.config.maxBodyBytes ?? 512 * 1024;
       const parsed = decodeBody(body as Buffer, req.headers["content-encoding"], max);
+      (req as FastifyRequest).bodyText = parsed.text;
       done(null, parsed.value);
     } catch (err) {
       done(err as Error, undefined);

@@ -1,27 +1,30 @@
 // The ingestion log (migration 005): accepted tracking requests, committed before they are answered and applied
-// to customers and events afterwards. One row per request; its payload is the validated messages as JSON.
+// to customers and events afterwards. One row per request: its call and body as they came, and the positions of
+// the messages validation refused.
 import type { Queryable } from "./customers.ts";
 import type { Db } from "./db.ts";
 
-export interface LogEntry {
-  id: string;
+export interface LoggedRequest {
   workspaceId: number;
   receivedAt: Date;
+  /** messages to apply */
   events: number;
+  /** `batch`, or the call type of a single-call endpoint */
+  call: string;
   payload: string;
+  skip: number[];
+}
+
+export interface LogEntry extends LoggedRequest {
+  id: string;
 }
 
 /** Commits one request's messages; returns the entry's id. */
-export async function appendLog(
-  db: Db,
-  workspaceId: number,
-  receivedAt: Date,
-  events: number,
-  payload: string,
-): Promise<string> {
+export async function appendLog(db: Db, r: LoggedRequest): Promise<string> {
   const { rows } = await db.pool.query<{ id: string }>(
-    "INSERT INTO ingest_log (workspace_id, received_at, events, payload) VALUES ($1, $2, $3, $4) RETURNING id",
-    [workspaceId, receivedAt, events, payload],
+    `INSERT INTO ingest_log (workspace_id, received_at, events, call, payload, skip)
+     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+    [r.workspaceId, r.receivedAt, r.events, r.call, r.payload, r.skip],
   );
   return (rows[0] as { id: string }).id;
 }
@@ -56,9 +59,12 @@ export async function peekEntries(
     workspace_id: number;
     received_at: Date;
     events: number;
+    call: string;
     payload: string;
+    skip: number[];
   }>(
-    "SELECT id, workspace_id, received_at, events, payload FROM ingest_log WHERE id = ANY($1::bigint[]) ORDER BY id",
+    `SELECT id, workspace_id, received_at, events, call, payload, skip FROM ingest_log
+      WHERE id = ANY($1::bigint[]) ORDER BY id`,
     [pick],
   );
   return rows.map((r) => ({
@@ -66,7 +72,9 @@ export async function peekEntries(
     workspaceId: r.workspace_id,
     receivedAt: r.received_at,
     events: r.events,
+    call: r.call,
     payload: r.payload,
+    skip: r.skip,
   }));
 }
 

@@ -1,8 +1,7 @@
 // The Segment-compatible tracking API: /v1/identify|track|page|screen|group|alias|batch.
 import { z } from "zod";
 import type { Clock } from "../../core/clock.ts";
-import type { IngestOptions } from "../../ingest/ingest.ts";
-import { BacklogFullError, type IngestQueue } from "../../ingest/ingest-queue.ts";
+import { BacklogFullError, type IngestQueue, type TrackingRequest } from "../../ingest/ingest-queue.ts";
 import { tooDeep } from "../../ingest/normalize.ts";
 import { batchSchema, CALL_TYPES, callSchemas, LIMITS } from "../../ingest/tracking-schema.ts";
 import type { Workspace } from "../../store/workspaces.ts";
@@ -20,9 +19,9 @@ const ingestResponse = z.object({
 });
 
 export function registerTracking(api: ApiRegistry, ingest: IngestQueue, clock: Clock): void {
-  const submit = async (workspace: Workspace, raws: readonly unknown[], opts: IngestOptions) => {
+  const submit = async (principal: unknown, request: TrackingRequest) => {
     try {
-      return await ingest.submit(workspace, raws, opts);
+      return await ingest.submit((principal as { workspace: Workspace }).workspace, request);
     } catch (err) {
       if (err instanceof BacklogFullError) throw new HttpError(503, "backlog_full", err.message, "", {}, 1);
       throw err;
@@ -43,11 +42,9 @@ export function registerTracking(api: ApiRegistry, ingest: IngestQueue, clock: C
         response: ingestResponse,
         maxBodyBytes: LIMITS.eventBytes,
       },
-      async ({ body, principal }) => {
-        const result = await submit((principal as { workspace: Workspace }).workspace, [body], {
-          receivedAt: clock.now(),
-          typeFromPath: type,
-        });
+      async ({ req, body, principal }) => {
+        const text = req.bodyText ?? "";
+        const result = await submit(principal, { call: type, body, text, receivedAt: clock.now() });
         const rejection = result.rejected[0];
         if (rejection) {
           throw new HttpError(
@@ -73,7 +70,7 @@ export function registerTracking(api: ApiRegistry, ingest: IngestQueue, clock: C
       response: ingestResponse,
       maxBodyBytes: LIMITS.batchBytes,
     },
-    async ({ body, principal }) => {
+    async ({ req, body, principal }) => {
       if (typeof body === "object" && body !== null && Array.isArray((body as { batch?: unknown }).batch)) {
         const n = (body as { batch: unknown[] }).batch.length;
         if (n > LIMITS.batchEvents) {
@@ -102,10 +99,8 @@ export function registerTracking(api: ApiRegistry, ingest: IngestQueue, clock: C
           deep,
         );
       }
-      const result = await submit((principal as { workspace: Workspace }).workspace, b.batch, {
-        receivedAt: clock.now(),
-        defaults: { context: b.context, integrations: b.integrations, sentAt: b.sentAt },
-      });
+      const text = req.bodyText ?? "";
+      const result = await submit(principal, { call: "batch", body: b, text, receivedAt: clock.now() });
       return { success: true, ...result };
     },
   );

@@ -7,8 +7,11 @@ CREATE TABLE IF NOT EXISTS ingest_log (
   workspace_id integer NOT NULL REFERENCES workspaces (workspace_id),
   received_at timestamptz NOT NULL,
   events integer NOT NULL,
-  -- the validated messages, as a JSON array
+  -- the request as it came: its call (batch, identify, track, …) and its body's text
+  call text NOT NULL,
   payload text NOT NULL,
+  -- positions in a batch of messages refused or repeated within it, left out when applying
+  skip integer[] NOT NULL DEFAULT '{}',
   -- why applying this row failed; such rows are kept for inspection and not applied again
   failed text
 );
