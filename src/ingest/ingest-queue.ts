@@ -1,5 +1,5 @@
-// The server's ingestion: a request's messages are validated, committed to the ingestion log as one row, and
-// applied to customers, identities and events by this process's applier, many requests per transaction.
+// The server's ingestion: a request is validated and committed to the ingestion log as one row (its body as it
+// came), then applied to customers, identities and events by this process's applier, many requests at a time.
 //
 // - A small request (at most 100 messages: an interactive call such as a sign-up's identify, the web snippet, a
 //   server SDK's flush) is answered once its messages are applied, so that a read right after sees them, when its
