@@ -514,7 +514,9 @@ async function backlogAt(port: number): Promise<number> {
     } catch (err) {
       // a keep-alive connection the server closed as it was reused: ask again
       if (attempt >= 3) throw err;
-      log(`/metrics: ${(err as Error).message} (${String((err as { cause?: unknown }).cause)}); asking again`);
+      log(
+        `/metrics: ${(err as Error).message} (${String((err as { cause?: unknown }).cause)}); asking again`,
+      );
     }
   }
   let total = 0;
