@@ -95,7 +95,7 @@ export interface Prepared {
 // A NUL or an unpaired surrogate is valid JSON but not valid PostgreSQL text.
 const BAD_JSON_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
 
-export const ERASED_REASON = "this person's data was erased at their request; it is not stored again";
+const ERASED_REASON = "this person's data was erased at their request; it is not stored again";
 
 /** Validates and clock-corrects a request's messages; needs no database. */
 export function validateMessages(raws: readonly unknown[], opts: IngestOptions): Validated {
