@@ -94,12 +94,23 @@ const numberValue = fc.oneof(
     "days_since_first_order",
     "days_since_last_seen",
     "days_since_first_seen",
+    "p_alive",
+    "clv_percentile",
+    "rfm_r",
   ),
   aggregate,
 );
 const value = fc.oneof(
   numberValue,
-  fc.constantFrom("email", "phone", "telegram_chat_id", "user_id", "locale", "preferred_channel"),
+  fc.constantFrom(
+    "email",
+    "phone",
+    "telegram_chat_id",
+    "user_id",
+    "locale",
+    "preferred_channel",
+    "rfm_group",
+  ),
   fc.constantFrom("first_order_at", "last_order_at", "first_seen_at", "last_seen_at"),
   path.map((p) => `traits.${p}`),
   fc.constantFrom("consent.email", "consent.sms", "consent.tg"),
@@ -176,6 +187,15 @@ const customer = fc.record({
   last_order_at: maybe(time),
   first_seen_at: maybe(time),
   last_seen_at: maybe(time),
+  // the customer_value row of a fit, or none
+  value: maybe(
+    fc.record({
+      p_alive: maybe(fc.constantFrom(0, 0.05, 0.3, 0.2999, 0.9, 1)),
+      clv_percentile: maybe(fc.constantFrom(0, 45, 89.5, 90, 100)),
+      rfm_r: maybe(fc.integer({ min: 1, max: 5 })),
+      rfm_group: maybe(fc.constantFrom("champions", "at_risk", "")),
+    }),
+  ),
 });
 const event = fc.record({
   kind: fc.constantFrom(
@@ -198,12 +218,27 @@ type GenCustomer = typeof customer extends fc.Arbitrary<infer C> ? C : never;
 function facts(id: number, c: GenCustomer): CustomerFacts {
   const consents: Record<string, { state: string }> = {};
   for (const [ch, s] of Object.entries(c.consents)) if (s) consents[ch] = { state: s };
-  return { ...c, customer_id: String(id), timezone: null, consents };
+  const value = c.value
+    ? { clv: null, expected_purchases: null, expected_value: null, rfm_f: null, rfm_m: null, ...c.value }
+    : null;
+  return { ...c, customer_id: String(id), timezone: null, consents, value };
 }
 
 async function load(customers: Subject[]): Promise<void> {
   await t.db.pool.query("DELETE FROM events WHERE workspace_id = $1", [ws]);
   await t.db.pool.query("DELETE FROM customers WHERE workspace_id = $1", [ws]);
+  await t.db.pool.query("DELETE FROM customer_value WHERE workspace_id = $1", [ws]);
+  const values = customers.flatMap((s) =>
+    s.customer.value ? [{ customer_id: s.customer.customer_id, ...s.customer.value }] : [],
+  );
+  await t.db.pool.query(
+    `INSERT INTO customer_value (workspace_id, customer_id, model_id, fitted_at, frequency, recency_weeks, age_weeks,
+       monetary, p_alive, clv_percentile, rfm_r, rfm_group)
+     SELECT $1, customer_id::bigint, 0, now(), 0, 0, 0, 0, p_alive, clv_percentile, rfm_r, rfm_group
+     FROM jsonb_to_recordset($2::jsonb) AS r(customer_id text, p_alive float8, clv_percentile float8, rfm_r smallint,
+       rfm_group text)`,
+    [ws, JSON.stringify(values)],
+  );
   const rows = customers.map((s) => ({ ...s.customer, revenue: String(s.customer.revenue) }));
   await t.db.pool.query(
     `INSERT INTO customers (workspace_id, customer_id, user_id, email, phone, telegram_chat_id, traits, locale, consents,

@@ -9,10 +9,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { applyStrategy, readsValue, recomputeWorkspace } from "../src/engine/strategy-runtime.ts";
 import { ingestMessages } from "../src/ingest/ingest.ts";
 import { fitCustomerValue } from "../src/measure/value-fit.ts";
 import { openDb } from "../src/store/db.ts";
-import type { Workspace } from "../src/store/workspaces.ts";
+import { createWorkspace, type Workspace } from "../src/store/workspaces.ts";
 import { runTact, type TestDb, testDb, testWorkspace } from "./helpers.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -239,4 +240,64 @@ test("refunds lower RFM money, not the purchase count; no orders at all is said 
   const r = await fitAt(empty);
   assert.equal(r.status, "no_orders");
   assert.equal(r.customers, 0);
+});
+
+test("stages and segments can read the fitted value; a new fit recomputes them (clv_percentile, p_alive)", async () => {
+  const w = await createWorkspace(t.db, "valuestages");
+  const strategy = [
+    "version: 1",
+    "name: Value stages",
+    "timezone: UTC",
+    "currency: USD",
+    'channels: { email: { provider: smtp, from: "shop@example.com" } }',
+    "stages:",
+    '  anchor: "clv_percentile >= 90"',
+    '  at_risk: "p_alive < 0.3"',
+    '  buyer: "orders >= 1"',
+    '  visitor: "orders == 0"',
+    "segments: { champions: \"rfm_group == 'champions'\" }",
+  ].join("\n");
+  const applied = await applyStrategy(t.db, w.id, strategy, "value.yaml", "test", new Date(START));
+  assert.ok(applied.ok, JSON.stringify(!applied.ok && applied.diagnostics));
+  // 160 customers: a third buy often and recently, a third bought a few times long ago, the rest once.
+  const list: { user: string; day: number; revenue: number }[] = [];
+  for (let c = 0; c < 160; c++) {
+    const n = c % 3 === 0 ? 6 + (c % 5) : c % 3 === 1 ? 3 : 1;
+    for (let k = 0; k < n; k++) {
+      const day = c % 3 === 0 ? 200 + k * 15 : c % 3 === 1 ? 10 + k * 20 : 5 + (c % 50);
+      list.push({ user: `v${c}`, day, revenue: 20 + (c % 7) * 10 });
+    }
+  }
+  await orders(w, list);
+  const fit = await fitAt(w);
+  assert.ok(fit.bgNbd, `fitted: ${fit.status} ${fit.reason}`);
+  const r = await recomputeWorkspace(t.db, w.id, new Date(), readsValue);
+  assert.ok(r, "the strategy reads the value: recomputed");
+  const { rows } = await t.db.pool.query<{
+    stage: string;
+    clv_percentile: number;
+    p_alive: number;
+    rfm_group: string;
+    champion: boolean;
+  }>(
+    `SELECT m.name AS stage, v.clv_percentile, v.p_alive, v.rfm_group,
+            EXISTS (SELECT 1 FROM memberships s WHERE s.workspace_id = m.workspace_id AND s.customer_id = m.customer_id
+                      AND s.kind = 'segment' AND s.name = 'champions' AND s.left_at IS NULL) AS champion
+       FROM memberships m JOIN customer_value v USING (workspace_id, customer_id)
+      WHERE m.workspace_id = $1 AND m.kind = 'stage' AND m.left_at IS NULL`,
+    [w.id],
+  );
+  assert.equal(rows.length, 160);
+  for (const row of rows) {
+    const expected =
+      row.clv_percentile >= 90 ? "anchor" : row.p_alive !== null && row.p_alive < 0.3 ? "at_risk" : "buyer";
+    assert.equal(row.stage, expected, JSON.stringify(row));
+    assert.equal(row.champion, row.rfm_group === "champions", JSON.stringify(row));
+  }
+  const stages = new Set(rows.map((x) => x.stage));
+  assert.ok(stages.has("anchor") && stages.has("at_risk") && stages.has("buyer"), [...stages].join());
+  // A strategy that reads no value is not recomputed by a fit.
+  const plain = strategy.replace(/ {2}anchor.*\n {2}at_risk.*\n/, "").replace(/\nsegments.*$/, "");
+  assert.ok((await applyStrategy(t.db, w.id, plain, "value.yaml", "test", new Date(START))).ok);
+  assert.equal(await recomputeWorkspace(t.db, w.id, new Date(), readsValue), null);
 });

@@ -8,6 +8,7 @@ import { type Expr, parseCondition } from "../src/core/condition/index.ts";
 import { buildMembershipModel, type MembershipModel } from "../src/engine/membership-model.ts";
 import { MembershipRefresher } from "../src/engine/membership-refresher.ts";
 import { recomputeMemberships } from "../src/engine/recompute.ts";
+import { applyStrategy, recomputeWorkspace } from "../src/engine/strategy-runtime.ts";
 import { ingestMessages } from "../src/ingest/ingest.ts";
 import { compileSelection } from "../src/store/condition-sql.ts";
 import { withTransaction } from "../src/store/db.ts";
@@ -202,4 +203,44 @@ test("changes are recorded as events and as history with entry and exit times", 
   assert.equal(recent.leftAt.getTime(), clock.now().getTime());
   const stage = history.find((h) => h.kind === "stage" && h.leftAt === null);
   assert.equal(stage?.name, "at_risk");
+});
+
+test("a new version that moves customers to other stages applies: each old stage closes before the new one opens", async () => {
+  const w = await createWorkspace(t.db, "restage");
+  const v1 = [
+    "version: 1",
+    "name: Restage",
+    "timezone: UTC",
+    "currency: USD",
+    'channels: { email: { provider: smtp, from: "shop@example.com" } }',
+    "stages:",
+    '  vip: "orders >= 1"',
+    '  buyer: "orders >= 1"',
+    '  visitor: "orders == 0"',
+  ].join("\n");
+  const now = new Date();
+  assert.ok((await applyStrategy(t.db, w.id, v1, "s.yaml", "test", now)).ok);
+  const r = await ingestMessages(
+    t.db,
+    w,
+    [
+      { type: "track", userId: "paying", event: "Order Completed", properties: { revenue: 10 } },
+      { type: "track", userId: "looking", event: "Product Viewed" },
+    ],
+    { receivedAt: now },
+  );
+  assert.equal(r.accepted, 2);
+  assert.equal((await recomputeWorkspace(t.db, w.id, now))?.stageChanges, 2);
+  const v2 = v1.replace('  vip: "orders >= 1"\n', "");
+  const applied = await applyStrategy(t.db, w.id, v2, "s.yaml", "test", new Date(now.getTime() + 1000));
+  assert.ok(applied.ok, JSON.stringify(!applied.ok && applied.diagnostics));
+  const { rows } = await t.db.pool.query<{ user_id: string; name: string; open: boolean }>(
+    `SELECT c.user_id, m.name, m.left_at IS NULL AS open FROM memberships m JOIN customers c USING (workspace_id, customer_id)
+      WHERE m.workspace_id = $1 AND m.kind = 'stage' ORDER BY c.user_id, m.entered_at`,
+    [w.id],
+  );
+  assert.deepEqual(
+    rows.map((x) => `${x.user_id} ${x.name} ${x.open ? "open" : "closed"}`),
+    ["looking visitor open", "paying vip closed", "paying buyer open"],
+  );
 });

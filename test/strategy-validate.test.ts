@@ -95,13 +95,18 @@ test("SPEC's sketch (without the clv stage) loads into a typed strategy", () => 
   );
 });
 
-test("the anchor stage of the sketch is refused: clv_percentile is not an attribute yet", () => {
+test("the anchor stage of the sketch validates: clv_percentile is an attribute; a misspelt one is refused", () => {
   const text = SKETCH.replace("stages:", 'stages:\n  anchor: "clv_percentile >= 90"');
-  const diags = errorsOf(text, SKETCH_FILE);
-  const pos = where(text, "clv_percentile >=");
+  const r = loadStrategy(text, SKETCH_FILE);
+  assert.ok(r.ok, r.ok ? "" : r.diagnostics.map((d) => d.message).join("\n"));
+  assert.equal(r.strategy.stages[0]?.name, "anchor");
+  const typo = SKETCH.replace("stages:", 'stages:\n  anchor: "clv_percentil >= 90"');
+  const diags = errorsOf(typo, SKETCH_FILE);
+  const pos = where(typo, "clv_percentil >=");
   const d = find(diags, diags.find((x) => x.line === pos.line)?.code ?? "?", pos.line);
   assert.equal(d.column, pos.column);
-  assert.equal(d.text, "clv_percentile");
+  assert.equal(d.text, "clv_percentil");
+  assert.match(d.suggestion ?? d.message, /clv_percentile/);
   assert.equal(diags.length, 1);
 });
 

@@ -1,6 +1,7 @@
 // Measurement commands: `tact experiments import|list`, `tact report experiment NAME` and `tact value fit|show`.
 // Flags are checked here; the work is done in src/measure/.
 import { type Command, InvalidArgumentError } from "commander";
+import { readsValue, recomputeWorkspace } from "../engine/strategy-runtime.ts";
 import { parseTimestamp } from "../ingest/csv-values.ts";
 import {
   ExperimentFileError,
@@ -194,13 +195,21 @@ function registerValue(program: Command): void {
       }) =>
         withDb(async (db) => {
           const ws = await getWorkspace(db, flags.workspace);
+          const now = new Date();
           const r = await fitCustomerValue(db, ws.id, {
-            now: new Date(),
+            now,
             ...(flags.calibrationEnd ? { calibrationEnd: flags.calibrationEnd } : {}),
             ...(flags.horizon ? { horizonDays: flags.horizon } : {}),
             ...(flags.discountRate !== undefined ? { annualDiscountRate: flags.discountRate } : {}),
           });
-          print(Boolean(flags.json), r, () => formatValueFit(r));
+          // Segments and stages that read the value (clv_percentile, p_alive, …) follow the new fit at once.
+          const memberships = await recomputeWorkspace(db, ws.id, now, readsValue);
+          const out = memberships ? { ...r, memberships } : r;
+          print(Boolean(flags.json), out, () =>
+            memberships
+              ? `${formatValueFit(r)}\nSegments and stages reading the value recomputed: ${memberships.customers} customers.`
+              : formatValueFit(r),
+          );
         }),
     );
   value

@@ -2,8 +2,10 @@
 // arrived, or the next moment time alone can change an answer has come), evaluates the conditions that the change
 // concerns in memory, writes the differences with their events, and schedules the next time-driven check.
 import type { Clock } from "../core/clock.ts";
+import { VALUE_FIELDS } from "../core/condition/ast.ts";
 import {
   type CustomerFacts,
+  type CustomerValueFacts,
   evaluate,
   evaluateStage,
   nextChange,
@@ -155,10 +157,16 @@ export async function loadFacts(
   workspaceId: number,
   ids: readonly string[],
 ): Promise<Map<string, CustomerFacts>> {
-  const { rows } = await client.query<CustomerFacts & { revenue: string }>(
-    `SELECT customer_id, user_id, email, phone, telegram_chat_id, traits, timezone, locale, consents,
-            preferred_channel, orders, revenue, first_order_at, last_order_at, first_seen_at, last_seen_at
-       FROM customers WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[])`,
+  const { rows } = await client.query<
+    Omit<CustomerFacts, "value"> & { revenue: string; value: CustomerValueFacts | null }
+  >(
+    `SELECT c.customer_id, c.user_id, c.email, c.phone, c.telegram_chat_id, c.traits, c.timezone, c.locale,
+            c.consents, c.preferred_channel, c.orders, c.revenue, c.first_order_at, c.last_order_at,
+            c.first_seen_at, c.last_seen_at,
+            CASE WHEN v.customer_id IS NOT NULL THEN json_build_object(${VALUE_FIELDS.map((f) => `'${f}', v.${f}`).join(", ")}) END AS value
+       FROM customers c
+       LEFT JOIN customer_value v ON v.workspace_id = c.workspace_id AND v.customer_id = c.customer_id
+      WHERE c.workspace_id = $1 AND c.customer_id = ANY($2::bigint[])`,
     [workspaceId, ids],
   );
   return new Map(rows.map((r) => [r.customer_id, { ...r, revenue: Number(r.revenue) }]));

@@ -127,9 +127,11 @@ async function recomputeStages(
        UPDATE memberships m SET left_at = $2 FROM diff
         WHERE m.workspace_id = $1 AND m.kind = 'stage' AND m.left_at IS NULL AND m.customer_id = diff.customer_id
        RETURNING m.customer_id),
+     -- after \`closed\` (reading it makes it run first): a customer's new stage may not open while the old is open
      opened AS (
        INSERT INTO memberships (workspace_id, customer_id, kind, name, entered_at)
-       SELECT $1, customer_id, 'stage', to_stage, $2 FROM diff WHERE to_stage IS NOT NULL
+       SELECT $1, customer_id, 'stage', to_stage, $2 FROM diff
+        WHERE to_stage IS NOT NULL AND (SELECT count(*) FROM closed) >= 0
        RETURNING customer_id),
      recorded AS (
        INSERT INTO events (workspace_id, customer_id, message_id, type, name, occurred_at, received_at, properties)

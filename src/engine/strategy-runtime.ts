@@ -1,5 +1,6 @@
 // The strategy in force: applying a new version (validated, stored and recomputed in one transaction, so a
 // version is never half applied) and reading the version in force back as the model the refresher evaluates.
+import { conditionDeps } from "../core/condition/index.ts";
 import type { Queryable } from "../store/customers.ts";
 import { type Db, withTransaction } from "../store/db.ts";
 import { type MembershipKind, membershipSizes } from "../store/memberships.ts";
@@ -93,11 +94,20 @@ export async function recomputeWorkspace(
   db: Db,
   workspaceId: number,
   now: Date,
+  /** recompute only when the version in force passes this test */
+  when: (model: MembershipModel) => boolean = () => true,
 ): Promise<RecomputeResult | null> {
   return withTransaction(db, async (client: Queryable) => {
     const stored = await currentStrategyVersion(client, workspaceId);
     if (!stored) return null;
     const model = membershipModelOf(parseStored(stored), stored.version);
+    if (!when(model)) return null;
     return recomputeMemberships(client, workspaceId, model, now, { emitEvents: true });
   });
+}
+
+/** Whether some segment or stage reads the customers' fitted value: a new fit changes their members. */
+export function readsValue(model: MembershipModel): boolean {
+  const units = model.stage ? [...model.segments, model.stage] : model.segments;
+  return units.some((u) => u.conditions.some((c) => conditionDeps(c).value));
 }

@@ -11,7 +11,7 @@ import type {
   ValueExpr,
   Window,
 } from "../core/condition/ast.ts";
-import { DAYS_SINCE_BASE } from "../core/condition/ast.ts";
+import { DAYS_SINCE_BASE, isValueField, VALUE_FIELDS } from "../core/condition/ast.ts";
 import { compareValue } from "../core/condition/evaluate.ts";
 import { comparedNumbers } from "../core/condition/next-change.ts";
 import type { ConditionEnv } from "../core/condition/subject.ts";
@@ -50,6 +50,7 @@ class Compiler {
   readonly values: unknown[] = [];
   readonly aggregates = new Map<string, Aggregate>();
   usesStage = false;
+  usesValue = false;
   stagePartsDone = false;
 
   constructor(readonly req: SelectionRequest) {}
@@ -154,6 +155,11 @@ class Compiler {
   }
 
   field(name: string): SqlValue {
+    if (isValueField(name)) {
+      this.usesValue = true;
+      const t = name === "rfm_group" ? "str" : name.startsWith("rfm_") ? "num" : "float";
+      return { sql: `x.tact_v_${name}`, t };
+    }
     if (name === "orders") return { sql: "x.orders", t: "num" };
     if (name === "revenue") return { sql: "x.revenue::float8", t: "float" };
     if (name === "aov")
@@ -330,6 +336,12 @@ export function compileSelection(req: SelectionRequest): { text: string; values:
   // after the conditions, which tell whether they read the stage
   const stageSql = req.withStage || c.usesStage ? stageCase(c, req.env.stages) : null;
   const ctes = eventCtes(c, ws, ids);
+  if (c.usesValue) {
+    ctes.joins.push(
+      "  LEFT JOIN customer_value v ON v.workspace_id = c.workspace_id AND v.customer_id = c.customer_id",
+    );
+    ctes.columns.push(...VALUE_FIELDS.map((f) => `v.${f} AS tact_v_${f}`));
+  }
   const joins = ctes.joins.join("\n");
   const base = `tact_base AS (
   SELECT c.*${ctes.columns.map((col) => `, ${col}`).join("")}

@@ -8,7 +8,23 @@ export interface Span {
   end: number;
 }
 
-/** Customer columns and the values derived from them (all read from the `customers` row). */
+/** A customer's value as the last `tact value fit` left it (the `customer_value` row): numbers, and the RFM group. */
+export const VALUE_FIELDS = [
+  "p_alive",
+  "clv",
+  "clv_percentile",
+  "expected_purchases",
+  "expected_value",
+  "rfm_r",
+  "rfm_f",
+  "rfm_m",
+  "rfm_group",
+] as const;
+export type ValueField = (typeof VALUE_FIELDS)[number];
+export const isValueField = (name: string): name is ValueField =>
+  (VALUE_FIELDS as readonly string[]).includes(name);
+
+/** Customer columns and the values derived from them (read from the `customers` row), and the value fields. */
 export const NUMBER_FIELDS = [
   "orders",
   "revenue",
@@ -17,6 +33,14 @@ export const NUMBER_FIELDS = [
   "days_since_first_order",
   "days_since_last_seen",
   "days_since_first_seen",
+  "p_alive",
+  "clv",
+  "clv_percentile",
+  "expected_purchases",
+  "expected_value",
+  "rfm_r",
+  "rfm_f",
+  "rfm_m",
 ] as const;
 export const TIME_FIELDS = ["first_order_at", "last_order_at", "first_seen_at", "last_seen_at"] as const;
 export const STRING_FIELDS = [
@@ -27,6 +51,7 @@ export const STRING_FIELDS = [
   "timezone",
   "locale",
   "preferred_channel",
+  "rfm_group",
 ] as const;
 
 export type NumberField = (typeof NUMBER_FIELDS)[number];

@@ -1,6 +1,6 @@
 // What a condition reads, so new data re-evaluates only the conditions it can change and time-dependent ones
 // get scheduled. Direct dependencies only: a referenced segment's own dependencies are its own.
-import { children, DAYS_SINCE_BASE, type Expr } from "./ast.ts";
+import { children, DAYS_SINCE_BASE, type Expr, isValueField } from "./ast.ts";
 
 export interface ConditionDeps {
   /** segments referenced by segment('x') */
@@ -10,6 +10,8 @@ export interface ConditionDeps {
   events: Set<string>;
   /** reads any customer column (attributes, traits, consents, reachability) */
   profile: boolean;
+  /** reads the customer's fitted value (p_alive, clv_percentile, rfm_group, …) */
+  value: boolean;
   /** the answer can change with time alone (a duration window, days_since_…) */
   timeDependent: boolean;
   /** the longest duration window; null when some aggregate reads all time or since the scenario entry */
@@ -22,6 +24,7 @@ export function conditionDeps(ast: Expr): ConditionDeps {
     usesStage: false,
     events: new Set(),
     profile: false,
+    value: false,
     timeDependent: false,
     maxWindowMs: 0,
   };
@@ -36,6 +39,7 @@ export function conditionDeps(ast: Expr): ConditionDeps {
         break;
       case "field":
         deps.profile = true;
+        if (isValueField(e.name)) deps.value = true;
         if (Object.hasOwn(DAYS_SINCE_BASE, e.name)) deps.timeDependent = true;
         break;
       case "trait":

@@ -6,6 +6,7 @@ import {
   type CompareOp,
   DAYS_SINCE_BASE,
   type Expr,
+  isValueField,
   type LiteralExpr,
   type ValueExpr,
 } from "./ast.ts";
@@ -190,6 +191,11 @@ export function stageOf(ctx: EvalContext): string | null {
 }
 
 function fieldValue(name: string, c: CustomerFacts, now: number): RuntimeValue {
+  if (isValueField(name)) {
+    const v = c.value?.[name] ?? null;
+    if (v === null) return null;
+    return typeof v === "string" ? { t: "string", v } : { t: "number", v };
+  }
   switch (name) {
     case "orders":
       return { t: "number", v: c.orders };

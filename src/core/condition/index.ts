@@ -15,4 +15,11 @@ export type { ConditionError } from "./errors.ts";
 export { evaluate, evaluateStage, matchesEvent } from "./evaluate.ts";
 export { nextChange } from "./next-change.ts";
 export { ATTRIBUTE_NAMES, type ParseResult, parseCondition } from "./parser.ts";
-export type { ConditionEnv, ContactKind, CustomerFacts, Subject, SubjectEvent } from "./subject.ts";
+export type {
+  ConditionEnv,
+  ContactKind,
+  CustomerFacts,
+  CustomerValueFacts,
+  Subject,
+  SubjectEvent,
+} from "./subject.ts";

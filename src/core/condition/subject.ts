@@ -32,6 +32,20 @@ export interface CustomerFacts {
   last_order_at: Date | null;
   first_seen_at: Date | null;
   last_seen_at: Date | null;
+  /** the `customer_value` row, when the value models were fitted and the customer has one */
+  value?: CustomerValueFacts | null;
+}
+
+export interface CustomerValueFacts {
+  p_alive: number | null;
+  clv: number | null;
+  clv_percentile: number | null;
+  expected_purchases: number | null;
+  expected_value: number | null;
+  rfm_r: number | null;
+  rfm_f: number | null;
+  rfm_m: number | null;
+  rfm_group: string | null;
 }
 
 export interface SubjectEvent {
