@@ -9,7 +9,7 @@ export interface Span {
 }
 
 /** A customer's value as the last `tact value fit` left it (the `customer_value` row): numbers, and the RFM group. */
-export const VALUE_FIELDS = [
+const VALUE_NUMBER_FIELDS = [
   "p_alive",
   "clv",
   "clv_percentile",
@@ -18,8 +18,8 @@ export const VALUE_FIELDS = [
   "rfm_r",
   "rfm_f",
   "rfm_m",
-  "rfm_group",
 ] as const;
+export const VALUE_FIELDS = [...VALUE_NUMBER_FIELDS, "rfm_group"] as const;
 export type ValueField = (typeof VALUE_FIELDS)[number];
 export const isValueField = (name: string): name is ValueField =>
   (VALUE_FIELDS as readonly string[]).includes(name);
@@ -33,14 +33,7 @@ export const NUMBER_FIELDS = [
   "days_since_first_order",
   "days_since_last_seen",
   "days_since_first_seen",
-  "p_alive",
-  "clv",
-  "clv_percentile",
-  "expected_purchases",
-  "expected_value",
-  "rfm_r",
-  "rfm_f",
-  "rfm_m",
+  ...VALUE_NUMBER_FIELDS,
 ] as const;
 export const TIME_FIELDS = ["first_order_at", "last_order_at", "first_seen_at", "last_seen_at"] as const;
 export const STRING_FIELDS = [
