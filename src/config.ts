@@ -14,6 +14,7 @@ const envSchema = z.object({
   TACT_INGEST_MAX_WAIT_MS: z.coerce.number().int().min(0).default(250),
   TACT_INGEST_BACKLOG: z.coerce.number().int().min(1).default(2_000_000),
   TACT_INGEST_MAX_LAG_MS: z.coerce.number().int().min(0).default(60_000),
+  TACT_VALUE_REFIT_HOURS: z.coerce.number().min(0).default(24),
 });
 
 export interface Config {
@@ -30,6 +31,8 @@ export interface Config {
   sendConcurrency: number;
   /** the tracking API's queue: see docs/ingestion.md */
   ingest: { maxWaitMs: number; backlogLimit: number; maxLagMs: number };
+  /** refit the value models when the last fit is this old and orders changed since; 0: never */
+  valueRefitHours: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -53,5 +56,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       backlogLimit: e.TACT_INGEST_BACKLOG,
       maxLagMs: e.TACT_INGEST_MAX_LAG_MS,
     },
+    valueRefitHours: e.TACT_VALUE_REFIT_HOURS,
   };
 }

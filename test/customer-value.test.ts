@@ -9,9 +9,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { applyStrategy, readsValue, recomputeWorkspace } from "../src/engine/strategy-runtime.ts";
+import {
+  applyStrategy,
+  readsValue,
+  recomputeWorkspace,
+  strategyReadsValue,
+} from "../src/engine/strategy-runtime.ts";
 import { ingestMessages } from "../src/ingest/ingest.ts";
 import { fitCustomerValue } from "../src/measure/value-fit.ts";
+import { refitStaleValues } from "../src/measure/value-refit.ts";
 import { openDb } from "../src/store/db.ts";
 import { createWorkspace, type Workspace } from "../src/store/workspaces.ts";
 import { runTact, type TestDb, testDb, testWorkspace } from "./helpers.ts";
@@ -242,33 +248,39 @@ test("refunds lower RFM money, not the purchase count; no orders at all is said 
   assert.equal(r.customers, 0);
 });
 
-test("stages and segments can read the fitted value; a new fit recomputes them (clv_percentile, p_alive)", async () => {
-  const w = await createWorkspace(t.db, "valuestages");
-  const strategy = [
-    "version: 1",
-    "name: Value stages",
-    "timezone: UTC",
-    "currency: USD",
-    'channels: { email: { provider: smtp, from: "shop@example.com" } }',
-    "stages:",
-    '  anchor: "clv_percentile >= 90"',
-    '  at_risk: "p_alive < 0.3"',
-    '  buyer: "orders >= 1"',
-    '  visitor: "orders == 0"',
-    "segments: { champions: \"rfm_group == 'champions'\" }",
-  ].join("\n");
-  const applied = await applyStrategy(t.db, w.id, strategy, "value.yaml", "test", new Date(START));
-  assert.ok(applied.ok, JSON.stringify(!applied.ok && applied.diagnostics));
-  // 160 customers: a third buy often and recently, a third bought a few times long ago, the rest once.
+/** n customers: a third buy often and recently, a third bought a few times long ago, the rest once. */
+function buyers(n: number) {
   const list: { user: string; day: number; revenue: number }[] = [];
-  for (let c = 0; c < 160; c++) {
-    const n = c % 3 === 0 ? 6 + (c % 5) : c % 3 === 1 ? 3 : 1;
-    for (let k = 0; k < n; k++) {
+  for (let c = 0; c < n; c++) {
+    const times = c % 3 === 0 ? 6 + (c % 5) : c % 3 === 1 ? 3 : 1;
+    for (let k = 0; k < times; k++) {
       const day = c % 3 === 0 ? 200 + k * 15 : c % 3 === 1 ? 10 + k * 20 : 5 + (c % 50);
       list.push({ user: `v${c}`, day, revenue: 20 + (c % 7) * 10 });
     }
   }
-  await orders(w, list);
+  return list;
+}
+
+const VALUE_STAGES = [
+  "version: 1",
+  "name: Value stages",
+  "timezone: UTC",
+  "currency: USD",
+  'channels: { email: { provider: smtp, from: "shop@example.com" } }',
+  "stages:",
+  '  anchor: "clv_percentile >= 90"',
+  '  at_risk: "p_alive < 0.3"',
+  '  buyer: "orders >= 1"',
+  '  visitor: "orders == 0"',
+  "segments: { champions: \"rfm_group == 'champions'\" }",
+].join("\n");
+
+test("stages and segments can read the fitted value; a new fit recomputes them (clv_percentile, p_alive)", async () => {
+  const w = await createWorkspace(t.db, "valuestages");
+  const strategy = VALUE_STAGES;
+  const applied = await applyStrategy(t.db, w.id, strategy, "value.yaml", "test", new Date(START));
+  assert.ok(applied.ok, JSON.stringify(!applied.ok && applied.diagnostics));
+  await orders(w, buyers(160));
   const fit = await fitAt(w);
   assert.ok(fit.bgNbd, `fitted: ${fit.status} ${fit.reason}`);
   const r = await recomputeWorkspace(t.db, w.id, new Date(), readsValue);
@@ -300,4 +312,35 @@ test("stages and segments can read the fitted value; a new fit recomputes them (
   const plain = strategy.replace(/ {2}anchor.*\n {2}at_risk.*\n/, "").replace(/\nsegments.*$/, "");
   assert.ok((await applyStrategy(t.db, w.id, plain, "value.yaml", "test", new Date(START))).ok);
   assert.equal(await recomputeWorkspace(t.db, w.id, new Date(), readsValue), null);
+});
+
+test("the worker refits a stale fit once buyers changed, and a strategy reading the value gets a first fit", async () => {
+  const w = await createWorkspace(t.db, "refit");
+  await orders(w, buyers(150));
+  const due = (now: Date) =>
+    refitStaleValues(t.db, { now, everyMs: 24 * 3600_000, readsValue: (id) => strategyReadsValue(t.db, id) });
+  const modelsOf = async () =>
+    Number(
+      (await t.db.pool.query("SELECT count(*) AS n FROM value_models WHERE workspace_id = $1", [w.id]))
+        .rows[0].n,
+    );
+
+  assert.equal(
+    (await due(new Date())).has(w.id),
+    false,
+    "never fitted, and the strategy does not read the value",
+  );
+  assert.ok((await applyStrategy(t.db, w.id, VALUE_STAGES, "value.yaml", "test", new Date())).ok);
+  const first = await due(new Date());
+  assert.ok(first.get(w.id)?.status, "the strategy reads the value: a first fit");
+  assert.equal(await modelsOf(), 1);
+  assert.equal((await due(new Date())).has(w.id), false, "a fit younger than the interval is kept");
+  const later = new Date(Date.now() + 25 * 3600_000);
+  assert.equal((await due(later)).has(w.id), false, "no buyer changed since the fit");
+  await t.db.pool.query("UPDATE customers SET updated_at = $2 WHERE workspace_id = $1 AND orders > 0", [
+    w.id,
+    new Date(Date.now() + 3600_000),
+  ]);
+  assert.ok((await due(later)).has(w.id), "stale, and buyers changed: refitted");
+  assert.equal(await modelsOf(), 2);
 });

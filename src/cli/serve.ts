@@ -1,12 +1,14 @@
 // `tact serve`: migrations, first-run bootstrap, the HTTP server with the engine (memberships, scenarios, sending), and
 // a clean shutdown on SIGTERM/SIGINT. `tact worker`: the background workers alone, to scale out.
-import { pino } from "pino";
+import { type Logger, pino } from "pino";
 import { loadConfig } from "../config.ts";
 import { systemClock } from "../core/clock.ts";
 import { Engine } from "../engine/engine.ts";
+import { readsValue, recomputeWorkspace, strategyReadsValue } from "../engine/strategy-runtime.ts";
 import { IngestQueue } from "../ingest/ingest-queue.ts";
+import { refitStaleValues } from "../measure/value-refit.ts";
 import { buildApp } from "../server/app.ts";
-import { openDb } from "../store/db.ts";
+import { type Db, openDb } from "../store/db.ts";
 import { pruneMessageIds } from "../store/events.ts";
 import { migrate } from "../store/migrate.ts";
 import { ensureEventPartitions } from "../store/partitions.ts";
@@ -56,15 +58,7 @@ export async function serve(): Promise<void> {
     onIngested: () => engine.wake(),
     ingest: config.ingest,
   });
-  // Housekeeping: partitions ahead, message ids past the dedupe window.
-  const housekeeping = setInterval(() => {
-    const now = systemClock.now();
-    const ahead = [0, 1, 2, 3].map((i) => new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + i, 1)));
-    ensureEventPartitions(db, ahead)
-      .then(() => pruneMessageIds(db, new Date(now.getTime() - DEDUPE_DAYS * 24 * HOUR)))
-      .catch((err: unknown) => logger.error({ err }, "housekeeping failed"));
-  }, HOUR);
-  housekeeping.unref();
+  const housekeeping = startHousekeeping(db, logger, config.valueRefitHours);
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -91,6 +85,40 @@ export async function serve(): Promise<void> {
   logger.info({ port: config.port }, "listening");
 }
 
+/**
+ * Hourly: event partitions ahead, message ids past the dedupe window, and the value models refitted when due
+ * (then the segments and stages that read the value recomputed).
+ */
+function startHousekeeping(db: Db, logger: Logger, refitHours: number): NodeJS.Timeout {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    const now = systemClock.now();
+    const ahead = [0, 1, 2, 3].map((i) => new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + i, 1)));
+    ensureEventPartitions(db, ahead)
+      .then(() => pruneMessageIds(db, new Date(now.getTime() - DEDUPE_DAYS * 24 * HOUR)))
+      .then(async () => {
+        if (refitHours <= 0) return;
+        const fits = await refitStaleValues(db, {
+          now,
+          everyMs: refitHours * HOUR,
+          readsValue: (ws) => strategyReadsValue(db, ws),
+        });
+        for (const [ws, fit] of fits) {
+          const memberships = await recomputeWorkspace(db, ws, systemClock.now(), readsValue);
+          logger.info({ workspace: ws, status: fit.status, memberships }, "customer value refitted");
+        }
+      })
+      .catch((err: unknown) => logger.error({ err }, "housekeeping failed"))
+      .finally(() => {
+        running = false;
+      });
+  }, HOUR);
+  timer.unref();
+  return timer;
+}
+
 /** `tact worker`: keeps memberships current, runs scenarios and sends messages, without serving HTTP. */
 export async function worker(): Promise<void> {
   const config = loadConfig();
@@ -112,9 +140,11 @@ export async function worker(): Promise<void> {
   });
   ingest.start();
   engine.start();
+  const housekeeping = startHousekeeping(db, logger, config.valueRefitHours);
   logger.info({ backend: db.backend }, "worker running");
   const stop = async (signal: string) => {
     logger.info({ signal }, "worker stopping");
+    clearInterval(housekeeping);
     await ingest.stop();
     await engine.stop();
     await db.close();

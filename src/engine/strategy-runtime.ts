@@ -106,6 +106,12 @@ export async function recomputeWorkspace(
   });
 }
 
+/** Whether the workspace's strategy in force reads the customers' fitted value. */
+export async function strategyReadsValue(db: Db, workspaceId: number): Promise<boolean> {
+  const stored = await currentStrategyVersion(db.pool, workspaceId);
+  return stored ? readsValue(membershipModelOf(parseStored(stored), stored.version)) : false;
+}
+
 /** Whether some segment or stage reads the customers' fitted value: a new fit changes their members. */
 export function readsValue(model: MembershipModel): boolean {
   const units = model.stage ? [...model.segments, model.stage] : model.segments;
