@@ -12,7 +12,7 @@ import { generate as onlineSchool } from "../examples/online-school/generate.ts"
 import type { Batch, GenerateOptions } from "../examples/synthetic-base.ts";
 import { gatherStrategyFacts } from "../src/engine/strategy-facts.ts";
 import { ingestMessages } from "../src/ingest/ingest.ts";
-import { loadSynthetic, type SyntheticEvent } from "../src/store/bulk-load.ts";
+import { emptyCustomer, loadSynthetic, type SyntheticEvent } from "../src/store/bulk-load.ts";
 import { formatDiagnostic } from "../src/strategy/diagnostics.ts";
 import { lintStrategy } from "../src/strategy/lint.ts";
 import { validateStrategy } from "../src/strategy/validate.ts";
@@ -355,22 +355,14 @@ describe("synthetic bases loaded with COPY", () => {
     const at = new Date("2026-01-10T10:00:00.000Z");
     const batch: Batch = {
       customers: awkward.map((s, i) => ({
-        key: i,
+        ...emptyCustomer(i),
         userId: `user ${s} ${i}`,
         anonymousIds: [`anon ${s} ${i}`],
         email: s,
-        phone: null,
         telegramChatId: s,
         traits: { note: s, [`key ${s}`]: [s, { s }] },
         traitsUpdatedAt: at,
-        timezone: null,
         locale: s,
-        consents: {},
-        preferredChannel: null,
-        orders: 0,
-        revenue: 0,
-        firstOrderAt: null,
-        lastOrderAt: null,
         firstSeenAt: at,
         lastSeenAt: at,
       })),

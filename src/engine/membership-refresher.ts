@@ -152,6 +152,16 @@ function earliestChange(
   return best === null ? null : new Date(best);
 }
 
+// A customer's row, with the value of the last fit (null before one) as conditions and templates read it.
+const FACTS_SQL = `SELECT c.customer_id, c.user_id, c.email, c.phone, c.telegram_chat_id, c.traits, c.timezone,
+       c.locale, c.consents, c.preferred_channel, c.orders, c.revenue, c.first_order_at, c.last_order_at,
+       c.first_seen_at, c.last_seen_at,
+       CASE WHEN v.customer_id IS NOT NULL
+            THEN json_build_object(${VALUE_FIELDS.map((f) => `'${f}', v.${f}`).join(", ")}) END AS value
+  FROM customers c
+  LEFT JOIN customer_value v ON v.workspace_id = c.workspace_id AND v.customer_id = c.customer_id
+ WHERE c.workspace_id = $1 AND c.customer_id = ANY($2::bigint[])`;
+
 export async function loadFacts(
   client: Queryable,
   workspaceId: number,
@@ -159,16 +169,7 @@ export async function loadFacts(
 ): Promise<Map<string, CustomerFacts>> {
   const { rows } = await client.query<
     Omit<CustomerFacts, "value"> & { revenue: string; value: CustomerValueFacts | null }
-  >(
-    `SELECT c.customer_id, c.user_id, c.email, c.phone, c.telegram_chat_id, c.traits, c.timezone, c.locale,
-            c.consents, c.preferred_channel, c.orders, c.revenue, c.first_order_at, c.last_order_at,
-            c.first_seen_at, c.last_seen_at,
-            CASE WHEN v.customer_id IS NOT NULL THEN json_build_object(${VALUE_FIELDS.map((f) => `'${f}', v.${f}`).join(", ")}) END AS value
-       FROM customers c
-       LEFT JOIN customer_value v ON v.workspace_id = c.workspace_id AND v.customer_id = c.customer_id
-      WHERE c.workspace_id = $1 AND c.customer_id = ANY($2::bigint[])`,
-    [workspaceId, ids],
-  );
+  >(FACTS_SQL, [workspaceId, ids]);
   return new Map(rows.map((r) => [r.customer_id, { ...r, revenue: Number(r.revenue) }]));
 }
 

@@ -121,32 +121,24 @@ function mergeContext(
 
 /** Returns the path of the first value nested deeper than max, or undefined. */
 export function tooDeep(value: unknown, max: number): string | undefined {
-  return deeperThan(value, max) ? deepPath(value, max, "") : undefined;
-}
-
-function deeperThan(value: unknown, max: number): boolean {
-  if (typeof value !== "object" || value === null) return false;
-  if (max === 0) return true;
-  if (Array.isArray(value)) return value.some((v) => deeperThan(v, max - 1));
-  for (const k in value) if (deeperThan((value as Record<string, unknown>)[k], max - 1)) return true;
-  return false;
-}
-
-function deepPath(value: unknown, max: number, path: string): string | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
-  if (max === 0) return path || "(root)";
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const p = deepPath(value[i], max - 1, `${path}[${i}]`);
-      if (p) return p;
-    }
-    return undefined;
-  }
-  for (const k in value) {
-    const p = deepPath((value as Record<string, unknown>)[k], max - 1, path ? `${path}.${k}` : k);
-    if (p) return p;
-  }
-  return undefined;
+  // the keys on the way down, made into a path only when one is too deep
+  const keys: (string | number)[] = [];
+  const walk = (v: unknown, left: number): boolean => {
+    if (typeof v !== "object" || v === null) return false;
+    if (left === 0) return true;
+    const deeper = (k: string | number, child: unknown) => {
+      keys.push(k);
+      if (walk(child, left - 1)) return true;
+      keys.pop();
+      return false;
+    };
+    if (Array.isArray(v)) return v.some((child, i) => deeper(i, child));
+    for (const k in v) if (deeper(k, (v as Record<string, unknown>)[k])) return true;
+    return false;
+  };
+  if (!walk(value, max)) return undefined;
+  const path = keys.map((k, i) => (typeof k === "number" ? `[${k}]` : i === 0 ? k : `.${k}`)).join("");
+  return path || "(root)";
 }
 
 /**

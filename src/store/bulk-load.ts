@@ -28,7 +28,6 @@ export interface SyntheticCustomer {
   lastSeenAt: Date | null;
 }
 
-/** An event, shaped for the `events` table; `customerKey` is the `key` of its customer. */
 /** A customer with no data yet: what a profile is before its first event. */
 export function emptyCustomer(key: number): SyntheticCustomer {
   return {
@@ -53,6 +52,7 @@ export function emptyCustomer(key: number): SyntheticCustomer {
   };
 }
 
+/** An event, shaped for the `events` table; `customerKey` is the `key` of its customer. */
 export interface SyntheticEvent {
   customerKey: number;
   messageId: string;

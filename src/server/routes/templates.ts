@@ -4,6 +4,7 @@
 import { z } from "zod";
 import type { Clock } from "../../core/clock.ts";
 import type { CustomerFacts } from "../../core/condition/index.ts";
+import { loadFacts } from "../../engine/membership-refresher.ts";
 import { type RenderedBody, renderMessage } from "../../engine/render/render-message.ts";
 import { parseStored } from "../../engine/strategy-runtime.ts";
 import type { Db } from "../../store/db.ts";
@@ -43,15 +44,7 @@ const PREVIEW_LINKS = { unsubscribe_url: "#preview-unsubscribe", confirm_url: "#
 
 async function customerFacts(db: Db, workspaceId: number, id: string): Promise<CustomerFacts | undefined> {
   const cid = await currentCustomerId(db, workspaceId, id);
-  if (!cid) return undefined;
-  const { rows } = await db.pool.query<CustomerFacts & { revenue: string }>(
-    `SELECT customer_id, user_id, email, phone, telegram_chat_id, traits, timezone, locale, consents,
-            preferred_channel, orders, revenue, first_order_at, last_order_at, first_seen_at, last_seen_at
-       FROM customers WHERE workspace_id = $1 AND customer_id = $2`,
-    [workspaceId, cid],
-  );
-  const row = rows[0];
-  return row ? { ...row, revenue: Number(row.revenue) } : undefined;
+  return cid ? (await loadFacts(db.pool, workspaceId, [cid])).get(cid) : undefined;
 }
 
 /** The strategy in force, parsed once per version: templates stay compiled between previews. */
