@@ -322,6 +322,29 @@ function atomAtDays(atom: Expr, k: number): string {
   return holds ? "TRUE" : FALSE;
 }
 
+/**
+ * An event filter (a goal's or a trigger's `where`) as SQL over `e.properties`, for queries over many events at
+ * once. Its bind parameters are numbered after `leading`, the caller's own. Throws when the filter reads anything
+ * but the event's properties.
+ */
+export function compileEventFilter(
+  filter: Expr,
+  env: ConditionEnv,
+  now: Date,
+  leading: readonly unknown[],
+): { sql: string; values: unknown[] } {
+  const c = new Compiler({
+    workspaceId: 0,
+    now,
+    env,
+    conditions: [],
+    withStage: false,
+    withNextChange: false,
+  });
+  c.values.push(...leading);
+  return { sql: c.bool(filter, new Set(), true), values: c.values };
+}
+
 export function compileSelection(req: SelectionRequest): { text: string; values: unknown[] } {
   const c = new Compiler(req);
   const none = new Set<string>();

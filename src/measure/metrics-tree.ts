@@ -1,0 +1,262 @@
+// The metrics tree of a workspace over a period (SPEC §7): revenue = active customers × ARPU, ARPU = orders per
+// customer × average order value; each channel's reach, message funnel and cost; each scenario's entries and
+// cost; the base (size, digitised share, stages and moves between them); each goal's target against its actual.
+// A handful of aggregate queries (src/store/period-metrics.ts, base-metrics.ts); ratios with nothing to divide
+// by are null, never NaN.
+
+import { baseTotals, type ChannelReachSpec, stageDistribution, stageFlows } from "../store/base-metrics.ts";
+import type { Db } from "../store/db.ts";
+import { entryTotals, messageTotals, orderTotals } from "../store/period-metrics.ts";
+import { currentStrategyVersion } from "../store/strategies.ts";
+import { loadStrategy } from "../strategy/load.ts";
+import type { Strategy } from "../strategy/types.ts";
+import { type GoalResult, goalResults } from "./metrics-tree-goals.ts";
+
+export interface MetricsTreeOptions {
+  from: Date;
+  to: Date;
+  /** when goal windows are judged closed (default: the real time) */
+  now?: Date;
+  /** the strategy to read channels, stages and goals from (default: the version in force) */
+  strategy?: { strategy: Strategy; version: number | null };
+  workspace?: string;
+}
+
+export interface RevenueTree {
+  /** gross revenue of orders − refunded amounts */
+  revenue: number;
+  grossRevenue: number;
+  refunds: number;
+  refundedAmount: number;
+  /** customers with at least one order in the period */
+  activeCustomers: number;
+  orders: number;
+  /** revenue / active customers */
+  arpu: number | null;
+  /** orders / active customers */
+  ordersPerCustomer: number | null;
+  /** revenue / orders (net of refunds, so that the product is exact) */
+  aov: number | null;
+  byDay: { day: string; orders: number; revenue: number }[];
+}
+
+export interface Rates {
+  delivered: number | null;
+  opened: number | null;
+  clicked: number | null;
+  bounced: number | null;
+  unsubscribed: number | null;
+}
+
+export interface ChannelMetrics {
+  channel: string;
+  kind: string | null;
+  /** null: the channel is not in the strategy; its cost is what the arbiter recorded */
+  costPerMessage: number | null;
+  /** customers of the base with the contact point and the consent the strategy's rule requires */
+  reachable: number;
+  reach: number | null;
+  sent: number;
+  delivered: number;
+  opened: number;
+  clicked: number;
+  bounced: number;
+  unsubscribed: number;
+  /** each as a share of the messages sent */
+  rates: Rates;
+  cost: number;
+}
+
+export interface ScenarioMetrics {
+  scenario: string;
+  goal: string | null;
+  /** entries in the period, every arm */
+  entered: number;
+  /** of them, held out as the scenario's control arm */
+  controlEntered: number;
+  sent: number;
+  cost: number;
+}
+
+export interface BaseMetrics {
+  size: number;
+  newCustomers: number;
+  identified: number;
+  digitised: number;
+  digitisedShare: number | null;
+  stages: { stage: string; atStart: number; atEnd: number; shareAtEnd: number | null }[];
+  flows: { from: string | null; to: string | null; moves: number }[];
+}
+
+export interface MetricsTree {
+  workspace: string | null;
+  period: { from: string; to: string };
+  generatedAt: string;
+  strategy: { version: number | null; name: string } | null;
+  currency: string | null;
+  revenue: RevenueTree;
+  channels: ChannelMetrics[];
+  scenarios: ScenarioMetrics[];
+  base: BaseMetrics;
+  goals: GoalResult[];
+  /** what the reader must know to read the figures right (no strategy, nothing in the period, …) */
+  notes: string[];
+}
+
+export const ratio = (a: number, b: number): number | null => (b > 0 && Number.isFinite(a) ? a / b : null);
+
+/** The strategy in force, or null when none was ever applied. */
+export async function strategyInForce(
+  db: Db,
+  workspaceId: number,
+): Promise<{ strategy: Strategy; version: number | null } | null> {
+  const v = await currentStrategyVersion(db.pool, workspaceId);
+  if (!v) return null;
+  const loaded = loadStrategy(v.source, `strategy version ${v.version}`);
+  if (!loaded.ok) throw new Error(`strategy version ${v.version} no longer loads`);
+  return { strategy: loaded.strategy, version: v.version };
+}
+
+export async function metricsTree(
+  db: Db,
+  workspaceId: number,
+  opts: MetricsTreeOptions,
+): Promise<MetricsTree> {
+  const { from, to } = opts;
+  const now = opts.now ?? new Date();
+  const applied = opts.strategy ?? (await strategyInForce(db, workspaceId));
+  const strategy = applied?.strategy ?? null;
+  const notes: string[] = [];
+  if (!strategy)
+    notes.push(
+      "No strategy has been applied: channel costs and reach, scenario goals, stages and goals are unknown.",
+    );
+
+  const channelSpecs: ChannelReachSpec[] = strategy
+    ? Object.values(strategy.channels).map((c) => ({
+        name: c.name,
+        contact: c.contact,
+        consent: strategy.rules.consent,
+      }))
+    : [];
+  const pool = db.pool;
+  const [orders, messages, entries, base, stages, flows, goals] = await Promise.all([
+    orderTotals(pool, workspaceId, from, to, strategy?.timezone ?? "UTC"),
+    messageTotals(pool, workspaceId, from, to),
+    entryTotals(pool, workspaceId, from, to),
+    baseTotals(pool, workspaceId, from, to, channelSpecs),
+    stageDistribution(pool, workspaceId, from, to),
+    stageFlows(pool, workspaceId, from, to),
+    strategy ? goalResults(pool, workspaceId, strategy, { from, to, now }) : Promise.resolve([]),
+  ]);
+
+  const revenue = orders.grossRevenue - orders.refundedAmount;
+  const revenueTree: RevenueTree = {
+    revenue,
+    grossRevenue: orders.grossRevenue,
+    refunds: orders.refunds,
+    refundedAmount: orders.refundedAmount,
+    activeCustomers: orders.buyers,
+    orders: orders.orders,
+    arpu: ratio(revenue, orders.buyers),
+    ordersPerCustomer: ratio(orders.orders, orders.buyers),
+    aov: ratio(revenue, orders.orders),
+    byDay: orders.byDay,
+  };
+  if (orders.orders === 0 && orders.refunds === 0) notes.push("No order or refund in the period.");
+
+  const costOf = (channel: string): number | null => strategy?.channels[channel]?.cost ?? null;
+  const channelNames = [
+    ...channelSpecs.map((c) => c.name),
+    ...new Set(messages.map((m) => m.channel).filter((c) => !channelSpecs.some((s) => s.name === c))),
+  ];
+  const channels = channelNames.map((name): ChannelMetrics => {
+    const rows = messages.filter((m) => m.channel === name);
+    const sum = (k: "sent" | "delivered" | "opened" | "clicked" | "bounced" | "recordedCost") =>
+      rows.reduce((a, m) => a + m[k], 0);
+    const sent = sum("sent");
+    const unsubscribed = orders.unsubscribes.get(name) ?? 0;
+    const costPerMessage = costOf(name);
+    const reachable = base.reach.get(name) ?? 0;
+    return {
+      channel: name,
+      kind: strategy?.channels[name]?.kind ?? null,
+      costPerMessage,
+      reachable,
+      reach: ratio(reachable, base.size),
+      sent,
+      delivered: sum("delivered"),
+      opened: sum("opened"),
+      clicked: sum("clicked"),
+      bounced: sum("bounced"),
+      unsubscribed,
+      rates: {
+        delivered: ratio(sum("delivered"), sent),
+        opened: ratio(sum("opened"), sent),
+        clicked: ratio(sum("clicked"), sent),
+        bounced: ratio(sum("bounced"), sent),
+        unsubscribed: ratio(unsubscribed, sent),
+      },
+      cost: costPerMessage === null ? sum("recordedCost") : sent * costPerMessage,
+    };
+  });
+  if (messages.length === 0) notes.push("No message was sent in the period.");
+
+  const scenarioNames = [
+    ...Object.keys(strategy?.scenarios ?? {}),
+    ...new Set([...entries.map((e) => e.scenario), ...messages.map((m) => m.scenario)]),
+  ].filter((s, i, all) => all.indexOf(s) === i);
+  const scenarios = scenarioNames.map((name): ScenarioMetrics => {
+    const e = entries.find((x) => x.scenario === name);
+    const rows = messages.filter((m) => m.scenario === name);
+    return {
+      scenario: name,
+      goal: strategy?.scenarios[name]?.goal ?? null,
+      entered: e?.entered ?? 0,
+      controlEntered: e?.control ?? 0,
+      sent: rows.reduce((a, m) => a + m.sent, 0),
+      cost: rows.reduce(
+        (a, m) => a + (costOf(m.channel) === null ? m.recordedCost : m.sent * (costOf(m.channel) ?? 0)),
+        0,
+      ),
+    };
+  });
+
+  // Stages in the journey's order, then any the history holds that the strategy no longer names.
+  const order = strategy?.stages.map((s) => s.name) ?? [];
+  const known = [...order, ...stages.map((s) => s.stage).filter((s) => !order.includes(s))];
+  const endTotal = stages.reduce((a, s) => a + s.atEnd, 0);
+  const stageRows = known.map((stage) => {
+    const s = stages.find((x) => x.stage === stage);
+    return {
+      stage,
+      atStart: s?.atStart ?? 0,
+      atEnd: s?.atEnd ?? 0,
+      shareAtEnd: ratio(s?.atEnd ?? 0, endTotal),
+    };
+  });
+  if (strategy && endTotal === 0) notes.push("No customer had a stage at the end of the period.");
+  if (base.size === 0) notes.push("The workspace had no customers by the end of the period.");
+
+  return {
+    workspace: opts.workspace ?? null,
+    period: { from: from.toISOString(), to: to.toISOString() },
+    generatedAt: now.toISOString(),
+    strategy: strategy ? { version: applied?.version ?? null, name: strategy.name } : null,
+    currency: strategy?.currency ?? null,
+    revenue: revenueTree,
+    channels,
+    scenarios,
+    base: {
+      size: base.size,
+      newCustomers: base.newCustomers,
+      identified: base.identified,
+      digitised: base.digitised,
+      digitisedShare: ratio(base.digitised, base.size),
+      stages: stageRows,
+      flows,
+    },
+    goals,
+    notes,
+  };
+}

@@ -1,0 +1,251 @@
+// Set-wise totals of one period for the reports: orders and refunds (with a day-by-day series), unsubscribes by
+// channel, messages by scenario and channel, scenario entries, and goal conversions after entry. Each is one
+// aggregate query over the period's rows, never a query per customer. Periods are half-open: from ≤ t < to.
+import type { Queryable } from "./customers.ts";
+
+// The names the profile counts as orders, refunds and unsubscribes (ingest/profile.ts eventKind), normalised in
+// SQL. The ILIKE prefilter keeps the regular expression off the page views that make up most events.
+const KIND = "lower(regexp_replace(btrim(e.name), '[[:space:]-]+', '_', 'g'))";
+const KIND_PREFILTER = "(e.name ILIKE '%order%' OR e.name ILIKE '%unsubscri%')";
+
+/** An amount property read as the profile reads it: a number, or a string holding one; else NULL. */
+function amountOf(key: "revenue" | "total"): string {
+  const v = `e.properties -> '${key}'`;
+  const num = `CASE jsonb_typeof(${v})
+      WHEN 'number' THEN (${v})::numeric
+      WHEN 'string' THEN CASE WHEN btrim(${v} #>> '{}') ~ '^[-+]?[0-9]+(\\.[0-9]+)?$'
+                              THEN btrim(${v} #>> '{}')::numeric END
+    END`;
+  // the profile ignores absurd amounts (≥ 10¹³) the same way
+  return `(CASE WHEN abs(${num}) < 1e13 THEN ${num} END)`;
+}
+
+/** An order's amount (revenue, else total, else 0), as the profile and the value models read it. */
+export const ORDER_AMOUNT_SQL = `COALESCE(${amountOf("revenue")}, ${amountOf("total")}, 0)`;
+
+export interface OrderTotals {
+  orders: number;
+  buyers: number;
+  grossRevenue: number;
+  refunds: number;
+  refundedAmount: number;
+  /** by local day of the period (YYYY-MM-DD in the given time zone), days with orders or refunds only */
+  byDay: { day: string; orders: number; revenue: number }[];
+  /** unsubscribe events by the channel they name */
+  unsubscribes: Map<string, number>;
+}
+
+/** Orders, refunds and unsubscribes of the period in one pass over its events. */
+export async function orderTotals(
+  client: Queryable,
+  workspaceId: number,
+  from: Date,
+  to: Date,
+  timeZone: string,
+): Promise<OrderTotals> {
+  const { rows } = await client.query<{
+    k: string;
+    ch: string | null;
+    day: string | null;
+    n: string;
+    buyers: string;
+    amount: string | null;
+  }>(
+    `WITH m AS (
+       SELECT e.customer_id, ${KIND} AS k,
+              CASE WHEN ${KIND} = 'unsubscribed' THEN COALESCE(e.properties ->> 'channel', '(no channel)') END AS ch,
+              to_char(e.occurred_at AT TIME ZONE $4, 'YYYY-MM-DD') AS d, ${ORDER_AMOUNT_SQL} AS amount
+         FROM events e
+        WHERE e.workspace_id = $1 AND e.occurred_at >= $2 AND e.occurred_at < $3
+          AND e.type = 'track' AND ${KIND_PREFILTER})
+     -- one pass, two groupings: totals by kind (and channel, for unsubscribes), and orders by day
+     SELECT k, ch, d AS day, count(*) AS n, count(DISTINCT customer_id) AS buyers,
+            sum(CASE WHEN k = 'order_refunded' THEN abs(amount) ELSE amount END) AS amount
+       FROM m WHERE k IN ('order_completed', 'order_refunded', 'unsubscribed')
+      GROUP BY GROUPING SETS ((k, ch), (k, d))`,
+    [workspaceId, from, to, timeZone],
+  );
+  const out: OrderTotals = {
+    orders: 0,
+    buyers: 0,
+    grossRevenue: 0,
+    refunds: 0,
+    refundedAmount: 0,
+    byDay: [],
+    unsubscribes: new Map(),
+  };
+  const days = new Map<string, { day: string; orders: number; revenue: number }>();
+  for (const r of rows) {
+    const n = Number(r.n);
+    const amount = Number(r.amount ?? 0);
+    if (r.day !== null) {
+      if (r.k === "unsubscribed") continue;
+      const d = days.get(r.day) ?? { day: r.day, orders: 0, revenue: 0 };
+      if (r.k === "order_completed") {
+        d.orders += n;
+        d.revenue += amount;
+      } else d.revenue -= amount;
+      days.set(r.day, d);
+    } else if (r.k === "order_completed") {
+      out.orders = n;
+      out.buyers = Number(r.buyers);
+      out.grossRevenue = amount;
+    } else if (r.k === "order_refunded") {
+      out.refunds = n;
+      out.refundedAmount = amount;
+    } else if (r.k === "unsubscribed") {
+      out.unsubscribes.set(r.ch ?? "(no channel)", n);
+    }
+  }
+  out.byDay = [...days.values()].sort((a, b) => (a.day < b.day ? -1 : 1));
+  return out;
+}
+
+/** Fates of a message that was handed to its channel, and the further steps each implies. */
+export const SENT_FATES = ["sent", "delivered", "opened", "clicked", "bounced"] as const;
+
+export interface MessageTotals {
+  scenario: string;
+  channel: string;
+  sent: number;
+  delivered: number;
+  opened: number;
+  clicked: number;
+  bounced: number;
+  /** the cost the arbiter recorded when it chose the channel */
+  recordedCost: number;
+}
+
+/**
+ * Messages handed to a channel in the period (sent_at in it), by scenario and channel. A message's fate is the
+ * furthest it got: an opened message was delivered, a clicked one opened.
+ */
+export async function messageTotals(
+  client: Queryable,
+  workspaceId: number,
+  from: Date,
+  to: Date,
+): Promise<MessageTotals[]> {
+  const { rows } = await client.query<{
+    scenario: string;
+    channel: string;
+    sent: string;
+    delivered: string;
+    opened: string;
+    clicked: string;
+    bounced: string;
+    cost: string;
+  }>(
+    `SELECT scenario, COALESCE(channel, '(none)') AS channel, count(*) AS sent,
+            count(*) FILTER (WHERE fate IN ('delivered', 'opened', 'clicked')) AS delivered,
+            count(*) FILTER (WHERE fate IN ('opened', 'clicked')) AS opened,
+            count(*) FILTER (WHERE fate = 'clicked') AS clicked,
+            count(*) FILTER (WHERE fate = 'bounced') AS bounced,
+            COALESCE(sum(cost), 0) AS cost
+       FROM messages
+      WHERE workspace_id = $1 AND sent_at >= $2 AND sent_at < $3 AND fate = ANY($4::text[])
+      GROUP BY 1, 2 ORDER BY 1, 2`,
+    [workspaceId, from, to, [...SENT_FATES]],
+  );
+  return rows.map((r) => ({
+    scenario: r.scenario,
+    channel: r.channel,
+    sent: Number(r.sent),
+    delivered: Number(r.delivered),
+    opened: Number(r.opened),
+    clicked: Number(r.clicked),
+    bounced: Number(r.bounced),
+    recordedCost: Number(r.cost),
+  }));
+}
+
+/** Entries into each scenario in the period; `control` of them were held out as the scenario's control arm. */
+export async function entryTotals(
+  client: Queryable,
+  workspaceId: number,
+  from: Date,
+  to: Date,
+): Promise<{ scenario: string; entered: number; control: number }[]> {
+  const { rows } = await client.query<{ scenario: string; entered: string; control: string }>(
+    `SELECT scenario, count(*) AS entered, count(*) FILTER (WHERE variant = 'control') AS control
+       FROM scenario_entries
+      WHERE workspace_id = $1 AND entered_at >= $2 AND entered_at < $3
+      GROUP BY scenario ORDER BY scenario`,
+    [workspaceId, from, to],
+  );
+  return rows.map((r) => ({ scenario: r.scenario, entered: Number(r.entered), control: Number(r.control) }));
+}
+
+export interface GoalQuery {
+  /** the scenarios pursuing the goal */
+  scenarios: readonly string[];
+  event: string;
+  windowMs: number;
+  /** the goal's `where` compiled by compileEventFilter with this query's first 7 parameters as `leading` */
+  filter?: { sql: string; values: unknown[] };
+}
+
+export interface GoalTotals {
+  /** entries whose goal window had closed by `now` */
+  matured: number;
+  /** entries still inside their window at `now`: not counted yet */
+  pending: number;
+  /** matured entries with the goal event inside the window */
+  converted: number;
+  /** amounts (revenue, else total) of the goal events of matured entries, within the window */
+  revenue: number;
+}
+
+/** The leading parameters a goal filter is numbered after. */
+export function goalQueryLeading(
+  workspaceId: number,
+  from: Date,
+  to: Date,
+  now: Date,
+  g: Omit<GoalQuery, "filter">,
+): unknown[] {
+  return [workspaceId, from, to, now, [...g.scenarios], g.event, `${g.windowMs} milliseconds`];
+}
+
+/**
+ * Goal conversion of the scenarios' entries in the period (their own control arm left out): the goal event
+ * within the window after entry, the way the scenario runner checks it.
+ */
+export async function goalTotals(
+  client: Queryable,
+  workspaceId: number,
+  from: Date,
+  to: Date,
+  now: Date,
+  g: GoalQuery,
+): Promise<GoalTotals> {
+  const values = g.filter?.values ?? goalQueryLeading(workspaceId, from, to, now, g);
+  const { rows } = await client.query<{
+    matured: string;
+    pending: string;
+    converted: string;
+    revenue: string;
+  }>(
+    `SELECT count(*) FILTER (WHERE s.entered_at + $7::interval <= $4::timestamptz) AS matured,
+            count(*) FILTER (WHERE s.entered_at + $7::interval > $4) AS pending,
+            count(*) FILTER (WHERE s.entered_at + $7::interval <= $4 AND g.n > 0) AS converted,
+            COALESCE(sum(g.amount) FILTER (WHERE s.entered_at + $7::interval <= $4), 0) AS revenue
+       FROM scenario_entries s
+       LEFT JOIN LATERAL (
+         SELECT count(*) AS n, sum(${ORDER_AMOUNT_SQL}) AS amount FROM events e
+          WHERE e.workspace_id = s.workspace_id AND e.customer_id = s.customer_id AND e.type = 'track'
+            AND e.name = $6::text AND e.occurred_at >= s.entered_at AND e.occurred_at <= s.entered_at + $7::interval
+            ${g.filter ? `AND ${g.filter.sql}` : ""}) g ON TRUE
+      WHERE s.workspace_id = $1::integer AND s.scenario = ANY($5::text[])
+        AND s.entered_at >= $2::timestamptz AND s.entered_at < $3::timestamptz
+        AND s.variant IS DISTINCT FROM 'control'`,
+    values,
+  );
+  const r = rows[0];
+  return {
+    matured: Number(r?.matured ?? 0),
+    pending: Number(r?.pending ?? 0),
+    converted: Number(r?.converted ?? 0),
+    revenue: Number(r?.revenue ?? 0),
+  };
+}

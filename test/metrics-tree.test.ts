@@ -1,0 +1,203 @@
+// The metrics tree on the real database against figures worked out by hand from the seed (metrics-tree-seed.ts):
+// the revenue tree with its edges (the period is half-open, refunds subtract, "Order Completed" counts, a total
+// stands in for a missing revenue), reach and digitisation, the message funnel and cost of each channel, scenario
+// entries and cost, stage distribution and moves, goal verdicts; then the empty cases.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { parsePeriod } from "../src/measure/metrics-period.ts";
+import { metricsTree } from "../src/measure/metrics-tree.ts";
+import { createWorkspace } from "../src/store/workspaces.ts";
+import { type TestDb, testDb } from "./helpers.ts";
+import { NOW, PERIOD, seedMetrics } from "./metrics-tree-seed.ts";
+
+let t: TestDb;
+let wsId: number;
+
+before(async () => {
+  t = await testDb();
+  const ws = await createWorkspace(t.db, "metrics");
+  const other = await createWorkspace(t.db, "other");
+  wsId = ws.id;
+  await seedMetrics(t.db, ws.id, other.id);
+});
+
+after(async () => {
+  await t?.close();
+});
+
+const close = (actual: number | null, expected: number, what: string) =>
+  assert.ok(actual !== null && Math.abs(actual - expected) < 1e-9, `${what}: ${actual} ≠ ${expected}`);
+
+test("revenue = active customers × orders per customer × average order value, net of refunds", async () => {
+  const tree = await metricsTree(t.db, wsId, { ...PERIOD, now: NOW });
+  const r = tree.revenue;
+  // orders 100 + 50 (c1), "200" (c2), total 30 (c3), 70 as "Order Completed" (c7); the 999s fall outside
+  assert.equal(r.orders, 5);
+  assert.equal(r.activeCustomers, 4);
+  close(r.grossRevenue, 450, "gross");
+  assert.equal(r.refunds, 1);
+  close(r.refundedAmount, 50, "refunded");
+  close(r.revenue, 400, "net revenue");
+  close(r.arpu, 100, "ARPU");
+  close(r.ordersPerCustomer, 1.25, "orders per customer");
+  close(r.aov, 80, "AOV");
+  close(r.activeCustomers * (r.ordersPerCustomer ?? 0) * (r.aov ?? 0), r.revenue, "the tree multiplies out");
+  // days in the strategy's time zone: 23:00 UTC on Oct 31 is Nov 1 in Berlin
+  assert.deepEqual(
+    r.byDay.map((d) => [d.day, d.orders, d.revenue]),
+    [
+      ["2026-10-03", 1, 100],
+      ["2026-10-10", 1, 200],
+      ["2026-10-12", 1, 30],
+      ["2026-10-20", 1, 50],
+      ["2026-10-25", 0, -50],
+      ["2026-11-01", 1, 70],
+    ],
+  );
+  assert.equal(tree.currency, "EUR");
+  assert.deepEqual(tree.strategy, { version: 1, name: "Metrics school" });
+});
+
+test("the base: size, new, identified, digitised, each channel's reach", async () => {
+  const { base, channels } = await metricsTree(t.db, wsId, { ...PERIOD, now: NOW });
+  assert.equal(base.size, 7, "c8 was first seen after the period");
+  assert.equal(base.newCustomers, 1);
+  assert.equal(base.identified, 6, "c4 has no id and no contact point");
+  assert.equal(base.digitised, 4, "c1, c2, c6 (email, consent unknown), c7");
+  close(base.digitisedShare, 4 / 7, "digitised share");
+  const email = channels.find((c) => c.channel === "email");
+  const sms = channels.find((c) => c.channel === "sms");
+  assert.equal(email?.reachable, 3, "opt-in: c6 never consented");
+  close(email?.reach ?? null, 3 / 7, "email reach");
+  assert.equal(sms?.reachable, 1, "c3 unsubscribed from SMS");
+});
+
+test("channels: the message funnel, rates per message sent, cost from the strategy", async () => {
+  const { channels } = await metricsTree(t.db, wsId, { ...PERIOD, now: NOW });
+  assert.deepEqual(
+    channels.map((c) => c.channel),
+    ["email", "sms", "push"],
+  );
+  const email = channels[0];
+  assert.ok(email);
+  assert.deepEqual(
+    [email.sent, email.delivered, email.opened, email.clicked, email.bounced, email.unsubscribed],
+    [5, 3, 2, 1, 1, 1],
+  );
+  close(email.rates.delivered, 0.6, "delivered rate");
+  close(email.rates.opened, 0.4, "open rate");
+  close(email.rates.clicked, 0.2, "click rate");
+  close(email.rates.bounced, 0.2, "bounce rate");
+  close(email.rates.unsubscribed, 0.2, "unsubscribe rate");
+  close(email.cost, 0.25, "email cost");
+  assert.equal(email.costPerMessage, 0.05);
+  const sms = channels[1];
+  assert.deepEqual([sms?.sent, sms?.delivered, sms?.unsubscribed], [2, 1, 1]);
+  close(sms?.cost ?? null, 7, "sms cost");
+  const push = channels[2];
+  assert.equal(push?.costPerMessage, null, "not in the strategy");
+  close(push?.cost ?? null, 0.2, "push cost as recorded");
+  assert.equal(push?.reachable, 0, "no contact point is known for a channel outside the strategy");
+});
+
+test("scenarios: entries of every arm, messages and cost", async () => {
+  const { scenarios } = await metricsTree(t.db, wsId, { ...PERIOD, now: NOW });
+  const welcome = scenarios.find((s) => s.scenario === "welcome");
+  const winback = scenarios.find((s) => s.scenario === "winback");
+  assert.deepEqual([welcome?.entered, welcome?.controlEntered, welcome?.sent], [46, 4, 5]);
+  close(welcome?.cost ?? null, 0.25, "welcome cost");
+  assert.equal(welcome?.goal, "first_lesson");
+  assert.deepEqual([winback?.entered, winback?.controlEntered, winback?.sent], [3, 0, 3]);
+  close(winback?.cost ?? null, 7.2, "winback cost");
+});
+
+test("stages at both ends of the period and the moves between them", async () => {
+  const { base } = await metricsTree(t.db, wsId, { ...PERIOD, now: NOW });
+  assert.deepEqual(
+    base.stages.map((s) => [s.stage, s.atStart, s.atEnd]),
+    [
+      ["buyer", 0, 3],
+      ["lead", 1, 1],
+      ["visitor", 5, 3],
+    ],
+  );
+  close(base.stages[0]?.shareAtEnd ?? null, 3 / 7, "buyer share");
+  const flows = Object.fromEntries(base.flows.map((f) => [`${f.from ?? "∅"}→${f.to ?? "∅"}`, f.moves]));
+  assert.deepEqual(flows, { "visitor→buyer": 2, "lead→buyer": 1, "∅→lead": 1 });
+});
+
+test("goals: target against actual, with a verdict", async () => {
+  const { goals } = await metricsTree(t.db, wsId, { ...PERIOD, now: NOW });
+  const [lesson, winBack, partner] = goals;
+  assert.equal(lesson?.goal, "first_lesson");
+  assert.deepEqual([lesson?.entries, lesson?.pending, lesson?.conversions], [40, 2, 5]);
+  close(lesson?.actual ?? null, 5 / 40, "python lessons within 14 days, control left out");
+  assert.equal(lesson?.verdict, "met");
+  assert.equal(winBack?.target.kind, "revenue_per_customer");
+  assert.deepEqual([winBack?.entries, winBack?.conversions], [3, 3]);
+  close(winBack?.actual ?? null, 380 / 3, "revenue per entry within 30 days");
+  assert.equal(winBack?.verdict, "not_enough_data");
+  assert.match(winBack?.reason ?? "", /3 entries/);
+  assert.equal(partner?.verdict, "not_enough_data");
+  assert.equal(partner?.actual, null);
+  assert.match(partner?.reason ?? "", /no scenario/);
+
+  // judged before the windows closed: nothing matured yet
+  const early = await metricsTree(t.db, wsId, { ...PERIOD, now: new Date("2026-10-10T00:00:00Z") });
+  assert.deepEqual([early.goals[0]?.entries, early.goals[0]?.pending], [0, 46 - 4]);
+  assert.equal(early.goals[0]?.verdict, "not_enough_data");
+});
+
+/** Every number in a value, wherever it sits. */
+function numbers(v: unknown, out: number[] = []): number[] {
+  if (typeof v === "number") out.push(v);
+  else if (Array.isArray(v)) for (const x of v) numbers(x, out);
+  else if (v && typeof v === "object") for (const x of Object.values(v)) numbers(x, out);
+  return out;
+}
+
+test("an empty workspace, a period with no data: zeros and nulls, never NaN", async () => {
+  const empty = await createWorkspace(t.db, "empty");
+  const tree = await metricsTree(t.db, empty.id, { ...PERIOD, now: NOW });
+  assert.equal(tree.strategy, null);
+  assert.equal(tree.revenue.revenue, 0);
+  assert.equal(tree.revenue.arpu, null);
+  assert.equal(tree.base.size, 0);
+  assert.equal(tree.base.digitisedShare, null);
+  assert.deepEqual(tree.channels, []);
+  assert.deepEqual(tree.goals, []);
+  assert.ok(tree.notes.some((n) => /No strategy/.test(n)));
+  assert.ok(numbers(tree).every(Number.isFinite));
+
+  const quiet = await metricsTree(t.db, wsId, {
+    from: new Date("2020-01-01T00:00:00Z"),
+    to: new Date("2020-02-01T00:00:00Z"),
+    now: NOW,
+  });
+  assert.equal(quiet.revenue.orders, 0);
+  assert.equal(quiet.revenue.aov, null);
+  assert.equal(quiet.base.size, 0);
+  assert.equal(quiet.channels[0]?.rates.opened, null);
+  assert.ok(quiet.goals.every((g) => g.verdict === "not_enough_data"));
+  assert.ok(numbers(quiet).every(Number.isFinite));
+});
+
+test("periods: defaults, whole days, and errors that name the field", () => {
+  const now = new Date("2026-11-10T12:00:00Z");
+  const d = parsePeriod({}, now);
+  assert.ok(d.ok);
+  assert.equal(d.to.toISOString(), now.toISOString());
+  assert.equal(d.from.toISOString(), "2026-10-11T12:00:00.000Z");
+  const whole = parsePeriod({ from: "2026-10-01", to: "2026-10-31" }, now);
+  assert.ok(whole.ok);
+  assert.equal(whole.to.toISOString(), "2026-11-01T00:00:00.000Z", "the last day is included");
+  const bad = parsePeriod({ from: "yesterday" }, now);
+  assert.ok(!bad.ok);
+  assert.equal(bad.field, "from");
+  const badTo = parsePeriod({ to: "2026-13-01" }, now);
+  assert.ok(!badTo.ok && badTo.field === "to");
+  const reversed = parsePeriod({ from: "2026-10-05", to: "2026-10-01" }, now);
+  assert.ok(!reversed.ok);
+  assert.equal(reversed.field, "to");
+  assert.match(reversed.message, /after from/);
+});
