@@ -97,6 +97,8 @@ const numberValue = fc.oneof(
     "p_alive",
     "clv_percentile",
     "rfm_r",
+    // the last NPS score: the newest nps_response's score
+    "nps",
   ),
   aggregate,
 );
@@ -205,12 +207,13 @@ const event = fc.record({
     ["track", "Order Completed"],
     ["track", "signup"],
     ["page", "order_completed"],
+    ["track", "nps_response"],
   ),
   // few distinct moments, so equal times (ties for `last`) and window edges are common
   day: fc.constantFrom(-30, -1, 10, 19, 25, 30, 44, 45, 60, 74, 75),
   hour: fc.constantFrom(0, 1, 12),
   id: fc.constantFrom("m1", "m2", "M3", "é4", "😀"),
-  properties: fc.dictionary(fc.constantFrom("a", "b", "total", "section"), json, { maxKeys: 3 }),
+  properties: fc.dictionary(fc.constantFrom("a", "b", "total", "section", "score"), json, { maxKeys: 3 }),
 });
 
 type GenCustomer = typeof customer extends fc.Arbitrary<infer C> ? C : never;

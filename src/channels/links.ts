@@ -6,7 +6,7 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import type { MessageLinks } from "./channel.ts";
 
-export type LinkKind = "open" | "click" | "unsubscribe" | "confirm";
+export type LinkKind = "open" | "click" | "unsubscribe" | "confirm" | "nps";
 
 export interface LinkClaims {
   workspaceId: number;
@@ -17,14 +17,28 @@ export interface LinkClaims {
   kind: LinkKind;
   /** clicks only: the http(s) URL the redirect leads to */
   target?: string;
+  /** NPS answers only: the score 0–10 the link stands for */
+  score?: number;
 }
 
 export type VerifiedLink = { ok: true; claims: LinkClaims } | { ok: false; reason: string };
 
 /** Longest token accepted; longer input is refused before any decoding. */
 export const MAX_TOKEN_LENGTH = 4096;
-const KIND_CODE: Record<LinkKind, string> = { open: "o", click: "c", unsubscribe: "u", confirm: "k" };
-const CODE_KIND: Record<string, LinkKind> = { o: "open", c: "click", u: "unsubscribe", k: "confirm" };
+const KIND_CODE: Record<LinkKind, string> = {
+  open: "o",
+  click: "c",
+  unsubscribe: "u",
+  confirm: "k",
+  nps: "n",
+};
+const CODE_KIND: Record<string, LinkKind> = {
+  o: "open",
+  c: "click",
+  u: "unsubscribe",
+  k: "confirm",
+  n: "nps",
+};
 const DIGITS = /^[0-9]{1,19}$/;
 
 const payloadSchema = z.object({
@@ -32,8 +46,9 @@ const payloadSchema = z.object({
   m: z.string().regex(DIGITS),
   c: z.string().regex(DIGITS),
   h: z.string().min(1).max(100),
-  k: z.enum(["o", "c", "u", "k"]),
+  k: z.enum(["o", "c", "u", "k", "n"]),
   u: z.string().max(MAX_TOKEN_LENGTH).optional(),
+  s: z.number().int().min(0).max(10).optional(),
 });
 
 /** Only absolute http(s) URLs are signed as click targets. */
@@ -55,14 +70,16 @@ export function signLink(secret: string, claims: LinkClaims): string {
   if (claims.kind === "click" && !(claims.target && isTrackableUrl(claims.target))) {
     throw new Error("a click link needs an absolute http(s) target");
   }
+  if (claims.kind === "nps" && !isNpsScore(claims.score)) throw new Error("an NPS link needs a score 0–10");
   const body: z.input<typeof payloadSchema> = {
     w: claims.workspaceId,
     m: claims.messageId,
     c: claims.customerId,
     h: claims.channel,
-    k: KIND_CODE[claims.kind] as "o" | "c" | "u" | "k",
+    k: KIND_CODE[claims.kind] as "o" | "c" | "u" | "k" | "n",
   };
   if (claims.kind === "click") body.u = claims.target;
+  if (claims.kind === "nps") body.s = claims.score;
   const payload = Buffer.from(JSON.stringify(body)).toString("base64url");
   return `${payload}.${mac(secret, payload).toString("base64url")}`;
 }
@@ -102,9 +119,24 @@ export function verifyLink(secret: string, token: string, expected: LinkKind): V
   if (kind === "click" && !(p.u && isTrackableUrl(p.u))) {
     return { ok: false, reason: "the link has no http(s) target" };
   }
+  if (kind === "nps" && !isNpsScore(p.s)) return { ok: false, reason: "the link has no score 0–10" };
   const claims: LinkClaims = { workspaceId: p.w, messageId: p.m, customerId: p.c, channel: p.h, kind };
   if (kind === "click") claims.target = p.u;
+  if (kind === "nps") claims.score = p.s;
   return { ok: true, claims };
+}
+
+function isNpsScore(v: unknown): v is number {
+  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 10;
+}
+
+/** The eleven answer links of an NPS survey, 0 to 10, under the public base URL (`/n/TOKEN`). */
+export function npsLinks(baseUrl: string, secret: string, subject: LinkSubject): string[] {
+  const base = baseUrl.replace(/\/+$/, "");
+  return Array.from(
+    { length: 11 },
+    (_, score) => `${base}/n/${signLink(secret, { ...subject, kind: "nps", score })}`,
+  );
 }
 
 export interface LinkSubject {

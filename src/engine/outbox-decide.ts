@@ -14,6 +14,7 @@ import type { Queryable } from "../store/customers.ts";
 import type { Step } from "../strategy/types.ts";
 import { templateBodyFor } from "../strategy/types.ts";
 import { loadFacts } from "./membership-refresher.ts";
+import { builtInSurvey } from "./render/nps-survey.ts";
 import { lockCustomer } from "./scenario-runner.ts";
 import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";
 
@@ -99,7 +100,7 @@ async function decideForCustomer(
       via: viaOf(step),
       onQuietHours: sc.onQuietHours,
       onFrequencyCap: sc.onFrequencyCap,
-      templateChannels: templateChannels(rs, m.template),
+      templateChannels: templateChannels(rs, m.template, step.kind === "survey"),
       scenarioControl: m.variant === "control",
       firstDecidedAt: m.planned_at,
     });
@@ -160,8 +161,8 @@ function viaOf(step: Step): MessageRequest["via"] {
   return { kind: "best" };
 }
 
-function templateChannels(rs: RunningStrategy, name: string): string[] {
-  const template = rs.strategy.templates[name];
+function templateChannels(rs: RunningStrategy, name: string, survey = false): string[] {
+  const template = rs.strategy.templates[name] ?? (survey ? builtInSurvey(name) : undefined);
   if (!template) return [];
   return Object.values(rs.strategy.channels)
     .filter((c) => templateBodyFor(template, c) !== undefined)

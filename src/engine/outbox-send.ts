@@ -5,7 +5,7 @@
 // once), with the same Message-ID so the duplicate is recognisable. docs/engine.md explains the trade-off.
 import type { Logger } from "pino";
 import type { OutboundMessage, SendResult } from "../channels/channel.ts";
-import { messageLinks } from "../channels/links.ts";
+import { messageLinks, npsLinks } from "../channels/links.ts";
 import { ChannelRegistry } from "../channels/registry.ts";
 import type { CustomerFacts } from "../core/condition/index.ts";
 import type { Queryable } from "../store/customers.ts";
@@ -13,6 +13,7 @@ import { type Db, withTransaction } from "../store/db.ts";
 import { linkSecret } from "../store/message-feedback.ts";
 import type { Channel } from "../strategy/types.ts";
 import { loadFacts } from "./membership-refresher.ts";
+import { builtInSurvey } from "./render/nps-survey.ts";
 import { type RenderedBody, renderMessage } from "./render/render-message.ts";
 import type { StrategyCache } from "./strategy-cache.ts";
 
@@ -43,6 +44,7 @@ interface Claimed {
   entered_at: Date;
   trigger_event: Record<string, unknown> | null;
   context: Record<string, unknown>;
+  survey: string | null;
 }
 
 export class OutboxSender {
@@ -95,7 +97,7 @@ export class OutboxSender {
         WHERE m.workspace_id = due.workspace_id AND m.message_id = due.message_id
           AND e.workspace_id = m.workspace_id AND e.entry_id = m.entry_id
        RETURNING m.workspace_id, m.message_id, m.customer_id, m.scenario, m.kind, m.channel, m.template, m.attempts,
-                 e.version, e.entered_at, e.trigger_event, e.context`,
+                 e.version, e.entered_at, e.trigger_event, e.context, m.survey`,
       [now, new Date(now.getTime() - this.#leaseMs), limit],
     );
     return rows;
@@ -115,7 +117,8 @@ export class OutboxSender {
   async #attempt(m: Claimed, now: Date): Promise<SendResult & { summary?: unknown }> {
     const rs = await this.cache.version(this.db.pool, m.workspace_id, m.version);
     const current = (await this.cache.current(this.db.pool, m.workspace_id)) ?? rs;
-    const template = rs?.strategy.templates[m.template];
+    const template =
+      rs?.strategy.templates[m.template] ?? (m.survey === "nps" ? builtInSurvey(m.template) : undefined);
     // The channel's settings come from the version in force: a changed SMTP server applies to every message.
     const channel = current?.strategy.channels[m.channel] ?? rs?.strategy.channels[m.channel];
     if (!rs || !template || !channel)
@@ -127,19 +130,21 @@ export class OutboxSender {
     const adapter = this.#adapter(m.workspace_id, channel);
     if (!adapter.ok) return { status: "failed", reason: adapter.problems.map((p) => p.message).join("; ") };
     const secret = (await linkSecret(this.db, m.workspace_id, { create: true })) ?? "";
-    const links = messageLinks(this.opts.publicUrl, secret, {
+    const linkSubject = {
       workspaceId: m.workspace_id,
       messageId: m.message_id,
       customerId: m.customer_id,
       channel: channel.name,
-    });
+    };
+    const links = messageLinks(this.opts.publicUrl, secret, linkSubject);
+    const nps = m.survey === "nps" ? { nps_urls: npsLinks(this.opts.publicUrl, secret, linkSubject) } : {};
     const rendered = await renderMessage({
       template,
       channel,
       customer: facts,
       event: m.trigger_event as never,
       scenario: { name: m.scenario, context: m.context, entered_at: m.entered_at },
-      message: { id: m.message_id, unsubscribe_url: links.unsubscribe, confirm_url: links.confirm },
+      message: { id: m.message_id, unsubscribe_url: links.unsubscribe, confirm_url: links.confirm, ...nps },
       strategy: { name: rs.strategy.name, currency: rs.strategy.currency, timezone: rs.strategy.timezone },
       now,
     });

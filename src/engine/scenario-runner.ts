@@ -216,6 +216,7 @@ export class ScenarioRunner {
               variant: entry.variant,
               priority: sc.priority,
               fate: sc.mode === "pilot" ? "awaiting_approval" : "planned",
+              survey: step.kind === "survey" ? step.survey : null,
             },
             now,
           );

@@ -23,6 +23,7 @@ import { registerCustomers } from "./routes/customers.ts";
 import { registerKeys } from "./routes/keys.ts";
 import { registerLinks } from "./routes/links.ts";
 import { registerMeasure } from "./routes/measure.ts";
+import { registerNpsLinks } from "./routes/nps-links.ts";
 import { registerScenarios } from "./routes/scenarios.ts";
 import { registerStrategy } from "./routes/strategy.ts";
 import { registerTemplates } from "./routes/templates.ts";
@@ -142,6 +143,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerMetrics(app, deps.db, { clock: deps.clock });
   registerSnippet(app);
   registerLinks(app, deps.db, deps.clock);
+  registerNpsLinks(app, deps.db, deps.clock);
 
   const doc = openApiDocument(api.specs, VERSION);
   app.get("/openapi.json", async () => doc);

@@ -104,7 +104,7 @@ export async function recordFeedback(db: Db, f: Feedback): Promise<FeedbackResul
  * Finds the customer the link was made for, or the one they were merged into, and locks the row so that a
  * merge or erasure waits for this transaction instead of leaving an event behind on a deleted customer.
  */
-async function lockCustomer(
+export async function lockCustomer(
   client: Queryable,
   workspaceId: number,
   customerId: string,

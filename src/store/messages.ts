@@ -29,6 +29,8 @@ export interface PlannedMessage {
   /** planned (decided at due time), or awaiting_approval in pilot mode */
   fate: "planned" | "awaiting_approval" | "suppressed";
   reason?: string | null;
+  /** the survey a `survey` step sends (`nps`); the sender adds its answer links */
+  survey?: string | null;
 }
 
 /** Plans a message once per (entry, step); a second attempt for the same step is ignored. */
@@ -40,8 +42,9 @@ export async function planMessage(
 ): Promise<boolean> {
   const res = await client.query(
     `INSERT INTO messages (workspace_id, customer_id, scenario, entry_id, step_id, kind, template, variant, fate,
-                           reason, priority, planned_at, due_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $9 = 'planned' THEN $12::timestamptz END, $12)
+                           reason, priority, planned_at, due_at, updated_at, survey)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $9 = 'planned' THEN $12::timestamptz END, $12,
+             $13)
      ON CONFLICT (workspace_id, entry_id, step_id) DO NOTHING`,
     [
       workspaceId,
@@ -56,6 +59,7 @@ export async function planMessage(
       m.reason ?? null,
       m.priority,
       at,
+      m.survey ?? null,
     ],
   );
   return (res.rowCount ?? 0) > 0;

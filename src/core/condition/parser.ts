@@ -31,6 +31,7 @@ export const ATTRIBUTE_NAMES: readonly string[] = [
   "reachable",
   "stage",
   "segment",
+  "nps",
 ];
 const COMPARE_OPS = new Set(["==", "!=", "<", "<=", ">", ">="]);
 const STRING_OPS = new Set(["contains", "starts_with", "ends_with"]);
@@ -308,7 +309,7 @@ class Parser {
         end,
       };
     }
-    if (rest.length > 0 && (root === "stage" || FIELDS.includes(root))) {
+    if (rest.length > 0 && (root === "stage" || root === "nps" || FIELDS.includes(root))) {
       this.report(
         restSpan,
         `${root} has no parts; did you mean traits.${names.join(".")}?`,
@@ -317,6 +318,20 @@ class Parser {
       );
     }
     if (root === "stage") return { kind: "stage", start, end };
+    // the last NPS score is the score of the newest answer: one tree for the evaluator and the SQL compiler alike
+    if (root === "nps") {
+      const selector = { by: "name" as const, value: "nps_response", start, end };
+      return {
+        kind: "aggregate",
+        fn: "last",
+        selector,
+        path: ["score"],
+        filter: null,
+        window: null,
+        start,
+        end,
+      };
+    }
     if (FIELDS.includes(root)) return { kind: "field", name: root as FieldName, start, end };
     if (root === "null") {
       this.report({ start, end }, "there is no null: test a missing value with `exists` or `not exists`");

@@ -14,7 +14,7 @@ const PIXEL = Buffer.from("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBR
 const MAX_UNSUBSCRIBE_BODY = 16 * 1024;
 const REGISTERED = Symbol.for("tact.links.registered");
 
-const HTML_HEADERS = {
+export const HTML_HEADERS = {
   "content-type": "text/html; charset=utf-8",
   "cache-control": "no-store",
   "content-security-policy":
@@ -80,7 +80,7 @@ export function registerLinks(app: FastifyInstance, db: Db, clock: Clock): void 
   });
 }
 
-async function verified(db: Db, req: FastifyRequest, kind: LinkKind): Promise<LinkClaims> {
+export async function verified(db: Db, req: FastifyRequest, kind: LinkKind): Promise<LinkClaims> {
   const token = (req.params as Record<string, string | undefined>)["*"] ?? "";
   const workspaceId = claimedWorkspace(token);
   const secret = workspaceId === undefined ? undefined : await linkSecret(db, workspaceId, { create: false });
@@ -95,7 +95,7 @@ function feedbackOf(c: LinkClaims): Pick<LinkClaims, "workspaceId" | "messageId"
   return { workspaceId: c.workspaceId, messageId: c.messageId, customerId: c.customerId, channel: c.channel };
 }
 
-function page(title: string, body: string): string {
+export function page(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="robots" content="noindex"><title>${title}</title>
@@ -104,7 +104,7 @@ button{font:inherit;padding:.6rem 1.2rem;border:0;border-radius:.4rem;background
 </head><body>${body}</body></html>`;
 }
 
-function escapeText(v: string): string {
+export function escapeText(v: string): string {
   return v.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 }
 
