@@ -70,7 +70,8 @@ const Z95 = 1.959963984540054;
  * NPS is 100 × the mean, whose variance is (p₊ + p₋ − (p₊ − p₋)²) / n. The interval is the normal (Wald) one,
  * NPS ± 1.96 × 100 × √variance, clamped to −100…100: fine from a few dozen answers, too narrow below that.
  */
-export function npsFigures(c: NpsCounts): NpsFigures {
+export function npsFigures(counts: NpsCounts): NpsFigures {
+  const c = { promoters: counts.promoters, passives: counts.passives, detractors: counts.detractors };
   const n = c.promoters + c.passives + c.detractors;
   if (n === 0) return { ...c, responses: 0, nps: null, ci95: null, standardError: null };
   const pp = c.promoters / n;

@@ -1,0 +1,303 @@
+// The attribution report: the revenue of a period's orders shared among the messages that touched each buyer
+// before the order (core/attribution: per-channel windows, five models), added up by message (scenario, step,
+// template), scenario and channel. One SQL query pairs every conversion with its eligible touches (opens, clicks,
+// deliveries inside their channel's window) and is read through a cursor, conversion by conversion, so memory holds
+// one page however many events the period has. Attributed revenue says where revenue came from, never what the
+// messages added: that is the control groups' answer (SPEC §7), and every figure here is labelled "attributed".
+import {
+  ATTRIBUTION_MODELS,
+  type AttributionModel,
+  attribute,
+  type Conversion,
+  DEFAULT_WINDOWS,
+  type Touch,
+} from "../core/attribution/index.ts";
+import type { Db } from "../store/db.ts";
+import { PROVIDER_KIND } from "../strategy/channel-kinds.ts";
+import type { Provider } from "../strategy/types.ts";
+
+export { ATTRIBUTION_MODELS };
+export type AttributionModelName = AttributionModel;
+
+export interface AttributedTotal {
+  attributedRevenue: number;
+  /** conversions credited to it: the sum of its shares (a conversion shared by two messages counts ½ each) */
+  attributedConversions: number;
+}
+
+export interface AttributionReport {
+  workspaceId: number;
+  from: string | null;
+  to: string;
+  model: AttributionModelName;
+  /** what the figures are, in words, for every reader */
+  label: string;
+  conversions: {
+    /** orders and refunds in the period, and their net revenue (refunds negative) */
+    count: number;
+    revenue: number;
+    refunds: number;
+    attributed: { count: number; revenue: number };
+    /** conversions no message touched inside its window: shown apart, never spread over messages */
+    unattributed: { count: number; revenue: number };
+  };
+  byMessage: ({ scenario: string; step: string; template: string } & AttributedTotal)[];
+  byScenario: ({ scenario: string } & AttributedTotal)[];
+  byChannel: ({ channel: string } & AttributedTotal)[];
+  /** `channel.interaction` → window in hours, as used */
+  windowsHours: Record<string, number>;
+}
+
+export const ATTRIBUTION_LABEL =
+  "Attributed revenue: where revenue came from under the chosen model, not what the messages added. " +
+  "Incremental effect is measured against control groups (report scenarios / metrics).";
+
+const PAGE = 5000;
+const NONE = "(none)";
+
+// Orders and refunds under the names the profile counts (ingest/profile.ts), amounts as customer-value reads them.
+const KIND = "lower(regexp_replace(btrim(e.name), '[[:space:]-]+', '_', 'g'))";
+const AMOUNT = (p: string) => `COALESCE(
+  CASE WHEN jsonb_typeof(${p} -> 'revenue') = 'number' THEN (${p} ->> 'revenue')::numeric
+       WHEN (${p} ->> 'revenue') ~ '^\\s*-?[0-9]+(\\.[0-9]+)?\\s*$' THEN btrim(${p} ->> 'revenue')::numeric END,
+  CASE WHEN jsonb_typeof(${p} -> 'total') = 'number' THEN (${p} ->> 'total')::numeric
+       WHEN (${p} ->> 'total') ~ '^\\s*-?[0-9]+(\\.[0-9]+)?\\s*$' THEN btrim(${p} ->> 'total')::numeric END, 0)`;
+
+// $1 workspace, $2 from (or null), $3 to, $4 channels, $5 interactions, $6 window ms, $7 longest window ms.
+// A refund is credited back to the touches that earned its order (the customer's order with the same
+// properties.order_id, before the refund); without one, to the touches before the refund itself.
+const PAIRS_SQL = `WITH conv AS (
+  SELECT e.customer_id, e.message_id AS conversion_id, e.occurred_at, ${KIND} AS kind,
+         ${AMOUNT("e.properties")} AS amount, e.properties ->> 'order_id' AS order_id
+    FROM events e
+   WHERE e.workspace_id = $1 AND e.type = 'track' AND ${KIND} IN ('order_completed', 'order_refunded')
+     AND ($2::timestamptz IS NULL OR e.occurred_at >= $2) AND e.occurred_at < $3
+), credited AS (
+  SELECT c.customer_id, c.conversion_id, c.kind,
+         CASE WHEN c.kind = 'order_refunded' THEN -abs(c.amount) ELSE c.amount END AS amount,
+         COALESCE(o.occurred_at, c.occurred_at) AS credit_at
+    FROM conv c
+    LEFT JOIN LATERAL (
+      SELECT e.occurred_at FROM events e
+       WHERE c.kind = 'order_refunded' AND c.order_id IS NOT NULL
+         AND e.workspace_id = $1 AND e.customer_id = c.customer_id AND e.type = 'track'
+         AND ${KIND} = 'order_completed' AND e.properties ->> 'order_id' = c.order_id
+         AND e.occurred_at <= c.occurred_at
+       ORDER BY e.occurred_at DESC LIMIT 1) o ON TRUE
+), w AS (
+  SELECT * FROM unnest($4::text[], $5::text[], $6::float8[]) AS w(channel, interaction, ms)
+), touch AS (
+  SELECT e.customer_id, e.properties ->> 'message_id' AS message_id, w.channel, w.interaction,
+         e.occurred_at, w.ms, e.properties ->> 'scenario' AS scenario, e.properties ->> 'step_id' AS step,
+         e.properties ->> 'template' AS template
+    FROM events e
+    JOIN w ON w.channel = e.properties ->> 'channel' AND w.interaction = substr(e.name, 9)
+   WHERE e.workspace_id = $1 AND e.type = 'track'
+     AND e.name IN ('message_delivered', 'message_opened', 'message_clicked')
+     AND e.properties ->> 'message_id' IS NOT NULL
+     AND e.occurred_at >= (SELECT min(credit_at) FROM credited) - $7::float8 * interval '1 millisecond'
+     AND e.occurred_at <= (SELECT max(credit_at) FROM credited)
+)
+SELECT c.customer_id, c.conversion_id, c.kind, c.amount::float8 AS amount, c.credit_at,
+       t.message_id, t.channel, t.interaction, t.occurred_at AS touched_at, t.scenario, t.step, t.template
+  FROM credited c
+  LEFT JOIN touch t ON t.customer_id = c.customer_id AND t.occurred_at <= c.credit_at
+                   AND t.occurred_at >= c.credit_at - t.ms * interval '1 millisecond'
+ ORDER BY c.customer_id, c.conversion_id`;
+
+interface PairRow {
+  customer_id: string;
+  conversion_id: string;
+  kind: string;
+  amount: number;
+  credit_at: Date;
+  message_id: string | null;
+  channel: string | null;
+  interaction: string | null;
+  touched_at: Date | null;
+  scenario: string | null;
+  step: string | null;
+  template: string | null;
+}
+
+/** `channel.interaction` → window (ms) for every channel of every applied version, by its provider's kind. */
+export async function attributionWindows(db: Db, workspaceId: number): Promise<Record<string, number>> {
+  const { rows } = await db.pool.query<{ name: string; provider: string; contact: string | null }>(
+    `SELECT DISTINCT ON (c.key) c.key AS name, c.value ->> 'provider' AS provider, c.value ->> 'contact' AS contact
+       FROM strategy_versions v, jsonb_each(COALESCE(v.document -> 'channels', '{}'::jsonb)) c
+      WHERE v.workspace_id = $1 AND jsonb_typeof(v.document -> 'channels') = 'object'
+      ORDER BY c.key, v.version DESC`,
+    [workspaceId],
+  );
+  // a channel the strategy names gets its kind's windows; other names (no strategy yet) are taken as kinds
+  const named = new Set(rows.map((r) => r.name));
+  const windows: Record<string, number> = Object.fromEntries(
+    Object.entries(DEFAULT_WINDOWS).filter(([key]) => !named.has(key.slice(0, key.lastIndexOf(".")))),
+  );
+  const SINK_KIND: Record<string, string> = {
+    email: "email",
+    phone: "sms",
+    telegram: "telegram",
+    push: "push",
+  };
+  for (const r of rows) {
+    const kind = PROVIDER_KIND[r.provider as Provider] as string | undefined;
+    const base = kind === "sink" ? SINK_KIND[r.contact ?? ""] : kind;
+    for (const interaction of ["delivered", "opened", "clicked"]) {
+      const ms = base ? DEFAULT_WINDOWS[`${base}.${interaction}`] : undefined;
+      if (ms !== undefined) windows[`${r.name}.${interaction}`] = ms;
+    }
+  }
+  return windows;
+}
+
+class Totals {
+  readonly map = new Map<string, AttributedTotal>();
+  add(key: string, revenue: number, share: number): void {
+    const t = this.map.get(key) ?? { attributedRevenue: 0, attributedConversions: 0 };
+    t.attributedRevenue += revenue;
+    t.attributedConversions += share;
+    this.map.set(key, t);
+  }
+}
+
+interface Meta {
+  scenario: string;
+  step: string;
+  template: string;
+}
+
+export async function attributionReport(
+  db: Db,
+  workspaceId: number,
+  opts: { from?: Date; to: Date; model?: AttributionModelName },
+): Promise<AttributionReport> {
+  const model = opts.model ?? "last_touch";
+  if (!(ATTRIBUTION_MODELS as readonly string[]).includes(model))
+    throw new RangeError(`unknown model ${model}`);
+  const from = opts.from ?? null;
+  if (from && from.getTime() >= opts.to.getTime()) throw new RangeError("from must be before to");
+  const windows = await attributionWindows(db, workspaceId);
+  const entries = Object.entries(windows).map(([key, ms]) => {
+    const dot = key.lastIndexOf(".");
+    return [key.slice(0, dot), key.slice(dot + 1), ms] as const;
+  });
+  const longest = Math.max(0, ...entries.map(([, , ms]) => ms));
+  const params = [
+    workspaceId,
+    from,
+    opts.to,
+    entries.map((e) => e[0]),
+    entries.map((e) => e[1]),
+    entries.map((e) => e[2]),
+    longest,
+  ];
+
+  const byMessage = new Totals();
+  const byScenario = new Totals();
+  const byChannel = new Totals();
+  const conv = { count: 0, revenue: 0, refunds: 0, attributedCount: 0, attributedRevenue: 0 };
+  // assigned inside settle() too: the cast keeps TypeScript from narrowing it to null here
+  let current = null as { id: string; conversion: Conversion; refund: boolean; touches: Touch[] } | null;
+  const meta = new Map<Touch, Meta>();
+
+  const settle = () => {
+    if (!current) return;
+    conv.count++;
+    conv.revenue += current.conversion.revenue;
+    if (current.refund) conv.refunds++;
+    const credits = attribute(current.conversion, current.touches, { model, windows });
+    if (credits.length > 0) {
+      conv.attributedCount++;
+      conv.attributedRevenue += current.conversion.revenue;
+    }
+    for (const c of credits) {
+      const m = meta.get(c.touch) ?? { scenario: NONE, step: NONE, template: NONE };
+      byMessage.add(JSON.stringify([m.scenario, m.step, m.template]), c.revenue, c.share);
+      byScenario.add(m.scenario, c.revenue, c.share);
+      byChannel.add(c.touch.channel, c.revenue, c.share);
+    }
+    meta.clear();
+    current = null;
+  };
+
+  const client = await db.pool.connect();
+  try {
+    await client.query("BEGIN READ ONLY");
+    await client.query(`DECLARE attribution_pairs NO SCROLL CURSOR FOR ${PAIRS_SQL}`, params);
+    for (;;) {
+      const { rows } = await client.query<PairRow>(`FETCH ${PAGE} FROM attribution_pairs`);
+      for (const r of rows) {
+        const id = `${r.customer_id}:${r.conversion_id}`;
+        if (current?.id !== id) {
+          settle();
+          current = {
+            id,
+            conversion: { at: r.credit_at.getTime(), revenue: Number(r.amount) },
+            refund: r.kind === "order_refunded",
+            touches: [],
+          };
+        }
+        if (r.message_id !== null && r.touched_at !== null && r.channel !== null && r.interaction !== null) {
+          const touch: Touch = {
+            messageId: r.message_id,
+            scenario: r.scenario,
+            channel: r.channel,
+            kind: r.interaction,
+            at: r.touched_at.getTime(),
+          };
+          meta.set(touch, {
+            scenario: r.scenario ?? NONE,
+            step: r.step ?? NONE,
+            template: r.template ?? NONE,
+          });
+          current.touches.push(touch);
+        }
+      }
+      if (rows.length < PAGE) break;
+    }
+    settle();
+    await client.query("COMMIT");
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+
+  const money = (x: number) => Math.round(x * 10_000) / 10_000;
+  const total = (t: AttributedTotal): AttributedTotal => ({
+    attributedRevenue: money(t.attributedRevenue),
+    attributedConversions: Math.round(t.attributedConversions * 10_000) / 10_000,
+  });
+  const sorted = <K>(m: Totals, key: (k: string) => K) =>
+    [...m.map.entries()]
+      .sort(
+        ([ka, a], [kb, b]) => b.attributedRevenue - a.attributedRevenue || (ka < kb ? -1 : ka > kb ? 1 : 0),
+      )
+      .map(([k, t]) => ({ ...key(k), ...total(t) }));
+  return {
+    workspaceId,
+    from: from?.toISOString() ?? null,
+    to: opts.to.toISOString(),
+    model,
+    label: ATTRIBUTION_LABEL,
+    conversions: {
+      count: conv.count,
+      revenue: money(conv.revenue),
+      refunds: conv.refunds,
+      attributed: { count: conv.attributedCount, revenue: money(conv.attributedRevenue) },
+      unattributed: {
+        count: conv.count - conv.attributedCount,
+        revenue: money(conv.revenue - conv.attributedRevenue),
+      },
+    },
+    byMessage: sorted(byMessage, (k) => {
+      const [scenario = NONE, step = NONE, template = NONE] = JSON.parse(k) as string[];
+      return { scenario, step, template };
+    }),
+    byScenario: sorted(byScenario, (scenario) => ({ scenario })),
+    byChannel: sorted(byChannel, (channel) => ({ channel })),
+    windowsHours: Object.fromEntries(Object.entries(windows).map(([k, ms]) => [k, ms / 3_600_000])),
+  };
+}
