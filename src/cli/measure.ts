@@ -1,4 +1,5 @@
-// Measurement commands: `tact experiments import|list`, `tact report experiment NAME` and `tact value fit|show`.
+// Measurement commands: `tact experiments import|list`, `tact report experiment NAME`, `tact report scenarios`,
+// `tact value fit|show` and `tact control-group show|rotate`.
 // Flags are checked here; the work is done in src/measure/.
 import { type Command, InvalidArgumentError } from "commander";
 import { readsValue, recomputeWorkspace } from "../engine/strategy-runtime.ts";
@@ -10,12 +11,15 @@ import {
 } from "../measure/experiment-import.ts";
 import { experimentReport } from "../measure/experiment-report.ts";
 import { formatExperimentReport } from "../measure/experiment-report-text.ts";
+import { ScenarioEffectInputError, scenarioEffects } from "../measure/scenario-effect.ts";
+import { formatScenarioEffects } from "../measure/scenario-effect-text.ts";
 import { fitCustomerValue } from "../measure/value-fit.ts";
 import { formatValueFit, formatValueShow } from "../measure/value-text.ts";
 import { currentValueModel, valueOverview } from "../store/customer-value.ts";
 import { findExperiment, listExperiments } from "../store/experiments.ts";
 import { getWorkspace, NotFoundError } from "../store/workspaces.ts";
 import { print, UsageError, withDb } from "./context.ts";
+import { registerControlGroup } from "./control-group.ts";
 
 const WORKSPACE_HELP = "workspace (default: default)";
 
@@ -166,7 +170,46 @@ export function registerMeasure(program: Command): void {
         }),
     );
 
+  report
+    .command("scenarios")
+    .description(
+      "incremental effect of the strategy, each scenario and each variant against their control groups",
+    )
+    .option("--workspace <name>", WORKSPACE_HELP, "default")
+    .option("--scenario <name>", "only this scenario (the whole strategy is still shown)")
+    .option("--from <date>", "entries from this time (default: the first)", parseDate)
+    .option("--to <date>", "entries before this time, and outcomes up to it (default: now)", parseDate)
+    .option("--bootstrap", "add a bootstrap 95% CI of each revenue difference (2,000 resamples, seed 1)")
+    .option("--json", "print JSON")
+    .action(
+      (flags: {
+        workspace: string;
+        scenario?: string;
+        from?: Date;
+        to?: Date;
+        bootstrap?: boolean;
+        json?: boolean;
+      }) =>
+        withDb(async (db) => {
+          const ws = await getWorkspace(db, flags.workspace);
+          try {
+            const r = await scenarioEffects(db, ws.id, {
+              to: flags.to ?? new Date(),
+              ...(flags.from ? { from: flags.from } : {}),
+              ...(flags.scenario !== undefined ? { scenario: flags.scenario } : {}),
+              bootstrap: Boolean(flags.bootstrap),
+            });
+            print(Boolean(flags.json), r, () => formatScenarioEffects(r).trimEnd());
+          } catch (err) {
+            if (err instanceof ScenarioEffectInputError)
+              throw new UsageError(`--${err.field}: ${err.message}`);
+            throw err;
+          }
+        }),
+    );
+
   registerValue(program);
+  registerControlGroup(program);
 }
 
 function registerValue(program: Command): void {

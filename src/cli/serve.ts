@@ -6,6 +6,7 @@ import { systemClock } from "../core/clock.ts";
 import { Engine } from "../engine/engine.ts";
 import { readsValue, recomputeWorkspace, strategyReadsValue } from "../engine/strategy-runtime.ts";
 import { IngestQueue } from "../ingest/ingest-queue.ts";
+import { monitorAllExperiments } from "../measure/experiment-monitor.ts";
 import { refitStaleValues } from "../measure/value-refit.ts";
 import { buildApp } from "../server/app.ts";
 import { type Db, openDb } from "../store/db.ts";
@@ -86,8 +87,8 @@ export async function serve(): Promise<void> {
 }
 
 /**
- * Hourly: event partitions ahead, message ids past the dedupe window, and the value models refitted when due
- * (then the segments and stages that read the value recomputed).
+ * Hourly: event partitions ahead, message ids past the dedupe window, the value models refitted when due
+ * (then the segments and stages that read the value recomputed), and a look at every scenario experiment.
  */
 function startHousekeeping(db: Db, logger: Logger, refitHours: number): NodeJS.Timeout {
   let running = false;
@@ -109,6 +110,15 @@ function startHousekeeping(db: Db, logger: Logger, refitHours: number): NodeJS.T
           const memberships = await recomputeWorkspace(db, ws, systemClock.now(), readsValue);
           logger.info({ workspace: ws, status: fit.status, memberships }, "customer value refitted");
         }
+      })
+      .then(() => monitorAllExperiments(db, systemClock.now()))
+      .then((winners) => {
+        for (const [ws, decisions] of winners)
+          for (const d of decisions)
+            logger.info(
+              { workspace: ws, scenario: d.scenario, winner: d.winner },
+              "experiment winner declared",
+            );
       })
       .catch((err: unknown) => logger.error({ err }, "housekeeping failed"))
       .finally(() => {

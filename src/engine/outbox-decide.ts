@@ -11,6 +11,7 @@ import {
   type StrategyInput,
 } from "../core/rules/index.ts";
 import type { Queryable } from "../store/customers.ts";
+import { globalControlPeriods } from "../store/global-control.ts";
 import type { Step } from "../strategy/types.ts";
 import { templateBodyFor } from "../strategy/types.ts";
 import { loadFacts } from "./membership-refresher.ts";
@@ -32,6 +33,7 @@ interface DueMessage {
   planned_at: Date;
   version: number;
   variant: string | null;
+  global_control: boolean | null;
 }
 
 /** Decides up to `limit` due messages; returns how many were decided. */
@@ -43,7 +45,7 @@ export async function decideDueMessages(
 ): Promise<number> {
   const { rows } = await client.query<DueMessage>(
     `SELECT m.workspace_id, m.message_id, m.customer_id, m.scenario, m.step_id, m.kind, m.template, m.priority,
-            m.planned_at, e.version, e.variant
+            m.planned_at, e.version, e.variant, e.global_control
        FROM messages m JOIN scenario_entries e ON e.workspace_id = m.workspace_id AND e.entry_id = m.entry_id
       WHERE m.fate IN ('planned', 'deferred') AND m.due_at <= $1
       ORDER BY m.due_at LIMIT $2 FOR UPDATE OF m SKIP LOCKED`,
@@ -102,6 +104,7 @@ async function decideForCustomer(
       onFrequencyCap: sc.onFrequencyCap,
       templateChannels: templateChannels(rs, m.template, step.kind === "survey"),
       scenarioControl: m.variant === "control",
+      ...(m.global_control === null ? {} : { globalControl: m.global_control }),
       firstDecidedAt: m.planned_at,
     });
   }
@@ -111,11 +114,17 @@ async function decideForCustomer(
     customer: {
       facts,
       erased: false,
-      globalControl: {
-        periods: [
-          { salt: await cache.salt(client, ws), from: 0, fraction: current.strategy.rules.controlGroup },
-        ],
-      },
+      // A journey holds its messages back by the membership recorded when it began; only journeys without one
+      // (entered before it was recorded) need the salt periods in force now.
+      globalControl: requests.every((r) => r.globalControl !== undefined)
+        ? false
+        : {
+            periods: (await globalControlPeriods(client, ws)).map((p) => ({
+              salt: p.salt,
+              from: p.from,
+              fraction: current.strategy.rules.controlGroup,
+            })),
+          },
     },
     strategy,
     history: await sentHistory(client, ws, customerId, now, strategy),

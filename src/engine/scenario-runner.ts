@@ -3,7 +3,7 @@
 // serialised by a per-customer lock; each round is one transaction, so a crash repeats a round, never half of it.
 import type { Expr } from "../core/condition/index.ts";
 import { evaluate, matchesEvent, type Subject } from "../core/condition/index.ts";
-import { assignArm, bucketOf } from "../core/experiment/index.ts";
+import { bucketOf } from "../core/experiment/index.ts";
 import { chooseTimeZone, nextWallTime } from "../core/time-zone.ts";
 import type { Queryable } from "../store/customers.ts";
 import { type Db, withTransaction } from "../store/db.ts";
@@ -20,6 +20,7 @@ import {
 } from "../store/scenario-entries.ts";
 import { firstOf } from "../strategy/step-plan.ts";
 import type { Scenario, Step, Trigger } from "../strategy/types.ts";
+import { entryArms } from "./entry-arms.ts";
 import { effectiveDeps } from "./membership-model.ts";
 import { loadEvents, loadFacts } from "./membership-refresher.ts";
 import { runDueSchedules } from "./schedules.ts";
@@ -137,15 +138,7 @@ export class ScenarioRunner {
       const subject = await this.#subject(client, ws, rs, [sc.audience.ast], customerId, now, null);
       if (!subject || !evaluate(sc.audience.ast, subject, now, rs.env)) return "audience";
     }
-    let variant: string | null = null;
-    if (sc.experiment) {
-      const weights = Object.fromEntries(sc.experiment.variants.map((v) => [v.name, 1]));
-      const arm = assignArm(bucketOf(salt, customerId, sc.name), {
-        control: sc.experiment.control,
-        variants: weights,
-      });
-      if (arm.ok) variant = arm.arm;
-    }
+    const { variant, globalControl } = (await entryArms(client, ws, rs, sc, salt, now))(customerId);
     await insertEntry(
       client,
       ws,
@@ -155,6 +148,7 @@ export class ScenarioRunner {
         version: rs.version,
         stepId: firstOf(sc.steps, null),
         variant,
+        globalControl,
         triggerEvent,
       },
       now,

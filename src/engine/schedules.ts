@@ -2,11 +2,12 @@
 // calendar date and a time of day), every customer of the audience whom the entry rules admit enters, with the
 // first step due at that date and time in their own time zone. An occurrence is taken up as soon as the first time
 // zone on Earth reaches it (UTC+14), so every customer's local moment is still ahead.
-import { assignArm, bucketOf } from "../core/experiment/index.ts";
+import { bucketOf } from "../core/experiment/index.ts";
 import { chooseTimeZone, firstInstantAtWall } from "../core/time-zone.ts";
 import { compileSelection } from "../store/condition-sql.ts";
 import type { Queryable } from "../store/customers.ts";
 import type { Scenario, Schedule, Strategy } from "../strategy/types.ts";
+import { entryArms } from "./entry-arms.ts";
 import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";
 
 const DAY = 86_400_000;
@@ -152,9 +153,11 @@ async function enterOccurrence(
     [...q.values, ws, sc.name, reentry],
   );
   const salt = await cache.salt(client, ws);
+  const armOf = await entryArms(client, ws, rs, sc, salt, now);
   const ids: string[] = [];
   const due: Date[] = [];
   const variants: (string | null)[] = [];
+  const held: boolean[] = [];
   const dueByZone = new Map<string, Date>();
   for (const r of rows) {
     if (sc.mode === "pilot" && bucketOf(salt, r.customer_id, `pilot:${sc.name}`) >= sc.sample * 10_000)
@@ -165,27 +168,20 @@ async function enterOccurrence(
       at = localInstant(date, minuteOfDay, tz);
       dueByZone.set(tz, at);
     }
-    let variant: string | null = null;
-    if (sc.experiment) {
-      const weights = Object.fromEntries(sc.experiment.variants.map((v) => [v.name, 1]));
-      const arm = assignArm(bucketOf(salt, r.customer_id, sc.name), {
-        control: sc.experiment.control,
-        variants: weights,
-      });
-      if (arm.ok) variant = arm.arm;
-    }
+    const arm = armOf(r.customer_id);
     ids.push(r.customer_id);
     due.push(at < now ? now : at);
-    variants.push(variant);
+    variants.push(arm.variant);
+    held.push(arm.globalControl);
   }
   const first = sc.steps[0]?.id ?? null;
   for (let i = 0; i < ids.length; i += INSERT_CHUNK) {
     await client.query(
       `INSERT INTO scenario_entries (workspace_id, customer_id, scenario, version, entered_at, state, step_id, due_at,
-                                     variant, trigger_event, updated_at)
+                                     variant, trigger_event, updated_at, global_control)
        SELECT $1, r.c, $2, $3, $4, CASE WHEN $5::text IS NULL THEN 'completed' ELSE 'active' END, $5,
-              CASE WHEN $5::text IS NULL THEN NULL ELSE r.d END, r.v, $6, $4
-         FROM unnest($7::bigint[], $8::timestamptz[], $9::text[]) AS r(c, d, v)`,
+              CASE WHEN $5::text IS NULL THEN NULL ELSE r.d END, r.v, $6, $4, r.g
+         FROM unnest($7::bigint[], $8::timestamptz[], $9::text[], $10::boolean[]) AS r(c, d, v, g)`,
       [
         ws,
         sc.name,
@@ -196,6 +192,7 @@ async function enterOccurrence(
         ids.slice(i, i + INSERT_CHUNK),
         due.slice(i, i + INSERT_CHUNK),
         variants.slice(i, i + INSERT_CHUNK),
+        held.slice(i, i + INSERT_CHUNK),
       ],
     );
   }

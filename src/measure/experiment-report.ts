@@ -95,7 +95,8 @@ export interface ReportOptions {
   seed?: number;
 }
 
-function effect(r: EffectResult): EffectOrReason {
+/** A test's result as JSON can carry it, or its reason. */
+export function effect(r: EffectResult): EffectOrReason {
   if (!r.ok) return { error: r.reason };
   const e: EffectEstimate = r;
   return {
@@ -115,7 +116,8 @@ function effect(r: EffectResult): EffectOrReason {
   };
 }
 
-function scaled(e: EffectOrReason | null, by: number): { estimate: number; ci: Interval } | null {
+/** The difference and its interval times a number of customers: incremental conversions or money. */
+export function scaled(e: EffectOrReason | null, by: number): { estimate: number; ci: Interval } | null {
   if (!e || "error" in e) return null;
   return { estimate: e.difference * by, ci: { lower: e.ci.lower * by, upper: e.ci.upper * by } };
 }

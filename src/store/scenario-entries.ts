@@ -60,6 +60,8 @@ export interface NewEntry {
   version: number;
   stepId: string | null;
   variant: string | null;
+  /** in the global control group when entering; absent: not known */
+  globalControl?: boolean;
   triggerEvent: Record<string, unknown> | null;
 }
 
@@ -71,11 +73,12 @@ export async function insertEntry(
 ): Promise<Entry> {
   const { rows } = await client.query<Row>(
     `INSERT INTO scenario_entries
-       (workspace_id, customer_id, scenario, version, entered_at, state, step_id, due_at, variant, trigger_event, updated_at)
+       (workspace_id, customer_id, scenario, version, entered_at, state, step_id, due_at, variant, trigger_event,
+        updated_at, global_control)
      VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::text IS NULL THEN 'completed' ELSE 'active' END, $6,
-             CASE WHEN $6::text IS NULL THEN NULL ELSE $5::timestamptz END, $7, $8, $5)
+             CASE WHEN $6::text IS NULL THEN NULL ELSE $5::timestamptz END, $7, $8, $5, $9)
      RETURNING ${COLUMNS}`,
-    [workspaceId, e.customerId, e.scenario, e.version, at, e.stepId, e.variant, e.triggerEvent],
+    [workspaceId, e.customerId, e.scenario, e.version, at, e.stepId, e.variant, e.triggerEvent, e.globalControl ?? null],
   );
   const row = rows[0];
   if (!row) throw new Error("entry was not stored");

@@ -137,6 +137,7 @@ function scenario(name: string, s: RawScenario, conditions: Conditions): Scenari
       ? {
           variants: Object.entries(s.experiment.variants).map(([v, t]) => ({ name: v, template: t })),
           control: s.experiment.control === undefined ? 0 : fraction(s.experiment.control),
+          winner: s.experiment.winner ?? "report",
         }
       : null,
   };

@@ -297,6 +297,10 @@ const scenarioSchema = strict({
   experiment: strict({
     variants: z.record(nameSchema, z.string()),
     control: percentSchema.optional(),
+    winner: z.enum(["report", "route"]).optional().meta({
+      description:
+        "what a declared winner does: report (default) shows it; route sends every new entry outside the control arm to it",
+    }),
   }).optional(),
 });
 

@@ -132,6 +132,8 @@ export interface Experiment {
   variants: { name: string; template: string }[];
   /** Fraction of the scenario's entrants held back as its control group. */
   control: number;
+  /** report: a declared winner is shown; route: new entries outside the control arm go to the winner. */
+  winner: "report" | "route";
 }
 
 export interface Scenario {

@@ -110,7 +110,7 @@ function holdBack(ctx: ArbiterContext, request: MessageRequest, trace: TraceEntr
     trace.push({ check: "control_group", result: "skipped", detail: "transactional" });
     return null;
   }
-  if (inGlobalControlGroup(customerId, ctx.customer.globalControl, ctx.now)) {
+  if (request.globalControl ?? inGlobalControlGroup(customerId, ctx.customer.globalControl, ctx.now)) {
     trace.push({ check: "control_group", result: "failed", detail: "in the global control group" });
     return "control_group";
   }

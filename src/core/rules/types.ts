@@ -82,6 +82,8 @@ export interface MessageRequest {
   /** Channel names the template has a body for; null: every channel. */
   templateChannels: readonly string[] | null;
   scenarioControl: ScenarioControlInput;
+  /** Global-control membership recorded when the journey began; it wins over `customer.globalControl`. */
+  globalControl?: boolean;
   /** When the message was first decided: frequency deferrals end 72 h after it. Absent: now. */
   firstDecidedAt?: Date;
 }

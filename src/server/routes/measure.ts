@@ -1,5 +1,5 @@
 // Admin API for measurement: experiments run elsewhere and their report, the current customer-value model and a
-// customer's value.
+// customer's value; the engine's own scenario effects and control group are in scenario-effects.ts.
 import { z } from "zod";
 import type { Clock } from "../../core/clock.ts";
 import { experimentReport } from "../../measure/experiment-report.ts";
@@ -9,6 +9,7 @@ import { findExperiment, listExperiments } from "../../store/experiments.ts";
 import type { Principal } from "../../store/workspaces.ts";
 import type { ApiRegistry } from "../api.ts";
 import { HttpError } from "../errors.ts";
+import { registerScenarioEffects } from "./scenario-effects.ts";
 
 const ws = (p: Principal | undefined) => (p as Principal).workspace;
 
@@ -71,7 +72,8 @@ const reportSchema = z.object({
   warnings: z.array(z.string()),
 });
 
-export function registerMeasure(api: ApiRegistry, db: Db, _clock: Clock): void {
+export function registerMeasure(api: ApiRegistry, db: Db, clock: Clock): void {
+  registerScenarioEffects(api, db, clock);
   api.route(
     {
       method: "GET",
