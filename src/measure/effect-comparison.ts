@@ -122,13 +122,18 @@ export function compareGroups(
     sum: treatment.revenue,
     sumSquares: treatment.revenueSquares,
   });
-  const revenue: EffectOrReason = !c.ok
+  let revenue: EffectOrReason = !c.ok
     ? { error: c.reason }
     : !t.ok
       ? { error: t.reason }
       : effect(welchTTest(c, t));
-  const incrementalRevenue = scaled(revenue, treatment.n);
   const warnings: string[] = [];
+  if (!("error" in revenue) && revenue.control < 0) {
+    // Refunds outweigh orders in the control: a ratio to a negative baseline has no meaning.
+    revenue = { ...revenue, relativeDifference: null, relativeCi: null };
+    warnings.push("revenue: no relative change, the control's revenue per customer is negative (refunds)");
+  }
+  const incrementalRevenue = scaled(revenue, treatment.n);
   for (const [what, e] of [
     ["conversion", conversion],
     ["revenue", revenue],
