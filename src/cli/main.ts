@@ -30,6 +30,8 @@ const program = new Command("tact")
   .description("Tact: the CRM strategy as executable code")
   .version(VERSION)
   .showHelpAfterError()
+  // options belong to the command they follow: `tact report nps --workspace x` is nps's --workspace, not report's
+  .enablePositionalOptions()
   .exitOverride();
 
 program

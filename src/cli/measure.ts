@@ -20,6 +20,7 @@ import { findExperiment, listExperiments } from "../store/experiments.ts";
 import { getWorkspace, NotFoundError } from "../store/workspaces.ts";
 import { print, UsageError, withDb } from "./context.ts";
 import { registerControlGroup } from "./control-group.ts";
+import { registerMeasureReports } from "./measure-reports.ts";
 
 const WORKSPACE_HELP = "workspace (default: default)";
 
@@ -137,6 +138,7 @@ export function registerMeasure(program: Command): void {
   // `tact report` may also be registered by another module (the metrics tree): add to it rather than replace it.
   const report =
     program.commands.find((c) => c.name() === "report") ?? program.command("report").description("reports");
+  registerMeasureReports(report);
   report
     .command("experiment <name>")
     .description("per-arm rates and spend, uplift of each arm over the control with 95% CI and p-value")

@@ -9,6 +9,7 @@ import { findExperiment, listExperiments } from "../../store/experiments.ts";
 import type { Principal } from "../../store/workspaces.ts";
 import type { ApiRegistry } from "../api.ts";
 import { HttpError } from "../errors.ts";
+import { registerMeasureReports } from "./measure-reports.ts";
 import { registerScenarioEffects } from "./scenario-effects.ts";
 
 const ws = (p: Principal | undefined) => (p as Principal).workspace;
@@ -74,6 +75,7 @@ const reportSchema = z.object({
 
 export function registerMeasure(api: ApiRegistry, db: Db, clock: Clock): void {
   registerScenarioEffects(api, db, clock);
+  registerMeasureReports(api, db, clock);
   api.route(
     {
       method: "GET",
