@@ -20,6 +20,7 @@ import { registerApprovals } from "./approvals.ts";
 import { print, UsageError, withDb } from "./context.ts";
 import { registerImportExport } from "./import-export.ts";
 import { registerMeasure } from "./measure.ts";
+import { registerReport } from "./report.ts";
 import { registerStrategy } from "./strategy.ts";
 import { registerStrategyApply } from "./strategy-apply.ts";
 import { strategyLints } from "./strategy-lints.ts";
@@ -217,6 +218,7 @@ program
 registerImportExport(program);
 registerApprovals(program);
 registerMeasure(program);
+registerReport(program);
 const strategyCommand = registerStrategy(program, { lint: strategyLints });
 registerStrategyApply(strategyCommand);
 registerStrategyMap(strategyCommand);

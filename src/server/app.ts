@@ -24,6 +24,7 @@ import { registerKeys } from "./routes/keys.ts";
 import { registerLinks } from "./routes/links.ts";
 import { registerMeasure } from "./routes/measure.ts";
 import { registerNpsLinks } from "./routes/nps-links.ts";
+import { registerReports } from "./routes/reports.ts";
 import { registerScenarios } from "./routes/scenarios.ts";
 import { registerStrategy } from "./routes/strategy.ts";
 import { registerTemplates } from "./routes/templates.ts";
@@ -138,6 +139,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerTemplates(api, deps.db, deps.clock);
   registerScenarios(api, deps.db);
   registerMeasure(api, deps.db, deps.clock);
+  registerReports(api, deps.db, deps.clock);
   registerApprovals(api, deps.db, deps.clock, { onWork: deps.onIngested });
   registerScenarioTrigger(api, deps.db, deps.clock, { onWork: deps.onIngested });
   registerMetrics(app, deps.db, { clock: deps.clock });
