@@ -36,6 +36,7 @@ goals:
   saved: { event: order_completed, window: 30d, target: 5% }
 channels:
   email: { provider: smtp, host: 127.0.0.1, port: ${port}, from: "Shop <shop@example.com>" }
+  sms: { provider: sink, contact: phone }
 rules:
   consent: opt_in
   control_group: 0%
@@ -49,6 +50,12 @@ scenarios:
     steps:
       - survey: nps
         via: [email]
+  ask_by_sms:
+    goal: feedback
+    trigger: { event: store_visited }
+    steps:
+      - survey: nps
+        via: [sms]
   win_back_detractor:
     goal: saved
     trigger: { event: nps_response, where: "properties.score <= 6" }
@@ -220,4 +227,40 @@ test("a text reply answers the latest survey on its channel; other text is refus
     at: new Date(at.getTime() + 8 * 86_400_000),
   });
   assert.equal(late.ok, false, "a survey older than 7 days takes no reply");
+});
+
+test("by SMS: the built-in survey asks for a reply, and the reply is the answer", async () => {
+  await track([
+    { type: "identify", userId: "bo", traits: { phone: "+79161234567", consent: { sms: "opted_in" } } },
+    { type: "track", userId: "bo", event: "store_visited" },
+  ]);
+  await engine.runOnce();
+  const { rows } = await f.t.db.pool.query<{ customer_id: string; fate: string; summary: { text: string } }>(
+    "SELECT customer_id, fate, reason, summary FROM messages WHERE workspace_id = $1 AND scenario = 'ask_by_sms'",
+    [f.w.workspace.id],
+  );
+  assert.equal(rows[0]?.fate, "sent", JSON.stringify(rows[0]));
+  assert.match(
+    rows[0]?.summary.text ?? "",
+    /^How likely are you to recommend Flower Shop to a friend or colleague\? Reply/,
+  );
+  const r = await answerFromReply(f.t.db, {
+    workspaceId: f.w.workspace.id,
+    customerId: rows[0]?.customer_id ?? "",
+    channel: "sms",
+    text: "4 - the queue was too long",
+    at: clock.now(),
+  });
+  assert.equal(r.ok && r.outcome, "recorded");
+  const answer = (await answers()).find((a) => a.customer_id === rows[0]?.customer_id);
+  assert.deepEqual(
+    [
+      answer?.properties.score,
+      answer?.properties.comment,
+      answer?.properties.channel,
+      answer?.properties.source,
+    ],
+    [4, "the queue was too long", "sms", "reply"],
+  );
+  assert.equal(answer?.properties.scenario, "ask_by_sms");
 });
