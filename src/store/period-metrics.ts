@@ -177,15 +177,15 @@ export async function entryTotals(
 }
 
 export interface GoalQuery {
+  goal: string;
   /** the scenarios pursuing the goal */
   scenarios: readonly string[];
   event: string;
   windowMs: number;
-  /** the goal's `where` compiled by compileEventFilter with this query's first 7 parameters as `leading` */
-  filter?: { sql: string; values: unknown[] };
 }
 
 export interface GoalTotals {
+  goal: string;
   /** entries whose goal window had closed by `now` */
   matured: number;
   /** entries still inside their window at `now`: not counted yet */
@@ -196,56 +196,86 @@ export interface GoalTotals {
   revenue: number;
 }
 
-/** The leading parameters a goal filter is numbered after. */
+/** The leading parameters of goalTotals' query: a goal filter (compileEventFilter) is numbered after them. */
 export function goalQueryLeading(
   workspaceId: number,
   from: Date,
   to: Date,
   now: Date,
-  g: Omit<GoalQuery, "filter">,
+  goals: readonly GoalQuery[],
 ): unknown[] {
-  return [workspaceId, from, to, now, [...g.scenarios], g.event, `${g.windowMs} milliseconds`];
+  const rows = goals.flatMap((g) => g.scenarios.map((scenario) => ({ ...g, scenario })));
+  const longest = Math.max(0, ...goals.map((g) => g.windowMs));
+  return [
+    workspaceId,
+    from,
+    to,
+    now,
+    rows.map((r) => r.goal),
+    rows.map((r) => r.scenario),
+    rows.map((r) => r.event),
+    rows.map((r) => r.windowMs),
+    `${longest} milliseconds`,
+  ];
 }
 
 /**
  * Goal conversion of the scenarios' entries in the period (their own control arm left out): the goal event
- * within the window after entry, the way the scenario runner checks it.
+ * within the window after entry, as the scenario runner checks it. One pass over the goal events of the period
+ * and the longest window after it (bounds known in advance, so only those months are read), joined to the
+ * entries by customer; `filter` (a goal's `where`, compiled with goalQueryLeading's parameters first) applies to
+ * every goal of the call.
  */
 export async function goalTotals(
   client: Queryable,
   workspaceId: number,
-  from: Date,
-  to: Date,
-  now: Date,
-  g: GoalQuery,
-): Promise<GoalTotals> {
-  const values = g.filter?.values ?? goalQueryLeading(workspaceId, from, to, now, g);
+  period: { from: Date; to: Date; now: Date },
+  goals: readonly GoalQuery[],
+  filter?: { sql: string; values: unknown[] },
+): Promise<GoalTotals[]> {
+  if (goals.length === 0) return [];
+  const values = filter?.values ?? goalQueryLeading(workspaceId, period.from, period.to, period.now, goals);
   const { rows } = await client.query<{
+    goal: string;
     matured: string;
     pending: string;
     converted: string;
     revenue: string;
   }>(
-    `SELECT count(*) FILTER (WHERE s.entered_at + $7::interval <= $4::timestamptz) AS matured,
-            count(*) FILTER (WHERE s.entered_at + $7::interval > $4) AS pending,
-            count(*) FILTER (WHERE s.entered_at + $7::interval <= $4 AND g.n > 0) AS converted,
-            COALESCE(sum(g.amount) FILTER (WHERE s.entered_at + $7::interval <= $4), 0) AS revenue
-       FROM scenario_entries s
-       LEFT JOIN LATERAL (
-         SELECT count(*) AS n, sum(${ORDER_AMOUNT_SQL}) AS amount FROM events e
-          WHERE e.workspace_id = s.workspace_id AND e.customer_id = s.customer_id AND e.type = 'track'
-            AND e.name = $6::text AND e.occurred_at >= s.entered_at AND e.occurred_at <= s.entered_at + $7::interval
-            ${g.filter ? `AND ${g.filter.sql}` : ""}) g ON TRUE
-      WHERE s.workspace_id = $1::integer AND s.scenario = ANY($5::text[])
-        AND s.entered_at >= $2::timestamptz AND s.entered_at < $3::timestamptz
-        AND s.variant IS DISTINCT FROM 'control'`,
+    `WITH g AS (
+       SELECT * FROM unnest($5::text[], $6::text[], $7::text[], $8::float8[]) AS g(goal, scenario, event, window_ms)),
+     s AS (
+       SELECT se.entry_id, se.customer_id, se.entered_at, g.goal, g.event,
+              se.entered_at + g.window_ms * interval '1 millisecond' AS until
+         FROM scenario_entries se JOIN g ON g.scenario = se.scenario
+        WHERE se.workspace_id = $1::integer AND se.entered_at >= $2::timestamptz AND se.entered_at < $3::timestamptz
+          AND se.variant IS DISTINCT FROM 'control'),
+     ev AS (
+       SELECT e.customer_id, e.name, e.occurred_at, ${ORDER_AMOUNT_SQL} AS amount
+         FROM events e
+        WHERE e.workspace_id = $1::integer AND e.type = 'track' AND e.name = ANY($7::text[])
+          AND e.occurred_at >= $2::timestamptz AND e.occurred_at <= $3::timestamptz + $9::interval
+          ${filter ? `AND ${filter.sql}` : ""}),
+     per AS (
+       SELECT s.goal, s.entry_id, s.until <= $4::timestamptz AS matured, count(ev.customer_id) AS n,
+              sum(ev.amount) AS amount
+         FROM s LEFT JOIN ev ON ev.customer_id = s.customer_id AND ev.name = s.event
+                             AND ev.occurred_at >= s.entered_at AND ev.occurred_at <= s.until
+        GROUP BY 1, 2, 3)
+     SELECT goal, count(*) FILTER (WHERE matured) AS matured, count(*) FILTER (WHERE NOT matured) AS pending,
+            count(*) FILTER (WHERE matured AND n > 0) AS converted,
+            COALESCE(sum(amount) FILTER (WHERE matured), 0) AS revenue
+       FROM per GROUP BY goal`,
     values,
   );
-  const r = rows[0];
-  return {
-    matured: Number(r?.matured ?? 0),
-    pending: Number(r?.pending ?? 0),
-    converted: Number(r?.converted ?? 0),
-    revenue: Number(r?.revenue ?? 0),
-  };
+  return goals.map((g) => {
+    const r = rows.find((x) => x.goal === g.goal);
+    return {
+      goal: g.goal,
+      matured: Number(r?.matured ?? 0),
+      pending: Number(r?.pending ?? 0),
+      converted: Number(r?.converted ?? 0),
+      revenue: Number(r?.revenue ?? 0),
+    };
+  });
 }
