@@ -102,16 +102,39 @@ export async function seedMetrics(db: Db, ws: number, other: number): Promise<vo
     [ws, 8, "unsubscribed", "2026-10-09T10:00:00Z", { channel: "email" }],
     [ws, 6, "unsubscribed", "2026-09-09T10:00:00Z", { channel: "email" }],
     [ws, 1, "page_viewed", "2026-10-09T10:00:00Z", { revenue: 5000 }],
+    // touches for attribution: an email click the day before c1's first order, an SMS delivered 2 h before c2's
+    [
+      ws,
+      1,
+      "message_clicked",
+      "2026-10-02T10:00:00Z",
+      { channel: "email", message_id: "901", scenario: "welcome", step_id: "0", template: "hello" },
+    ],
+    [
+      ws,
+      2,
+      "message_delivered",
+      "2026-10-10T08:00:00Z",
+      { channel: "sms", message_id: "902", scenario: "winback", step_id: "0", template: "hello" },
+    ],
+    // NPS: two promoters, a passive, a detractor in October; one answer in September
+    [ws, 1, "nps_response", "2026-10-25T10:00:00Z", { score: 10 }],
+    [ws, 2, "nps_response", "2026-10-25T10:00:00Z", { score: 9 }],
+    [ws, 5, "nps_response", "2026-10-25T10:00:00Z", { score: 7 }],
+    [ws, 6, "nps_response", "2026-10-25T10:00:00Z", { score: 3 }],
+    [ws, 6, "nps_response", "2026-09-25T10:00:00Z", { score: 0 }],
     [other, 100, "order_completed", "2026-10-10T10:00:00Z", { revenue: 12345 }],
     [other, 100, "unsubscribed", "2026-10-10T10:00:00Z", { channel: "email" }],
   ];
   // welcome: 40 entries on Oct 2 (customers 1001–1040), 5 reach the python goal in the window, one a course
-  // of another kind, one too late; 4 control entries (one converts: left out); 2 entries on Oct 30 still pending.
+  // of another kind, one too late; 4 in the control arm and 4 in the global control group (one of each converts:
+  // left out); 2 entries on Oct 30 still pending.
   for (let i = 1; i <= 5; i++)
     events.push([ws, 1000 + i, "course_started", "2026-10-05T10:00:00Z", { course: "python" }]);
   events.push([ws, 1006, "course_started", "2026-10-05T10:00:00Z", { course: "sql" }]);
   events.push([ws, 1007, "course_started", "2026-10-20T10:00:00Z", { course: "python" }]);
   events.push([ws, 1041, "course_started", "2026-10-05T10:00:00Z", { course: "python" }]);
+  events.push([ws, 1201, "course_started", "2026-10-05T10:00:00Z", { course: "python" }]);
   await ensureEventPartitions(
     db,
     events.map((e) => at(e[3])),
@@ -134,6 +157,13 @@ export async function seedMetrics(db: Db, ws: number, other: number): Promise<vo
      SELECT $1::integer, c, 'winback', 1, '2026-10-01T00:00:00Z', 'completed', NULL, now() FROM unnest(ARRAY[1, 2, 3]) c
      UNION ALL
      SELECT $1::integer, 1, 'welcome', 1, '2026-09-15T00:00:00Z', 'completed', NULL, now()`,
+    [ws],
+  );
+  // four welcome entrants held out by the global control group (one reaches the goal); the rest were not
+  await db.pool.query("UPDATE scenario_entries SET global_control = false WHERE workspace_id = $1", [ws]);
+  await db.pool.query(
+    `INSERT INTO scenario_entries (workspace_id, customer_id, scenario, version, entered_at, state, global_control, updated_at)
+     SELECT $1, 1200 + g, 'welcome', 1, '2026-10-02T00:00:00Z', 'completed', true, now() FROM generate_series(1, 4) g`,
     [ws],
   );
 

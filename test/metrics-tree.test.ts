@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { parsePeriod } from "../src/measure/metrics-period.ts";
 import { metricsTree } from "../src/measure/metrics-tree.ts";
+import { contributionOf } from "../src/measure/metrics-tree-effects.ts";
+import { scenarioEffects } from "../src/measure/scenario-effect.ts";
 import { createWorkspace } from "../src/store/workspaces.ts";
 import { type TestDb, testDb } from "./helpers.ts";
 import { NOW, PERIOD, seedMetrics } from "./metrics-tree-seed.ts";
@@ -104,7 +106,7 @@ test("scenarios: entries of every arm, messages and cost", async () => {
   const { scenarios } = await metricsTree(t.db, wsId, { ...PERIOD, now: NOW });
   const welcome = scenarios.find((s) => s.scenario === "welcome");
   const winback = scenarios.find((s) => s.scenario === "winback");
-  assert.deepEqual([welcome?.entered, welcome?.controlEntered, welcome?.sent], [46, 4, 5]);
+  assert.deepEqual([welcome?.entered, welcome?.controlEntered, welcome?.sent], [50, 8, 5]);
   close(welcome?.cost ?? null, 0.25, "welcome cost");
   assert.equal(welcome?.goal, "first_lesson");
   assert.deepEqual([winback?.entered, winback?.controlEntered, winback?.sent], [3, 0, 3]);
@@ -131,7 +133,7 @@ test("goals: target against actual, with a verdict", async () => {
   const [lesson, winBack, partner] = goals;
   assert.equal(lesson?.goal, "first_lesson");
   assert.deepEqual([lesson?.entries, lesson?.pending, lesson?.conversions], [40, 2, 5]);
-  close(lesson?.actual ?? null, 5 / 40, "python lessons within 14 days, control left out");
+  close(lesson?.actual ?? null, 5 / 40, "python lessons within 14 days, both control groups left out");
   assert.equal(lesson?.verdict, "met");
   assert.equal(winBack?.target.kind, "revenue_per_customer");
   assert.deepEqual([winBack?.entries, winBack?.conversions], [3, 3]);
@@ -146,6 +148,54 @@ test("goals: target against actual, with a verdict", async () => {
   const early = await metricsTree(t.db, wsId, { ...PERIOD, now: new Date("2026-10-10T00:00:00Z") });
   assert.deepEqual([early.goals[0]?.entries, early.goals[0]?.pending], [0, 46 - 4]);
   assert.equal(early.goals[0]?.verdict, "not_enough_data");
+});
+
+test("the CRM contribution, uplift, attributed revenue and NPS, each under its own name", async () => {
+  const tree = await metricsTree(t.db, wsId, { ...PERIOD, now: NOW });
+  // attribution (last touch): c1's 100 after an email click the day before, c2's 200 two hours after an SMS
+  const a = tree.attribution;
+  assert.ok(a);
+  assert.equal(a.model, "last_touch");
+  assert.deepEqual([a.revenue, a.attributedRevenue, a.unattributedRevenue], [400, 300, 100]);
+  const [email, sms, push] = tree.channels;
+  assert.deepEqual(
+    [email?.attributedRevenue, sms?.attributedRevenue, push?.attributedRevenue],
+    [100, 200, 0],
+  );
+  close(email?.revenuePerMessage ?? null, 100 / 5, "email revenue per message");
+  close(email?.revenuePerSubscriber ?? null, 100 / 3, "email revenue per reachable customer");
+  close(sms?.revenuePerSubscriber ?? null, 200, "sms revenue per reachable customer");
+  const welcome = tree.scenarios.find((s) => s.scenario === "welcome");
+  assert.equal(welcome?.attributedRevenue, 100);
+  assert.equal(tree.scenarios.find((s) => s.scenario === "winback")?.attributedRevenue, 200);
+
+  // uplift against the scenario's own control arm: 5 of 42 treated reached the goal, 1 of 4 held out
+  const e = welcome?.effect;
+  assert.equal(e?.controlSource, "scenario");
+  assert.deepEqual([e?.treatment.customers, e?.control.customers], [42, 4]);
+  close(e?.uplift?.difference ?? null, 5 / 42 - 1 / 4, "uplift");
+
+  // the contribution: the strategy against the global control group, as the scenario effect report has it
+  const c = tree.contribution;
+  assert.ok(c);
+  assert.equal(c.control.customers, 4);
+  assert.deepEqual(c, contributionOf(await scenarioEffects(t.db, wsId, PERIOD)));
+  assert.match(c.label, /^Incremental revenue/);
+  assert.match(a.label, /^Attributed revenue/);
+
+  // NPS: (2 promoters − 1 detractor) / 4 answers; by the stage each had when answering
+  const nps = tree.nps;
+  assert.deepEqual(
+    [nps?.nps, nps?.responses, nps?.promoters, nps?.passives, nps?.detractors],
+    [25, 4, 2, 1, 1],
+  );
+  assert.deepEqual(
+    nps?.byStage.map((s) => [s.stage, s.nps, s.responses]),
+    [
+      ["buyer", 100, 2],
+      ["visitor", -50, 2],
+    ],
+  );
 });
 
 /** Every number in a value, wherever it sits. */

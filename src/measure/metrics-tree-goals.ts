@@ -1,5 +1,5 @@
 // Each goal of the strategy, its target against what the scenarios pursuing it achieved in the period: the share
-// of their entries (the scenario's own control arm left out) that reached the goal event within the goal's window,
+// of their entries (those held out in a control group left out) that reached the goal event within the goal's window,
 // or the goal revenue per entry. Entries whose window is still open are not counted yet.
 
 import { compileEventFilter } from "../store/condition-sql.ts";

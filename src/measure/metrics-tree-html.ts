@@ -167,7 +167,7 @@ function goalsSection(tree: MetricsTree): string {
     ),
   );
   return `<section id="goals"><h2>Goals</h2><table>${head(["goal", "event", "target", "actual", "", "entries", "verdict"])}${rows.join("")}</table>
-<p class="muted">Entries of the period whose goal window has closed; the scenario's own control arm is left out.</p></section>`;
+<p class="muted">Entries of the period whose goal window has closed; customers held out in a control group are left out.</p></section>`;
 }
 
 export function renderMetricsTreeHtml(tree: MetricsTree): string {

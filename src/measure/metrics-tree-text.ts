@@ -106,7 +106,9 @@ export function formatMetricsTree(tree: MetricsTree): string {
   }
 
   if (tree.goals.length > 0) {
-    out.push("Goals (entries of the period whose window has closed; the scenario's control arm left out)");
+    out.push(
+      "Goals (entries of the period whose window has closed; customers held out in a control group left out)",
+    );
     out.push(
       ...table(
         ["goal", "target", "actual", "entries", "verdict"],

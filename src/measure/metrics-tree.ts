@@ -10,6 +10,17 @@ import { entryTotals, messageTotals, orderTotals } from "../store/period-metrics
 import { currentStrategyVersion } from "../store/strategies.ts";
 import { loadStrategy } from "../strategy/load.ts";
 import type { Strategy } from "../strategy/types.ts";
+import {
+  type AttributionSummary,
+  attributionOf,
+  type Contribution,
+  contributionOf,
+  gatherEffects,
+  type NpsSummary,
+  npsOf,
+  type ScenarioEffectSummary,
+  scenarioEffectOf,
+} from "./metrics-tree-effects.ts";
 import { type GoalResult, goalResults } from "./metrics-tree-goals.ts";
 
 export interface MetricsTreeOptions {
@@ -65,6 +76,12 @@ export interface ChannelMetrics {
   /** each as a share of the messages sent */
   rates: Rates;
   cost: number;
+  /** revenue attributed to the channel's messages (last touch): where revenue came from, not what it added */
+  attributedRevenue: number | null;
+  /** attributed revenue per message sent */
+  revenuePerMessage: number | null;
+  /** attributed revenue per reachable customer */
+  revenuePerSubscriber: number | null;
 }
 
 export interface ScenarioMetrics {
@@ -72,10 +89,14 @@ export interface ScenarioMetrics {
   goal: string | null;
   /** entries in the period, every arm */
   entered: number;
-  /** of them, held out as the scenario's control arm */
+  /** of them, held out: in the scenario's control arm or the global control group */
   controlEntered: number;
   sent: number;
   cost: number;
+  /** goal conversion and revenue against the scenario's control group: what the scenario added */
+  effect: ScenarioEffectSummary | null;
+  /** revenue attributed to the scenario's messages (last touch): not its effect */
+  attributedRevenue: number | null;
 }
 
 export interface BaseMetrics {
@@ -99,6 +120,11 @@ export interface MetricsTree {
   scenarios: ScenarioMetrics[];
   base: BaseMetrics;
   goals: GoalResult[];
+  /** the CRM contribution: the strategy against the global control group (incremental, with its interval) */
+  contribution: Contribution | null;
+  /** revenue shared among the messages that touched it (last touch), beside the incremental figures */
+  attribution: AttributionSummary | null;
+  nps: NpsSummary | null;
   /** what the reader must know to read the figures right (no strategy, nothing in the period, …) */
   notes: string[];
 }
@@ -140,7 +166,7 @@ export async function metricsTree(
       }))
     : [];
   const pool = db.pool;
-  const [orders, messages, entries, base, stages, flows, goals] = await Promise.all([
+  const [orders, messages, entries, base, stages, flows, goals, effects] = await Promise.all([
     orderTotals(pool, workspaceId, from, to, strategy?.timezone ?? "UTC"),
     messageTotals(pool, workspaceId, from, to),
     entryTotals(pool, workspaceId, from, to),
@@ -148,7 +174,20 @@ export async function metricsTree(
     stageDistribution(pool, workspaceId, from, to),
     stageFlows(pool, workspaceId, from, to),
     strategy ? goalResults(pool, workspaceId, strategy, { from, to, now }) : Promise.resolve([]),
+    gatherEffects(db, workspaceId, { from, to }),
   ]);
+  notes.push(...effects.failures);
+  // null, not 0, when attribution could not be computed: no figure is better than a false one
+  const attributedBy = (list: readonly { key: string; attributedRevenue: number }[] | undefined) => {
+    const m = new Map((list ?? []).map((x) => [x.key, x.attributedRevenue]));
+    return (key: string) => (effects.attribution ? (m.get(key) ?? 0) : null);
+  };
+  const attributedToChannel = attributedBy(
+    effects.attribution?.byChannel.map((c) => ({ key: c.channel, attributedRevenue: c.attributedRevenue })),
+  );
+  const attributedToScenario = attributedBy(
+    effects.attribution?.byScenario.map((c) => ({ key: c.scenario, attributedRevenue: c.attributedRevenue })),
+  );
 
   const revenue = orders.grossRevenue - orders.refundedAmount;
   const revenueTree: RevenueTree = {
@@ -198,6 +237,9 @@ export async function metricsTree(
         unsubscribed: ratio(unsubscribed, sent),
       },
       cost: costPerMessage === null ? sum("recordedCost") : sent * costPerMessage,
+      attributedRevenue: attributedToChannel(name),
+      revenuePerMessage: ratio(attributedToChannel(name) ?? Number.NaN, sent),
+      revenuePerSubscriber: ratio(attributedToChannel(name) ?? Number.NaN, reachable),
     };
   });
   if (messages.length === 0) notes.push("No message was sent in the period.");
@@ -219,6 +261,8 @@ export async function metricsTree(
         (a, m) => a + (costOf(m.channel) === null ? m.recordedCost : m.sent * (costOf(m.channel) ?? 0)),
         0,
       ),
+      effect: scenarioEffectOf(effects.effects, name),
+      attributedRevenue: attributedToScenario(name),
     };
   });
 
@@ -257,6 +301,9 @@ export async function metricsTree(
       flows,
     },
     goals,
+    contribution: contributionOf(effects.effects),
+    attribution: attributionOf(effects.attribution),
+    nps: npsOf(effects.nps),
     notes,
   };
 }

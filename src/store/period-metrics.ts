@@ -159,7 +159,10 @@ export async function messageTotals(
   }));
 }
 
-/** Entries into each scenario in the period; `control` of them were held out as the scenario's control arm. */
+/**
+ * Entries into each scenario in the period; `control` of them were held out, in the scenario's control arm or the
+ * global control group.
+ */
 export async function entryTotals(
   client: Queryable,
   workspaceId: number,
@@ -167,7 +170,8 @@ export async function entryTotals(
   to: Date,
 ): Promise<{ scenario: string; entered: number; control: number }[]> {
   const { rows } = await client.query<{ scenario: string; entered: string; control: string }>(
-    `SELECT scenario, count(*) AS entered, count(*) FILTER (WHERE variant = 'control') AS control
+    `SELECT scenario, count(*) AS entered,
+            count(*) FILTER (WHERE variant = 'control' OR global_control) AS control
        FROM scenario_entries
       WHERE workspace_id = $1 AND entered_at >= $2 AND entered_at < $3
       GROUP BY scenario ORDER BY scenario`,
@@ -220,7 +224,7 @@ export function goalQueryLeading(
 }
 
 /**
- * Goal conversion of the scenarios' entries in the period (their own control arm left out): the goal event
+ * Goal conversion of the scenarios' entries in the period (those held out in a control group left out): the goal event
  * within the window after entry, as the scenario runner checks it. One pass over the goal events of the period
  * and the longest window after it (bounds known in advance, so only those months are read), joined to the
  * entries by customer; `filter` (a goal's `where`, compiled with goalQueryLeading's parameters first) applies to
@@ -249,7 +253,7 @@ export async function goalTotals(
               se.entered_at + g.window_ms * interval '1 millisecond' AS until
          FROM scenario_entries se JOIN g ON g.scenario = se.scenario
         WHERE se.workspace_id = $1::integer AND se.entered_at >= $2::timestamptz AND se.entered_at < $3::timestamptz
-          AND se.variant IS DISTINCT FROM 'control'),
+          AND se.variant IS DISTINCT FROM 'control' AND se.global_control IS NOT TRUE),
      ev AS (
        SELECT e.customer_id, e.name, e.occurred_at, ${ORDER_AMOUNT_SQL} AS amount
          FROM events e
