@@ -6,7 +6,7 @@ import { type ExperimentDecision, experimentDecision } from "../store/experiment
 import { currentStrategyVersion } from "../store/strategies.ts";
 import { listWorkspaces } from "../store/workspaces.ts";
 import { loadStrategy } from "../strategy/load.ts";
-import { closedWindowTotals } from "./scenario-effect.ts";
+import { closedWindowTotals } from "./scenario-experiment.ts";
 import { monitorExperiments } from "./scenario-winner.ts";
 
 const MONITOR_LOCK = 7_274_061;

@@ -3,130 +3,30 @@
 // control group's customers who entered it, against the treated) and of each experiment variant (against the same
 // control). Each customer counts once per scenario, from their first entry in the period, over the goal's window
 // counted from that entry; customers who entered in pilot mode are reported apart. See docs/scenario-effects.md.
-import type { ConditionEnv } from "../core/condition/index.ts";
 import { CONTROL_ARM } from "../core/experiment/index.ts";
-import { compileEventFilter } from "../store/condition-sql.ts";
 import type { Db } from "../store/db.ts";
-import { type ExperimentDecision, experimentDecision, experimentKey } from "../store/experiment-decisions.ts";
-import {
-  type OutcomeQuery,
-  outcomeRevenues,
-  outcomeTotals,
-  pilotKeys,
-  type GroupTotals as StoredTotals,
-} from "../store/scenario-outcomes.ts";
+import { type OutcomeQuery, outcomeRevenues, outcomeTotals, pilotKeys } from "../store/scenario-outcomes.ts";
 import { currentStrategyVersion } from "../store/strategies.ts";
 import { loadStrategy } from "../strategy/load.ts";
-import type { Goal, Scenario, Strategy } from "../strategy/types.ts";
+import type { Goal, Scenario } from "../strategy/types.ts";
+import { type BootstrapInput, compareGroups, figures, type GroupTotals } from "./effect-comparison.ts";
 import {
-  addTotals,
-  type BootstrapInput,
-  compareGroups,
-  type EffectComparison,
-  EMPTY,
-  figures,
-  type GroupFigures,
-  type GroupTotals,
-} from "./effect-comparison.ts";
-import { lookAt, metricOf, type SequentialLook } from "./scenario-winner.ts";
+  type ScenarioEffect,
+  ScenarioEffectInputError,
+  type ScenarioEffectOptions,
+  type ScenarioEffectReport,
+  type StrategyEffect,
+  type VariantEffect,
+} from "./scenario-effect-types.ts";
+import { type Ctx, experimentStatus, query, sum } from "./scenario-experiment.ts";
 
 export type { EffectComparison, GroupFigures } from "./effect-comparison.ts";
+export * from "./scenario-effect-types.ts";
+export { closedWindowTotals } from "./scenario-experiment.ts";
 
 const DAY = 86_400_000;
 const BOOTSTRAP_RESAMPLES = 2000;
 const BOOTSTRAP_SEED = 1;
-const EVENT_ONLY_ENV: ConditionEnv = {
-  channels: {},
-  segments: new Map(),
-  stages: [],
-  allowSinceEntry: false,
-};
-
-export interface VariantEffect {
-  variant: string;
-  figures: GroupFigures;
-  effect: EffectComparison | null;
-}
-
-export interface ExperimentStatus {
-  /** what a declared winner does: report, or route new entries to it */
-  winnerAction: "report" | "route";
-  metric: "proportion" | "mean";
-  /** the stored decision of the continuous monitoring (the worker's looks); null before the first look */
-  decision: {
-    winner: string | null;
-    declaredAt: string | null;
-    looks: number;
-    lastLookAt: string | null;
-    statistics: Record<string, unknown> | null;
-  } | null;
-  /** a look as of the end of the period, over customers whose window has closed, carrying the stored p-values */
-  look: SequentialLook | null;
-  lookError: string | null;
-}
-
-export interface ScenarioEffect {
-  scenario: string;
-  goal: string;
-  goalEvent: string;
-  windowDays: number;
-  mode: "live" | "pilot";
-  /** scenario: its own control arm; global: its entrants in the global control group; null: none to compare with */
-  controlSource: "scenario" | "global" | null;
-  control: GroupFigures;
-  treatment: GroupFigures;
-  effect: EffectComparison | null;
-  variants: VariantEffect[];
-  experiment: ExperimentStatus | null;
-  /** customers whose first entry in the period was made in pilot mode: counted apart, never compared */
-  pilot: GroupFigures | null;
-  /** entrants held out by the global control group (the scenario's control when it has no arm of its own) */
-  globalControl: GroupFigures;
-  warnings: string[];
-}
-
-export interface StrategyEffect {
-  goalEvents: string[];
-  windowDays: number;
-  treatment: GroupFigures;
-  control: GroupFigures;
-  effect: EffectComparison | null;
-  /** customers whose first entry did not record its global-control membership (entered before it was recorded) */
-  unrecorded: number;
-  warnings: string[];
-}
-
-export interface ScenarioEffectReport {
-  from: string | null;
-  to: string;
-  currency: string | null;
-  confidence: number;
-  strategy: StrategyEffect | null;
-  scenarios: ScenarioEffect[];
-  warnings: string[];
-}
-
-export interface ScenarioEffectOptions {
-  from?: Date;
-  to: Date;
-  /** a bootstrap 95% interval of each revenue difference (2,000 resamples, seed 1) */
-  bootstrap?: boolean;
-  /** only this scenario (the strategy part is still computed) */
-  scenario?: string;
-}
-
-/** Bad input to the report: the option it names is wrong. */
-export class ScenarioEffectInputError extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-type Row = StoredTotals;
-const sum = (rows: readonly Row[]): GroupTotals => rows.reduce<GroupTotals>((a, r) => addTotals(a, r), EMPTY);
 
 export async function scenarioEffects(
   db: Db,
@@ -167,49 +67,6 @@ export async function scenarioEffects(
     strategy: await strategyEffect(ctx, marketing),
     scenarios,
     warnings: [],
-  };
-}
-
-interface Ctx {
-  db: Db;
-  workspaceId: number;
-  strategy: Strategy;
-  from: Date;
-  to: Date;
-  pilots: string[];
-  bootstrap: boolean;
-}
-
-function query(
-  ctx: Ctx,
-  scenarios: readonly Scenario[],
-  goals: readonly Goal[],
-  perScenario: boolean,
-): OutcomeQuery {
-  const fixed = [
-    ctx.workspaceId,
-    scenarios.map((s) => s.name),
-    ctx.from,
-    ctx.to,
-    ctx.pilots,
-    goals.map((g) => g.event),
-  ];
-  const windowMs = Math.max(0, ...goals.map((g) => g.windowMs));
-  const only = goals.length === 1 ? goals[0] : undefined;
-  return {
-    workspaceId: ctx.workspaceId,
-    scenarios: scenarios.map((s) => s.name),
-    pilotKeys: ctx.pilots,
-    dropPilot: !perScenario,
-    goalEvents: [...new Set(goals.map((g) => g.event))],
-    goalFilter: only?.where
-      ? compileEventFilter(only.where.ast, EVENT_ONLY_ENV, ctx.to, [...fixed, windowMs])
-      : null,
-    windowMs,
-    from: ctx.from,
-    to: ctx.to,
-    costBy: perScenario ? "entry" : "window",
-    closedOnly: false,
   };
 }
 
@@ -349,78 +206,9 @@ async function scenarioEffect(ctx: Ctx, sc: Scenario, goal: Goal): Promise<Scena
     treatment: figures("treatment", treatment),
     effect,
     variants,
-    experiment: sc.experiment ? await experimentStatus(ctx, sc, controlSource) : null,
+    experiment: sc.experiment ? await experimentStatus(ctx, sc, rows, controlSource) : null,
     pilot: pilotRows.length > 0 ? figures("pilot", sum(pilotRows)) : null,
     globalControl: figures("global control", sum(held)),
     warnings: [...warnings, ...openWindows(control, treatment)],
   };
-}
-
-async function experimentStatus(
-  ctx: Ctx,
-  sc: Scenario,
-  controlSource: ScenarioEffect["controlSource"],
-): Promise<ExperimentStatus> {
-  const exp = sc.experiment;
-  const metric = metricOf(ctx.strategy, sc);
-  const key = exp ? experimentKey(exp) : "";
-  const stored: ExperimentDecision | null = await experimentDecision(
-    ctx.db.pool,
-    ctx.workspaceId,
-    sc.name,
-    key,
-  );
-  const status: ExperimentStatus = {
-    winnerAction: exp?.winner ?? "report",
-    metric,
-    decision: stored && {
-      winner: stored.winner,
-      declaredAt: stored.declaredAt?.toISOString() ?? null,
-      looks: stored.looks,
-      lastLookAt: stored.lastLookAt?.toISOString() ?? null,
-      statistics: stored.statistics,
-    },
-    look: null,
-    lookError: null,
-  };
-  const { control, variants } = await closedWindowTotals(
-    ctx.db,
-    ctx.workspaceId,
-    ctx.strategy,
-    sc,
-    ctx.to,
-    ctx.from,
-    controlSource,
-  );
-  const r = lookAt(control, variants, metric, stored?.pValues ?? {});
-  if (r.ok) status.look = r.look;
-  else status.lookError = r.reason;
-  return status;
-}
-
-/** Totals of an experiment's control and variants over customers whose goal window closed by `to`. */
-export async function closedWindowTotals(
-  db: Db,
-  workspaceId: number,
-  strategy: Strategy,
-  sc: Scenario,
-  to: Date,
-  from: Date = new Date(0),
-  controlSource: ScenarioEffect["controlSource"] = null,
-): Promise<{ control: GroupTotals; variants: Map<string, GroupTotals> }> {
-  const goal = strategy.goals[sc.goal];
-  const variants = new Map<string, GroupTotals>((sc.experiment?.variants ?? []).map((v) => [v.name, EMPTY]));
-  if (!goal) return { control: EMPTY, variants };
-  const pilots = await pilotKeys(db, workspaceId, [sc.name]);
-  const ctx: Ctx = { db, workspaceId, strategy, from, to, pilots, bootstrap: false };
-  const rows = (await outcomeTotals(db, { ...query(ctx, [sc], [goal], true), closedOnly: true })).filter(
-    (r) => !r.pilot,
-  );
-  const ownControl = sum(rows.filter((r) => r.globalControl !== true && r.variant === CONTROL_ARM));
-  const useGlobal =
-    controlSource === "global" || (controlSource === null && (sc.experiment?.control ?? 0) === 0);
-  const control = useGlobal ? sum(rows.filter((r) => r.globalControl === true)) : ownControl;
-  for (const name of variants.keys())
-    variants.set(name, sum(rows.filter((r) => r.globalControl !== true && r.variant === name)));
-  return { control, variants };
 }

@@ -28,21 +28,27 @@ export interface GroupTotals {
   variant: string | null;
   globalControl: boolean | null;
   pilot: boolean;
+  /** the group's customers are still inside their goal window at `to` */
+  open: boolean;
   n: number;
   conversions: number;
   revenue: number;
   revenueSquares: number;
-  /** customers whose goal window is still open at `to` */
+  /** customers whose goal window is still open at `to` (n when `open`, else 0: it adds up across groups) */
   pending: number;
   sent: number;
   cost: number;
 }
 
 // The names the profile and the value models count as orders and refunds (ingest/profile.ts), normalised.
-const KIND = "lower(regexp_replace(btrim(e.name), '[[:space:]-]+', '_', 'g'))";
+const KIND =
+  "CASE WHEN e.name IN ('order_completed', 'order_refunded') THEN e.name" +
+  " ELSE lower(regexp_replace(btrim(e.name), '[[:space:]-]+', '_', 'g')) END";
 const NUMBER = "'^[[:space:]]*[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?[[:space:]]*$'";
+// A JSON number is read as it is; text is read only when it looks like a number (as the profile does).
 const amount = (key: string) =>
-  `CASE WHEN e.properties->>'${key}' ~ ${NUMBER} THEN (e.properties->>'${key}')::numeric END`;
+  `CASE WHEN jsonb_typeof(e.properties->'${key}') = 'number' THEN (e.properties->'${key}')::numeric
+        WHEN e.properties->>'${key}' ~ ${NUMBER} THEN (e.properties->>'${key}')::numeric END`;
 const AMOUNT = `COALESCE(${amount("revenue")}, ${amount("total")}, 0)`;
 const SENT = "('sent', 'delivered', 'opened', 'clicked', 'bounced')";
 
@@ -81,7 +87,7 @@ function build(q: OutcomeQuery): { ctes: string; values: unknown[] } {
     FROM f LEFT JOIN events e
       ON e.workspace_id = $1 AND e.customer_id = f.customer_id AND e.type = 'track'
      AND e.occurred_at >= f.entered_at AND e.occurred_at <= ${end}
-     AND (e.name = ANY($6::text[]) OR ${KIND} IN ('order_completed', 'order_refunded'))
+     AND (e.name = ANY($6::text[]) OR (e.name ILIKE '%order%' AND ${KIND} IN ('order_completed', 'order_refunded')))
    GROUP BY f.customer_id
 ), c AS (
   SELECT f.customer_id, count(*) AS sent, sum(m.cost) AS cost
@@ -98,6 +104,7 @@ export async function outcomeTotals(db: Db, q: OutcomeQuery): Promise<GroupTotal
     variant: string | null;
     global_control: boolean | null;
     pilot: boolean;
+    open: boolean;
     n: string;
     conversions: string;
     revenue: string;
@@ -107,25 +114,25 @@ export async function outcomeTotals(db: Db, q: OutcomeQuery): Promise<GroupTotal
     cost: string;
   }>(
     `${ctes}
-SELECT f.variant, f.global_control, f.pilot, count(*) AS n,
+SELECT f.variant, f.global_control, f.pilot, f.pending AS open, count(*) AS n,
        count(*) FILTER (WHERE o.converted) AS conversions,
        sum(o.revenue) AS revenue, sum(o.revenue * o.revenue) AS revenue_squares,
-       count(*) FILTER (WHERE f.pending) AS pending,
        COALESCE(sum(c.sent), 0) AS sent, COALESCE(sum(c.cost), 0) AS cost
   FROM f JOIN o ON o.customer_id = f.customer_id LEFT JOIN c ON c.customer_id = f.customer_id
- GROUP BY f.variant, f.global_control, f.pilot
- ORDER BY f.pilot, f.global_control NULLS FIRST, f.variant NULLS FIRST`,
+ GROUP BY f.variant, f.global_control, f.pilot, f.pending
+ ORDER BY f.pilot, f.global_control NULLS FIRST, f.variant NULLS FIRST, f.pending`,
     values,
   );
   return rows.map((r) => ({
     variant: r.variant,
     globalControl: r.global_control,
     pilot: r.pilot,
+    open: r.open,
     n: Number(r.n),
     conversions: Number(r.conversions),
     revenue: Number(r.revenue),
     revenueSquares: Number(r.revenue_squares),
-    pending: Number(r.pending),
+    pending: r.open ? Number(r.n) : 0,
     sent: Number(r.sent),
     cost: Number(r.cost),
   }));
