@@ -11,6 +11,7 @@ import { pathToFileURL } from "node:url";
 import { type BrowserContext, chromium } from "playwright-core";
 import { metricsTree } from "../src/measure/metrics-tree.ts";
 import { renderMetricsTreeHtml } from "../src/measure/metrics-tree-html.ts";
+import { metricsTreeSchema } from "../src/server/routes/reports.ts";
 import { type Db, openDb } from "../src/store/db.ts";
 import { migrate } from "../src/store/migrate.ts";
 import { createKey, createWorkspace } from "../src/store/workspaces.ts";
@@ -88,7 +89,7 @@ test("the HTML page shows every section and the key figures, offline and without
   page.on("pageerror", (e) => problems.push(e.message));
   await page.goto(pathToFileURL(path).href);
 
-  for (const id of ["revenue", "channels", "scenarios", "base", "goals"])
+  for (const id of ["revenue", "contribution", "channels", "scenarios", "base", "goals", "nps"])
     assert.ok(await page.isVisible(`section#${id}`), `section ${id}`);
   // the value alone: the box's or the card's figure, without its label
   const figure = async (name: string) =>
@@ -107,6 +108,21 @@ test("the HTML page shows every section and the key figures, offline and without
   assert.equal(await page.$$eval("#base [data-flow]", (els) => els.length), 3);
   assert.equal(await page.$$eval("svg [data-stage]", (els) => els.length), 3);
   assert.match((await page.textContent("#period")) ?? "", /2026-10-01 – 2026-10-31/);
+  // incremental and attributed revenue side by side, each under its own heading
+  assert.match((await page.textContent("#incremental h3")) ?? "", /^Incremental revenue — what CRM added/);
+  assert.match(
+    (await page.textContent("#attributed h3")) ?? "",
+    /^Attributed revenue — where revenue came from \(not what CRM added\)/,
+  );
+  const big = async (name: string) => (await page.textContent(`[data-figure="${name}"]`))?.trim() ?? "";
+  assert.equal(await big("attributed-revenue"), "300.00 EUR");
+  const incremental = tree.contribution?.incrementalRevenue?.estimate;
+  assert.ok(incremental !== undefined && incremental > 0);
+  assert.equal(await big("incremental-revenue"), `+${incremental.toFixed(2)} EUR`);
+  assert.match((await page.textContent('[data-channel-money="sms"]')) ?? "", /200\.00 EUR.*100\.00 EUR/s);
+  assert.match((await page.textContent('[data-scenario="welcome"]')) ?? "", /11\.9%\s*vs 25\.0%/);
+  assert.match((await page.textContent('[data-figure="nps"] b')) ?? "", /^25$/);
+  assert.equal(await page.$$eval("svg [data-nps-stage]", (els) => els.length), 2);
 
   const png = await page.screenshot({ fullPage: true });
   assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], "a PNG");
@@ -138,6 +154,12 @@ test("the API answers the figures and names the field of a bad period", async ()
   assert.equal(ok.body.channels[0].sent, 5);
   assert.equal(ok.body.goals[0].verdict, "met");
   assert.equal(ok.body.workspace, "metrics");
+  assert.equal(ok.body.attribution.attributedRevenue, 300);
+  assert.equal(ok.body.nps.nps, 25);
+  assert.ok(ok.body.contribution.incrementalRevenue, "an incremental estimate");
+  // the answer is what /openapi.json says it is
+  const parsed = metricsTreeSchema.safeParse(ok.body);
+  assert.ok(parsed.success, JSON.stringify(!parsed.success && parsed.error.issues.slice(0, 3)));
 
   const bad = await get(`${url}?from=not-a-date`, adminKey);
   assert.equal(bad.status, 400);

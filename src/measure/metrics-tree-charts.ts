@@ -103,3 +103,20 @@ export function goalSvg(actual: number | null, target: number): string {
       : `<rect x="0" y="4" width="${x(actual)}" height="10" class="${actual >= target ? "fill met" : "fill"}"/>`;
   return `<svg class="bar" width="${w}" height="18" viewBox="0 0 ${w} 18" role="img" aria-label="actual against target"><rect x="0" y="4" width="${w}" height="10" class="track"/>${bar}<line x1="${x(target)}" x2="${x(target)}" y1="0" y2="18" class="cap"/></svg>`;
 }
+
+/** NPS by stage: a bar from the zero line, right for a positive score, left for a negative one (−100…100). */
+export function npsSvg(rows: readonly { stage: string; nps: number | null; responses: number }[]): string {
+  const labelW = 120;
+  const half = 240;
+  const zero = labelW + half;
+  const parts = rows.map((r, i) => {
+    const y = i * 22;
+    const v = r.nps ?? 0;
+    const w = r1((Math.abs(v) / 100) * half);
+    const x = v >= 0 ? zero : zero - w;
+    return `<g data-nps-stage="${esc(r.stage)}"><text x="0" y="${y + 14}" class="name">${esc(stageLabel(r.stage, ""))}</text>
+<rect x="${x}" y="${y + 4}" width="${Math.max(w, 0.5)}" height="12" class="${v >= 0 ? "fill" : "bar neg"}"/><text x="${zero + half + 8}" y="${y + 14}" class="num">${esc(r.nps === null ? "—" : decimal(r.nps, 0))} (${esc(count(r.responses))} answers)</text></g>`;
+  });
+  const h = Math.max(22, rows.length * 22);
+  return `<svg class="nps" viewBox="0 0 760 ${h}" width="760" role="img" aria-label="NPS by stage"><line x1="${zero}" x2="${zero}" y1="0" y2="${h}" class="axis"/>${parts.join("")}</svg>`;
+}

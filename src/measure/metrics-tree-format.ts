@@ -55,3 +55,23 @@ export function goalValue(
 ): string {
   return kind === "conversion_rate" ? share(v) : money(v, currency);
 }
+
+/** A number with its sign, so a gain and a loss read apart: "+12.00", "−3.50". */
+export function signed(n: number | null, f: (x: number) => string): string {
+  if (n === null || !Number.isFinite(n)) return "—";
+  return n > 0 ? `+${f(n)}` : n < 0 ? `−${f(-n)}` : f(0);
+}
+
+/** "+1,200.00 EUR (95% CI −300.00 … +2,700.00)" */
+export function estimateLabel(
+  e: { estimate: number; ci: { lower: number; upper: number } } | null,
+  f: (x: number) => string,
+  unit = "",
+): string {
+  if (!e) return "—";
+  const u = unit ? ` ${unit}` : "";
+  return `${signed(e.estimate, f)}${u} (95% CI ${signed(e.ci.lower, f)} … ${signed(e.ci.upper, f)})`;
+}
+
+/** A difference of two rates in percentage points. */
+export const points = (x: number) => `${decimal(x * 100, 1)} pp`;

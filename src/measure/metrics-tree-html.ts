@@ -13,6 +13,14 @@ import {
   stageLabel,
   VERDICT_LABEL,
 } from "./metrics-tree-format.ts";
+import {
+  card,
+  contributionSection,
+  head,
+  npsSection,
+  row,
+  scenariosSection,
+} from "./metrics-tree-html-effects.ts";
 
 const STYLE = `
 :root { --ink: #1d2330; --muted: #5d6678; --line: #d7dce5; --accent: #2f6fdf; --good: #15803d; --warn: #c2410c; --bg: #f6f7fa; }
@@ -48,16 +56,18 @@ td.text { text-align: left; } svg .num { fill: var(--muted); font-size: 11px; }
 .verdict { font-weight: 600; } .verdict.met { color: var(--good); } .verdict.not_met { color: var(--warn); }
 .verdict.not_enough_data { color: var(--muted); }
 .notes li { color: var(--muted); }
+h3 { font-size: 13px; margin: 0 0 6px; }
+.pair { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; }
+.panel { border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; background: var(--bg); }
+#incremental { border-color: var(--good); } #attributed { border-color: var(--accent); }
+.big { font-size: 24px; font-weight: 700; }
+.warnings li { color: var(--warn); font-size: 12px; }
+table.wide { font-size: 12px; }
+svg.nps, svg.stages { max-width: 100%; height: auto; }
+@media (max-width: 800px) { .pair { grid-template-columns: 1fr; } }
 @page { size: A4 portrait; margin: 12mm; }
 @media print { body { font-size: 11px; } header, section { padding: 6px 0; max-width: none; } section { break-inside: avoid; } }
 `;
-
-/** A table row; cells in `text` columns are left-aligned like the first. */
-const row = (cells: string[], attrs = "", text: readonly number[] = []) =>
-  `<tr${attrs}>${cells.map((c, i) => `<td${text.includes(i) ? ' class="text"' : ""}>${c}</td>`).join("")}</tr>`;
-const head = (cells: string[]) => `<tr>${cells.map((c) => `<th>${esc(c)}</th>`).join("")}</tr>`;
-const card = (label: string, value: string, figure: string) =>
-  `<div class="card" data-figure="${esc(figure)}"><span class="muted">${esc(label)}</span><b>${esc(value)}</b></div>`;
 
 function revenueSection(tree: MetricsTree): string {
   const r = tree.revenue;
@@ -92,27 +102,24 @@ function channelsSection(tree: MetricsTree): string {
       ` data-channel="${esc(c.channel)}"`,
     ),
   );
-  return `<section id="channels"><h2>Channels</h2>
-<table>${head(["channel", "reach", "sent", "delivered", "opened", "clicked", "unsubscribed", "bounced", "cost", "funnel"])}${rows.join("")}</table>
-<p class="muted">Reach: customers with the contact point and the consent the strategy requires, as a share of the base. Rates are shares of the messages sent; cost is messages sent × the channel's cost in the strategy.</p></section>`;
-}
-
-function scenariosSection(tree: MetricsTree): string {
-  if (tree.scenarios.length === 0) return "";
-  const rows = tree.scenarios.map((s) =>
+  const moneyRows = tree.channels.map((c) =>
     row(
       [
-        esc(s.scenario),
-        esc(s.goal ?? "—"),
-        esc(count(s.entered)),
-        esc(count(s.controlEntered)),
-        esc(count(s.sent)),
-        esc(money(s.cost, tree.currency)),
+        esc(c.channel),
+        esc(money(c.cost, cur)),
+        esc(c.costPerMessage === null ? "as recorded" : money(c.costPerMessage, cur)),
+        esc(c.attributedRevenue === null ? "—" : money(c.attributedRevenue, cur)),
+        esc(money(c.revenuePerMessage, cur)),
+        esc(money(c.revenuePerSubscriber, cur)),
       ],
-      ` data-scenario="${esc(s.scenario)}"`,
+      ` data-channel-money="${esc(c.channel)}"`,
     ),
   );
-  return `<section id="scenarios"><h2>Scenarios</h2><table>${head(["scenario", "goal", "entered", "of them control", "messages sent", "cost"])}${rows.join("")}</table></section>`;
+  const moneyTable = `<h3>Cost and attributed revenue</h3><table>${head(["channel", "cost", "per message", "attributed revenue", "revenue per message", "revenue per reachable customer"])}${moneyRows.join("")}</table>`;
+  return `<section id="channels"><h2>Channels</h2>
+<table>${head(["channel", "reach", "sent", "delivered", "opened", "clicked", "unsubscribed", "bounced", "cost", "funnel"])}${rows.join("")}</table>
+${moneyTable}
+<p class="muted">Reach: customers with the contact point and the consent the strategy requires, as a share of the base. Rates are shares of the messages sent; cost is messages sent × the channel's cost in the strategy. Attributed revenue (last touch) says where revenue came from, not what the channel added; per reachable customer divides it by the channel's reach.</p></section>`;
 }
 
 function baseSection(tree: MetricsTree): string {
@@ -184,10 +191,12 @@ export function renderMetricsTreeHtml(tree: MetricsTree): string {
 <title>${esc(title)}</title><style>${STYLE}</style></head>
 <body><header><h1>${esc(title)}</h1><div class="muted" id="period">${esc(periodLabel(tree.period))} · ${esc(strategy)} · generated ${esc(tree.generatedAt.slice(0, 16).replace("T", " "))} UTC</div></header>
 ${revenueSection(tree)}
+${contributionSection(tree)}
 ${channelsSection(tree)}
 ${scenariosSection(tree)}
 ${baseSection(tree)}
 ${goalsSection(tree)}
+${npsSection(tree)}
 ${notes}
 </body></html>
 `;

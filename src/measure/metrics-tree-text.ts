@@ -5,10 +5,13 @@ import type { MetricsTree } from "./metrics-tree.ts";
 import {
   count,
   decimal,
+  estimateLabel,
   goalValue,
   money,
   periodLabel,
+  points,
   share,
+  signed,
   stageLabel,
   VERDICT_LABEL,
 } from "./metrics-tree-format.ts";
@@ -42,6 +45,7 @@ export function formatMetricsTree(tree: MetricsTree): string {
   out.push(`   ├─ orders per customer  ${decimal(r.ordersPerCustomer)}  (${count(r.orders)} orders)`);
   out.push(`   └─ average order value  ${money(r.aov, cur)}`);
   out.push("");
+  out.push(...contributionLines(tree));
 
   const b = tree.base;
   out.push("Base");
@@ -70,7 +74,20 @@ export function formatMetricsTree(tree: MetricsTree): string {
     out.push("Channels (rates are shares of the messages sent)");
     out.push(
       ...table(
-        ["channel", "reach", "sent", "delivered", "opened", "clicked", "unsubscribed", "bounced", "cost"],
+        [
+          "channel",
+          "reach",
+          "sent",
+          "delivered",
+          "opened",
+          "clicked",
+          "unsubscribed",
+          "bounced",
+          "cost",
+          "attributed revenue",
+          "per message",
+          "per reachable",
+        ],
         tree.channels.map((c) => [
           c.channel,
           `${count(c.reachable)} (${share(c.reach)})`,
@@ -81,6 +98,9 @@ export function formatMetricsTree(tree: MetricsTree): string {
           `${count(c.unsubscribed)} ${share(c.rates.unsubscribed, 2)}`,
           `${count(c.bounced)} ${share(c.rates.bounced)}`,
           money(c.cost, cur),
+          c.attributedRevenue === null ? "—" : money(c.attributedRevenue, cur),
+          money(c.revenuePerMessage, cur),
+          money(c.revenuePerSubscriber, cur),
         ]),
       ),
     );
@@ -88,17 +108,41 @@ export function formatMetricsTree(tree: MetricsTree): string {
   }
 
   if (tree.scenarios.length > 0) {
-    out.push("Scenarios");
+    const m = (x: number) => money(x, cur);
+    out.push(
+      "Scenarios (uplift, incremental revenue and ROMI: treated against the scenario's control group)",
+    );
     out.push(
       ...table(
-        ["scenario", "goal", "entered", "of them control", "messages sent", "cost"],
+        [
+          "scenario",
+          "goal",
+          "entered",
+          "held out",
+          "sent",
+          "cost",
+          "conversion vs control",
+          "uplift",
+          "incremental revenue",
+          "ROMI",
+          "attributed revenue",
+        ],
         tree.scenarios.map((s) => [
           s.scenario,
           s.goal ?? "—",
           count(s.entered),
           count(s.controlEntered),
           count(s.sent),
-          money(s.cost, cur),
+          m(s.cost),
+          s.effect
+            ? `${share(s.effect.treatment.conversionRate)} vs ${share(s.effect.control.conversionRate)}`
+            : "—",
+          s.effect?.uplift
+            ? `${signed(s.effect.uplift.difference, points)} (p ${decimal(s.effect.uplift.pValue, 3)})`
+            : "—",
+          s.effect?.incrementalRevenue ? estimateLabel(s.effect.incrementalRevenue, m) : "—",
+          s.effect?.romi ? signed(s.effect.romi.estimate, (x) => share(x, 0)) : "—",
+          s.attributedRevenue === null ? "—" : m(s.attributedRevenue),
         ]),
       ),
     );
@@ -124,6 +168,43 @@ export function formatMetricsTree(tree: MetricsTree): string {
     out.push("");
   }
 
-  for (const n of tree.notes) out.push(`Note: ${n}`);
+  const n = tree.nps;
+  if (n) {
+    out.push(
+      n.responses === 0
+        ? `NPS: no answer in the period (${count(n.surveysSent)} surveys sent)`
+        : `NPS ${decimal(n.nps, 0)}${n.ci95 ? ` (95% CI ${decimal(n.ci95.low, 0)} … ${decimal(n.ci95.high, 0)})` : ""}: ` +
+            `${count(n.promoters)} promoters, ${count(n.passives)} passives, ${count(n.detractors)} detractors` +
+            `${n.byStage.length > 0 ? `; by stage ${n.byStage.map((g) => `${g.stage} ${decimal(g.nps, 0)} (${count(g.responses)})`).join(", ")}` : ""}`,
+    );
+    out.push("");
+  }
+
+  for (const note of tree.notes) out.push(`Note: ${note}`);
   return out.join("\n").trimEnd();
+}
+
+/** Incremental revenue and attributed revenue, side by side and named so that neither passes for the other. */
+function contributionLines(tree: MetricsTree): string[] {
+  const m = (x: number) => money(x, tree.currency);
+  const out = ["CRM contribution"];
+  const c = tree.contribution;
+  if (c) {
+    out.push(
+      `  Incremental revenue (what CRM added, against the global control group): ${estimateLabel(c.incrementalRevenue, m)}`,
+    );
+    out.push(
+      `    treated ${count(c.treatment.customers)} customers, conversion ${share(c.treatment.conversionRate)}; ` +
+        `held out ${count(c.control.customers)}, conversion ${share(c.control.conversionRate)}; ROMI ${estimateLabel(c.romi, (x) => share(x, 0))}`,
+    );
+    for (const w of c.warnings) out.push(`    ! ${w}`);
+  } else out.push("  Incremental revenue: not measured (no strategy in force, or see the notes)");
+  const a = tree.attribution;
+  out.push(
+    a
+      ? `  Attributed revenue (where revenue came from, ${a.model.replace(/_/g, " ")}; not what CRM added): ${m(a.attributedRevenue)} of ${m(a.revenue)}, ${m(a.unattributedRevenue)} touched by no message`
+      : "  Attributed revenue: not computed (see the notes)",
+  );
+  out.push("");
+  return out;
 }

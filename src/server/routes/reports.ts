@@ -26,6 +26,29 @@ const goal = z.object({
   reason: z.string(),
 });
 
+const interval = z.object({ lower: n, upper: n });
+const estimate = z.object({ estimate: n, ci: interval }).nullable();
+const group = z.object({
+  customers: n,
+  conversionRate: maybe,
+  revenuePerCustomer: maybe,
+  revenue: n,
+  windowOpen: n,
+});
+const comparison = {
+  treatment: group,
+  control: group,
+  uplift: z
+    .object({ difference: n, relativeDifference: maybe, ci: interval, pValue: n })
+    .nullable()
+    .meta({ description: "goal conversion rate, treated − control" }),
+  incrementalConversions: estimate,
+  incrementalRevenue: estimate,
+  cost: n,
+  romi: estimate,
+  warnings: z.array(z.string()),
+};
+
 export const metricsTreeSchema = z.object({
   workspace: z.string().nullable(),
   period: z.object({ from: z.string(), to: z.string() }),
@@ -75,6 +98,17 @@ export const metricsTreeSchema = z.object({
       controlEntered: n,
       sent: n,
       cost: n,
+      effect: z
+        .object({
+          controlSource: z.enum(["scenario", "global"]).nullable(),
+          goalEvent: z.string(),
+          windowDays: n,
+          ...comparison,
+        })
+        .nullable(),
+      attributedRevenue: maybe.meta({
+        description: "last-touch attributed revenue: not the scenario's effect",
+      }),
     }),
   ),
   base: z.object({
@@ -87,6 +121,38 @@ export const metricsTreeSchema = z.object({
     flows: z.array(z.object({ from: z.string().nullable(), to: z.string().nullable(), moves: n })),
   }),
   goals: z.array(goal),
+  contribution: z
+    .object({ label: z.string(), goalEvents: z.array(z.string()), windowDays: n, ...comparison })
+    .nullable()
+    .meta({ description: "incremental effect of the strategy against the global control group" }),
+  attribution: z
+    .object({
+      label: z.string(),
+      model: z.string(),
+      revenue: n,
+      attributedRevenue: n,
+      unattributedRevenue: n,
+      conversions: n,
+      attributedConversions: n,
+    })
+    .nullable()
+    .meta({
+      description: "where revenue came from (last touch), shown beside the incremental effect, never for it",
+    }),
+  nps: z
+    .object({
+      nps: maybe,
+      ci95: z.object({ low: n, high: n }).nullable(),
+      responses: n,
+      promoters: n,
+      passives: n,
+      detractors: n,
+      surveysSent: n,
+      responseRate: maybe,
+      byStage: z.array(z.object({ stage: z.string(), nps: maybe, responses: n })),
+      method: z.string(),
+    })
+    .nullable(),
   notes: z.array(z.string()),
 });
 
