@@ -4,6 +4,9 @@
 // each customer's known outcome. Also: the API, a period with nobody in it, and a salt rotation that leaves old
 // reports as they were.
 import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { VirtualClock } from "../src/core/clock.ts";
 import { summarizeSample, twoProportionZTest, welchTTest } from "../src/core/stats/index.ts";
@@ -13,7 +16,16 @@ import { ingestMessages } from "../src/ingest/ingest.ts";
 import { type EffectComparison, scenarioEffects } from "../src/measure/scenario-effect.ts";
 import { formatScenarioEffects } from "../src/measure/scenario-effect-text.ts";
 import type { Workspace } from "../src/store/workspaces.ts";
-import { get, post, startServer, type TestDb, type TestServer, testDb, testWorkspace } from "./helpers.ts";
+import {
+  get,
+  pgUrl,
+  runTact,
+  startServer,
+  type TestDb,
+  type TestServer,
+  testDb,
+  testWorkspace,
+} from "./helpers.ts";
 import { TestSmtp } from "./smtp-server.ts";
 
 const DAY = 86_400_000;
@@ -26,6 +38,7 @@ let engine: Engine;
 let ws: Workspace;
 let wsId: number;
 let adminKey: string;
+let wsName: string;
 
 const strategy = (port: number) => `version: 1
 name: Shop
@@ -72,6 +85,7 @@ before(async () => {
   server = await startServer(t.db, clock);
   const w = await testWorkspace(t.db);
   ws = w.workspace;
+  wsName = ws.name;
   wsId = ws.id;
   adminKey = w.adminKey;
   engine = new Engine(t.db, clock, { publicUrl: server.url, env: {} });
@@ -303,4 +317,46 @@ test("the API serves the report, refuses bad input by name, and an empty period 
     assert.equal(s.treatment.conversionRate, null);
   }
   assert.ok(formatScenarioEffects(empty).length > 0);
+});
+
+// The command line reaches the database through DATABASE_URL; the embedded test database lives in this process only.
+test("tact report scenarios prints the same report, as JSON and as text", { skip: !pgUrl }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tact-effects-"));
+  const env: NodeJS.ProcessEnv = { ...process.env, TACT_DATA_DIR: join(dir, "data"), LOG_LEVEL: "silent" };
+  env.DATABASE_URL = t.url;
+  const to = clock.now().toISOString();
+  const json = runTact(dir, env, "report", "scenarios", "--workspace", wsName, "--to", to, "--json");
+  assert.equal(json.code, 0, json.stderr);
+  const inProcess = await scenarioEffects(t.db, wsId, { to: clock.now() });
+  assert.deepEqual(JSON.parse(json.stdout), JSON.parse(JSON.stringify(inProcess)));
+  assert.equal(inProcess.scenarios.length, 3);
+  const text = runTact(
+    dir,
+    env,
+    "report",
+    "scenarios",
+    "--workspace",
+    wsName,
+    "--to",
+    to,
+    "--scenario",
+    "welcome",
+  );
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /Whole strategy: global control vs everyone else/);
+  assert.match(text.stdout, /a vs control:\n {4}conversion/);
+  const bad = runTact(
+    dir,
+    env,
+    "report",
+    "scenarios",
+    "--workspace",
+    wsName,
+    "--from",
+    "2026-05-01",
+    "--to",
+    "2026-04-01",
+  );
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--from: from must be a valid time before to/);
 });
