@@ -7,7 +7,7 @@
 //   - small: a fresh base of 20,000 customers (PostgreSQL) or 10,000 (PGlite), the strategy applied, and
 //     synthetic messages and scenario entries (three messages and entries per customer with an email) so the
 //     channel and scenario figures have rows to count.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -38,6 +38,7 @@ const NOW = new Date("2026-11-01T12:00:00Z");
 const END = new Date(NOW.getTime() + 3_600_000);
 const DAY = 86_400_000;
 const FULL_BASE = "tact_bench_memberships_1000000";
+const MIGRATIONS = fileURLToPath(new URL("../src/store/migrations/", import.meta.url));
 const SMALL = { postgres: 20_000, pglite: 10_000 } as const;
 
 const log = (msg: string) => process.stderr.write(`[metrics-tree] ${msg}\n`);
@@ -135,6 +136,14 @@ async function openFullBase(opts: RunOptions): Promise<Base> {
   url.searchParams.set("options", "-c default_transaction_read_only=on");
   const db = await openDb({ databaseUrl: url.toString() });
   try {
+    // not migrated here (read-only): a base built before a newer migration must be brought up by its own bench
+    const done = new Set(
+      (await db.pool.query<{ name: string }>("SELECT name FROM schema_migrations")).rows.map((r) => r.name),
+    );
+    const missing = readdirSync(MIGRATIONS)
+      .filter((f) => /^\d{3}-[a-z0-9-]+\.sql$/.test(f) && !done.has(f))
+      .sort();
+    if (missing.length > 0) throw new Error(`${FULL_BASE} lacks migrations ${missing.join(", ")}`);
     const ws = (await listWorkspaces(db)).find((w) => w.name === "school");
     if (!ws) throw new Error(`no workspace 'school' in ${FULL_BASE}`);
     const customers = Number(
@@ -146,7 +155,7 @@ async function openFullBase(opts: RunOptions): Promise<Base> {
   } catch (err) {
     await db.close();
     throw new Error(
-      `${(err as Error).message}: build the base first with BENCH_ONLY=memberships BENCH_SCALE=full npm run bench`,
+      `${(err as Error).message}: build or migrate the base first with BENCH_ONLY=memberships BENCH_SCALE=full npm run bench`,
     );
   }
 }
