@@ -91,6 +91,15 @@ export async function copyWorkspace(
   await to.pool.query(
     "SELECT setval(pg_get_serial_sequence('workspaces', 'workspace_id'), (SELECT max(workspace_id) FROM workspaces))",
   );
+  // The global control group's salt periods too: after a rotation the simulated group is the live one.
+  const periods = await from.pool.query<{ rows: string }>(
+    "SELECT coalesce(json_agg(p), '[]')::text AS rows FROM global_control_periods p WHERE workspace_id = $1",
+    [source.workspace_id],
+  );
+  await to.pool.query(
+    "INSERT INTO global_control_periods SELECT * FROM json_populate_recordset(NULL::global_control_periods, $1::json)",
+    [periods.rows[0]?.rows ?? "[]"],
+  );
   const counts: CopyCounts = { customers: 0, identities: 0, events: 0 };
   const selectors = JSON.stringify(
     eventsRead(strategy).map((r) => ({
