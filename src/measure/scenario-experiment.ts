@@ -98,11 +98,15 @@ export async function experimentStatus(
     look: null,
     lookError: null,
   };
-  const { control, variants } = experimentArms(
-    rows.filter((r) => !r.open),
-    sc,
-    controlSource,
-  );
+  // The test's looks see every entry up to `to`: a report over a later period alone needs its own query.
+  const { control, variants } =
+    ctx.from.getTime() <= 0
+      ? experimentArms(
+          rows.filter((r) => !r.open),
+          sc,
+          controlSource,
+        )
+      : await closedWindowTotals(ctx.db, ctx.workspaceId, ctx.strategy, sc, ctx.to);
   const r = lookAt(control, variants, metric, stored?.pValues ?? {});
   if (r.ok) status.look = r.look;
   else status.lookError = r.reason;
