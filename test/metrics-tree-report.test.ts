@@ -124,6 +124,11 @@ test("the HTML page shows every section and the key figures, offline and without
   assert.match((await page.textContent('[data-figure="nps"] b')) ?? "", /^25$/);
   assert.equal(await page.$$eval("svg [data-nps-stage]", (els) => els.length), 2);
 
+  // printed: the page lays out on A4 as a PDF
+  const pdf = await page.pdf({ format: "A4" });
+  assert.equal(pdf.subarray(0, 5).toString("latin1"), "%PDF-");
+  assert.ok(pdf.length > 10_000, `a PDF with content (${pdf.length} bytes)`);
+
   const png = await page.screenshot({ fullPage: true });
   assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], "a PNG");
   assert.ok(png.length > 20_000, `a screenshot with content (${png.length} bytes)`);
@@ -142,6 +147,12 @@ test("the page escapes names from the data and loads nothing", async () => {
     "no scripts, links, images or external resources",
   );
   assert.match(html, /@page \{ size: A4/);
+
+  const empty = await createWorkspace(t.db, "empty");
+  const nothing = renderMetricsTreeHtml(await metricsTree(t.db, empty.id, { ...PERIOD, now: NOW }));
+  assert.match(nothing, /No order in the period/);
+  assert.match(nothing, /No strategy has been applied/);
+  assert.ok(!/NaN|Infinity|undefined/.test(nothing), "no broken number on an empty page");
 });
 
 test("the API answers the figures and names the field of a bad period", async () => {
@@ -172,6 +183,12 @@ test("the API answers the figures and names the field of a bad period", async ()
   assert.equal(quiet.status, 200);
   assert.equal(quiet.body.revenue.arpu, null);
   assert.equal((await get(url)).status, 401);
+  const farFuture = await get(`${url}?from=9999-12-01&to=9999-12-31`, adminKey);
+  assert.equal(farFuture.status, 200);
+  assert.equal(farFuture.body.revenue.orders, 0);
+  const tooOld = await get(`${url}?from=0099-01-01`, adminKey);
+  assert.equal(tooOld.status, 400);
+  assert.equal(tooOld.body.error.path, "query.from");
 
   const openapi = await get(`${server.url}/openapi.json`);
   const op = openapi.body.paths["/api/v1/reports/metrics-tree"]?.get;
