@@ -46,6 +46,7 @@ timezone: UTC
 currency: EUR
 goals:
   purchase: { event: order_completed, window: 7d, target: 5% }
+  big_purchase: { event: order_completed, window: 7d, target: 5%, where: "properties.revenue >= 60" }
 channels:
   email: { provider: smtp, host: 127.0.0.1, port: ${port}, from: "Shop <shop@example.com>", cost: 0.5 }
 rules:
@@ -60,7 +61,7 @@ scenarios:
         via: [email]
     experiment: { variants: { a: hello, b: hello_b }, control: 20% }
   winback:
-    goal: purchase
+    goal: big_purchase
     trigger: { event: went_quiet }
     steps:
       - send: back
@@ -140,7 +141,7 @@ async function arms(): Promise<Arm[]> {
 }
 
 /** Each customer's known outcome: converted within the 7-day window, and revenue net of refunds in it. */
-const outcome = new Map<string, { converted: boolean; revenue: number }>();
+const outcome = new Map<string, { converted: boolean; big: boolean; revenue: number }>();
 
 function noNonFinite(value: unknown, path = "report"): void {
   if (typeof value === "number") assert.ok(Number.isFinite(value), `${path} is ${value}`);
@@ -150,19 +151,26 @@ function noNonFinite(value: unknown, path = "report"): void {
     for (const [k, v] of Object.entries(value)) noNonFinite(v, `${path}.${k}`);
 }
 
-function expected(users: readonly string[]) {
-  const values = users.map((u) => outcome.get(u) ?? { converted: false, revenue: 0 });
+/** `big`: the goal counts only orders of 60 or more (big_purchase's `where`). */
+function expected(users: readonly string[], big: boolean) {
+  const values = users.map((u) => outcome.get(u) ?? { converted: false, big: false, revenue: 0 });
   return {
     n: values.length,
-    conversions: values.filter((v) => v.converted).length,
+    conversions: values.filter((v) => (big ? v.big : v.converted)).length,
     revenues: values.map((v) => v.revenue),
   };
 }
 
-function checkComparison(c: EffectComparison | null, treated: string[], control: string[], sentCost: number) {
+function checkComparison(
+  c: EffectComparison | null,
+  treated: string[],
+  control: string[],
+  sentCost: number,
+  big = false,
+) {
   assert.ok(c, "a comparison");
-  const tr = expected(treated);
-  const co = expected(control);
+  const tr = expected(treated, big);
+  const co = expected(control, big);
   const z = twoProportionZTest(
     { n: co.n, conversions: co.conversions },
     { n: tr.n, conversions: tr.conversions },
@@ -229,7 +237,7 @@ test("the report's figures equal those computed by hand from each customer's out
       revenue -= 20;
     }
     if (i % 11 === 0) events.push(track(u, "order_completed", 9 * DAY, { revenue: 1000 }));
-    outcome.set(u, { converted: i % share === 0, revenue });
+    outcome.set(u, { converted: i % share === 0, big: i % share === 0 && amount >= 60, revenue });
   }
   clock.set(new Date(T0.getTime() + 10 * DAY));
   await ingest(events);
@@ -265,7 +273,11 @@ test("the report's figures equal those computed by hand from each customer's out
     wbTreated,
     inWinback.filter((e) => e.globalControl).map((e) => e.user),
     sent(wbTreated),
+    true,
   );
+  // Only orders of 60 or more reach big_purchase: the held-out customers' orders of 50 do not convert.
+  assert.equal(wb?.control.conversions, 0);
+  assert.ok((wb?.control.revenue ?? 0) > 0);
 
   // The pilot's customers are reported apart and compared with nobody; the strategy leaves them out.
   const p = r.scenarios.find((s) => s.scenario === "spring_pilot");
@@ -304,6 +316,12 @@ test("the API serves the report, refuses bad input by name, and an empty period 
   const spec = await get(`${server.url}/openapi.json`);
   assert.ok(spec.body.paths["/api/v1/reports/scenarios"]);
 
+  // Three days in, every 7-day window is still open: the customers are counted and the report says so.
+  const early = await scenarioEffects(t.db, wsId, { to: new Date(T0.getTime() + 3 * DAY) });
+  const welcome = early.scenarios.find((s) => s.scenario === "welcome");
+  assert.ok(welcome && welcome.treatment.customers > 0);
+  assert.equal(welcome.treatment.windowOpen, welcome.treatment.customers);
+  assert.ok(welcome.warnings.some((w) => /still inside their goal window/.test(w)));
   const empty = await scenarioEffects(t.db, wsId, {
     from: new Date("2025-01-01"),
     to: new Date("2025-02-01"),
