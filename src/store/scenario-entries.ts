@@ -78,7 +78,17 @@ export async function insertEntry(
      VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::text IS NULL THEN 'completed' ELSE 'active' END, $6,
              CASE WHEN $6::text IS NULL THEN NULL ELSE $5::timestamptz END, $7, $8, $5, $9)
      RETURNING ${COLUMNS}`,
-    [workspaceId, e.customerId, e.scenario, e.version, at, e.stepId, e.variant, e.triggerEvent, e.globalControl ?? null],
+    [
+      workspaceId,
+      e.customerId,
+      e.scenario,
+      e.version,
+      at,
+      e.stepId,
+      e.variant,
+      e.triggerEvent,
+      e.globalControl ?? null,
+    ],
   );
   const row = rows[0];
   if (!row) throw new Error("entry was not stored");
