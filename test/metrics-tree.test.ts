@@ -8,6 +8,7 @@ import { parsePeriod } from "../src/measure/metrics-period.ts";
 import { metricsTree } from "../src/measure/metrics-tree.ts";
 import { contributionOf } from "../src/measure/metrics-tree-effects.ts";
 import { scenarioEffects } from "../src/measure/scenario-effect.ts";
+import { insertStrategyVersion } from "../src/store/strategies.ts";
 import { createWorkspace } from "../src/store/workspaces.ts";
 import { type TestDb, testDb } from "./helpers.ts";
 import { NOW, PERIOD, seedMetrics } from "./metrics-tree-seed.ts";
@@ -219,6 +220,18 @@ test("an empty workspace, a period with no data: zeros and nulls, never NaN", as
   assert.ok(tree.notes.some((n) => /No strategy/.test(n)));
   assert.ok(numbers(tree).every(Number.isFinite));
 
+  // a stored version that no longer loads is said, not fatal
+  const broken = await createWorkspace(t.db, "broken");
+  await insertStrategyVersion(
+    t.db.pool,
+    broken.id,
+    { name: "x", source: "version: 1\nname: [", document: {}, appliedBy: "test", inboxEvents: [] },
+    NOW,
+  );
+  const unread = await metricsTree(t.db, broken.id, { ...PERIOD, now: NOW });
+  assert.equal(unread.strategy, null);
+  assert.ok(unread.notes.some((n) => /version 1 no longer loads/.test(n)));
+
   const quiet = await metricsTree(t.db, wsId, {
     from: new Date("2020-01-01T00:00:00Z"),
     to: new Date("2020-02-01T00:00:00Z"),
@@ -250,4 +263,7 @@ test("periods: defaults, whole days, and errors that name the field", () => {
   assert.ok(!reversed.ok);
   assert.equal(reversed.field, "to");
   assert.match(reversed.message, /after from/);
+  const future = parsePeriod({ from: "2027-01-01" }, now);
+  assert.ok(!future.ok);
+  assert.equal(future.field, "from", "only from was given: it is the one to change");
 });

@@ -36,10 +36,11 @@ export function parsePeriod(
     from = f.value;
   }
   if (from.getTime() >= to.getTime()) {
+    // the field the user gave is the one to change: `to` when both (or only `to`) were given
     return {
       ok: false,
-      field: "to",
-      message: `the period ends (${to.toISOString()}) before or when it starts (${from.toISOString()}): to must be after from`,
+      field: input.to !== undefined ? "to" : "from",
+      message: `the period ends (${to.toISOString()}) before or when it starts (${from.toISOString()}): to must be after from${input.to === undefined ? " (to is now when not given)" : ""}`,
     };
   }
   return { ok: true, from, to };

@@ -11,135 +11,34 @@ import { currentStrategyVersion } from "../store/strategies.ts";
 import { loadStrategy } from "../strategy/load.ts";
 import type { Strategy } from "../strategy/types.ts";
 import {
-  type AttributionSummary,
   attributionOf,
-  type Contribution,
   contributionOf,
   gatherEffects,
-  type NpsSummary,
   npsOf,
-  type ScenarioEffectSummary,
   scenarioEffectOf,
 } from "./metrics-tree-effects.ts";
-import { type GoalResult, goalResults } from "./metrics-tree-goals.ts";
+import { goalResults } from "./metrics-tree-goals.ts";
+import type {
+  ChannelMetrics,
+  MetricsTree,
+  MetricsTreeOptions,
+  RevenueTree,
+  ScenarioMetrics,
+} from "./metrics-tree-types.ts";
 
-export interface MetricsTreeOptions {
-  from: Date;
-  to: Date;
-  /** when goal windows are judged closed (default: the real time) */
-  now?: Date;
-  /** the strategy to read channels, stages and goals from (default: the version in force) */
-  strategy?: { strategy: Strategy; version: number | null };
-  workspace?: string;
-}
-
-export interface RevenueTree {
-  /** gross revenue of orders − refunded amounts */
-  revenue: number;
-  grossRevenue: number;
-  refunds: number;
-  refundedAmount: number;
-  /** customers with at least one order in the period */
-  activeCustomers: number;
-  orders: number;
-  /** revenue / active customers */
-  arpu: number | null;
-  /** orders / active customers */
-  ordersPerCustomer: number | null;
-  /** revenue / orders (net of refunds, so that the product is exact) */
-  aov: number | null;
-  byDay: { day: string; orders: number; revenue: number }[];
-}
-
-export interface Rates {
-  delivered: number | null;
-  opened: number | null;
-  clicked: number | null;
-  bounced: number | null;
-  unsubscribed: number | null;
-}
-
-export interface ChannelMetrics {
-  channel: string;
-  kind: string | null;
-  /** null: the channel is not in the strategy; its cost is what the arbiter recorded */
-  costPerMessage: number | null;
-  /** customers of the base with the contact point and the consent the strategy's rule requires */
-  reachable: number;
-  reach: number | null;
-  sent: number;
-  delivered: number;
-  opened: number;
-  clicked: number;
-  bounced: number;
-  unsubscribed: number;
-  /** each as a share of the messages sent */
-  rates: Rates;
-  cost: number;
-  /** revenue attributed to the channel's messages (last touch): where revenue came from, not what it added */
-  attributedRevenue: number | null;
-  /** attributed revenue per message sent */
-  revenuePerMessage: number | null;
-  /** attributed revenue per reachable customer */
-  revenuePerSubscriber: number | null;
-}
-
-export interface ScenarioMetrics {
-  scenario: string;
-  goal: string | null;
-  /** entries in the period, every arm */
-  entered: number;
-  /** of them, held out: in the scenario's control arm or the global control group */
-  controlEntered: number;
-  sent: number;
-  cost: number;
-  /** goal conversion and revenue against the scenario's control group: what the scenario added */
-  effect: ScenarioEffectSummary | null;
-  /** revenue attributed to the scenario's messages (last touch): not its effect */
-  attributedRevenue: number | null;
-}
-
-export interface BaseMetrics {
-  size: number;
-  newCustomers: number;
-  identified: number;
-  digitised: number;
-  digitisedShare: number | null;
-  stages: { stage: string; atStart: number; atEnd: number; shareAtEnd: number | null }[];
-  flows: { from: string | null; to: string | null; moves: number }[];
-}
-
-export interface MetricsTree {
-  workspace: string | null;
-  period: { from: string; to: string };
-  generatedAt: string;
-  strategy: { version: number | null; name: string } | null;
-  currency: string | null;
-  revenue: RevenueTree;
-  channels: ChannelMetrics[];
-  scenarios: ScenarioMetrics[];
-  base: BaseMetrics;
-  goals: GoalResult[];
-  /** the CRM contribution: the strategy against the global control group (incremental, with its interval) */
-  contribution: Contribution | null;
-  /** revenue shared among the messages that touched it (last touch), beside the incremental figures */
-  attribution: AttributionSummary | null;
-  nps: NpsSummary | null;
-  /** what the reader must know to read the figures right (no strategy, nothing in the period, …) */
-  notes: string[];
-}
+export type * from "./metrics-tree-types.ts";
 
 export const ratio = (a: number, b: number): number | null => (b > 0 && Number.isFinite(a) ? a / b : null);
 
-/** The strategy in force, or null when none was ever applied. */
+/** The strategy in force; null when none was ever applied, or with why it cannot be read. */
 export async function strategyInForce(
   db: Db,
   workspaceId: number,
-): Promise<{ strategy: Strategy; version: number | null } | null> {
+): Promise<{ strategy: Strategy; version: number | null } | { strategy: null; problem: string } | null> {
   const v = await currentStrategyVersion(db.pool, workspaceId);
   if (!v) return null;
   const loaded = loadStrategy(v.source, `strategy version ${v.version}`);
-  if (!loaded.ok) throw new Error(`strategy version ${v.version} no longer loads`);
+  if (!loaded.ok) return { strategy: null, problem: `Strategy version ${v.version} no longer loads.` };
   return { strategy: loaded.strategy, version: v.version };
 }
 
@@ -150,9 +49,10 @@ export async function metricsTree(
 ): Promise<MetricsTree> {
   const { from, to } = opts;
   const now = opts.now ?? new Date();
-  const applied = opts.strategy ?? (await strategyInForce(db, workspaceId));
+  const inForce = opts.strategy ?? (await strategyInForce(db, workspaceId));
+  const applied = inForce?.strategy ? inForce : null;
   const strategy = applied?.strategy ?? null;
-  const notes: string[] = [];
+  const notes: string[] = inForce && "problem" in inForce ? [inForce.problem] : [];
   if (!strategy)
     notes.push(
       "No strategy has been applied: channel costs and reach, scenario goals, stages and goals are unknown.",
