@@ -44,20 +44,17 @@ export async function recomputeMemberships(
     withStage: model.stage !== null,
     withNextChange: true,
   });
-  const columns = segments.map((_, i) => `c${i} boolean`);
-  await client.query("DROP TABLE IF EXISTS tact_want");
-  await client.query(
-    `CREATE TEMP TABLE tact_want (customer_id bigint, ${[...columns, "stage text", "next_change timestamptz"].join(", ")})
-     ON COMMIT DROP`,
-  );
   const selected = [
     "customer_id",
     ...segments.map((_, i) => `c${i}`),
-    model.stage ? "stage" : "NULL::text",
+    `${model.stage ? "stage" : "NULL::text"} AS stage`,
     "next_change",
   ];
+  // CREATE TABLE AS, not INSERT … SELECT: only the former lets a PostgreSQL server read the events with parallel
+  // workers.
+  await client.query("DROP TABLE IF EXISTS tact_want");
   const ins = await client.query(
-    `INSERT INTO tact_want SELECT ${selected.join(", ")} FROM (${q.text}) s`,
+    `CREATE TEMP TABLE tact_want ON COMMIT DROP AS SELECT ${selected.join(", ")} FROM (${q.text}) s`,
     q.values,
   );
   await client.query("ANALYZE tact_want");
@@ -65,18 +62,19 @@ export async function recomputeMemberships(
   const result: RecomputeResult = { customers: ins.rowCount ?? 0, entered: 0, left: 0, stageChanges: 0 };
   const emit = opts.emitEvents;
   const inboxNames = await inboxEventNames(client, workspaceId);
-  // One pass for every segment: the wanted (customer, segment) pairs against the open ones. Segments the strategy
-  // no longer has are among the open pairs and close too.
   const names = segments.map((s) => s.name);
+  await findChanged(client, workspaceId, names);
+  // One pass for every segment over the customers whose answers changed: the wanted (customer, segment) pairs
+  // against the open ones. Segments the strategy no longer has are among the open pairs and close too.
   const flags = segments.map((_, i) => `c${i}`);
   const { rows } = await client.query<{ entered: string; left: string }>(
     `WITH wanted AS (
-       SELECT w.customer_id, x.name FROM tact_want w,
+       SELECT w.customer_id, x.name FROM tact_want w JOIN tact_changed USING (customer_id),
               unnest(ARRAY[${flags.length > 0 ? flags.join(", ") : "NULL"}]::boolean[], $3::text[]) AS x(flag, name)
         WHERE x.flag),
      current AS (
-       SELECT customer_id, name FROM memberships
-        WHERE workspace_id = $1 AND kind = 'segment' AND left_at IS NULL),
+       SELECT m.customer_id, m.name FROM memberships m JOIN tact_changed USING (customer_id)
+        WHERE m.workspace_id = $1 AND m.kind = 'segment' AND m.left_at IS NULL),
      gone AS (SELECT customer_id, name FROM current EXCEPT SELECT customer_id, name FROM wanted),
      arrived AS (SELECT customer_id, name FROM wanted EXCEPT SELECT customer_id, name FROM current),
      closed AS (
@@ -117,12 +115,8 @@ async function recomputeStages(
   inboxNames: ReadonlySet<string>,
 ): Promise<number> {
   const { rows } = await client.query<{ n: string }>(
-    `WITH cur AS (
-       SELECT customer_id, name FROM memberships WHERE workspace_id = $1 AND kind = 'stage' AND left_at IS NULL),
-     diff AS (
-       SELECT COALESCE(w.customer_id, cur.customer_id) AS customer_id, cur.name AS from_stage, w.stage AS to_stage
-         FROM tact_want w FULL JOIN cur ON cur.customer_id = w.customer_id
-        WHERE w.stage IS DISTINCT FROM cur.name),
+    `WITH diff AS (
+       SELECT customer_id, from_stage, to_stage FROM tact_changed WHERE to_stage IS DISTINCT FROM from_stage),
      closed AS (
        UPDATE memberships m SET left_at = $2 FROM diff
         WHERE m.workspace_id = $1 AND m.kind = 'stage' AND m.left_at IS NULL AND m.customer_id = diff.customer_id
@@ -146,6 +140,50 @@ async function recomputeStages(
     [workspaceId, now, emit, [...inboxNames]],
   );
   return Number(rows[0]?.n ?? 0);
+}
+
+/**
+ * The customers whose segments or stage differ from their open memberships, into tact_changed: one pass over the
+ * open memberships, folded per customer into bit masks of their segments (63 to a bigint) and their stage, against
+ * the same masks of the wanted answers. Only these customers are diffed in detail, so a recompute that changes
+ * little costs one scan of the memberships, not a comparison of every (customer, segment) pair.
+ */
+async function findChanged(client: Queryable, workspaceId: number, names: readonly string[]): Promise<void> {
+  const words = Math.max(1, Math.ceil(names.length / 63));
+  const range = [...Array(words).keys()];
+  const wantMask = (k: number) =>
+    names
+      .flatMap((_, i) =>
+        Math.floor(i / 63) === k ? [`(CASE WHEN w.c${i} THEN ${2n ** BigInt(i % 63)}::int8 ELSE 0 END)`] : [],
+      )
+      .join(" | ") || "0::int8";
+  // Word k of an open segment's bit; a segment the strategy no longer has sets the sign bit of word 0, which no
+  // wanted mask has, so its customer is always diffed (and the segment closed).
+  const position = "array_position($2::text[], m.name)";
+  const curMask = (k: number) =>
+    `bit_or(CASE WHEN m.kind = 'segment' THEN ${
+      k === 0
+        ? `COALESCE(CASE WHEN ${position} <= 63 THEN 1::int8 << (${position} - 1) ELSE 0 END, '-9223372036854775808'::int8)`
+        : `CASE WHEN (${position} - 1) / 63 = ${k} THEN 1::int8 << ((${position} - 1) % 63) ELSE 0 END`
+    } ELSE 0 END)`;
+  await client.query("DROP TABLE IF EXISTS tact_changed");
+  await client.query(
+    `CREATE TEMP TABLE tact_changed ON COMMIT DROP AS
+     WITH cur AS (
+       SELECT m.customer_id, ${range.map((k) => `${curMask(k)} AS m${k}`).join(", ")},
+              max(m.name) FILTER (WHERE m.kind = 'stage') AS stage
+         FROM memberships m
+        WHERE m.workspace_id = $1 AND m.left_at IS NULL
+        GROUP BY m.customer_id)
+     SELECT COALESCE(w.customer_id, c.customer_id) AS customer_id, c.stage AS from_stage, w.stage AS to_stage
+       FROM (SELECT w.customer_id, w.stage, ${range.map((k) => `${wantMask(k)} AS m${k}`).join(", ")}
+               FROM tact_want w) w
+       FULL JOIN cur c ON c.customer_id = w.customer_id
+      WHERE w.customer_id IS NULL OR c.customer_id IS NULL OR w.stage IS DISTINCT FROM c.stage
+         ${range.map((k) => `OR w.m${k} <> c.m${k}`).join(" ")}`,
+    [workspaceId, names],
+  );
+  await client.query("ANALYZE tact_changed");
 }
 
 /** Every customer gets a check at the next moment time alone can change an answer, unless one is due sooner. */

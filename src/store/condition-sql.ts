@@ -32,6 +32,10 @@ type SqlType = "num" | "float" | "str" | "time" | "bool" | "json";
 interface SqlValue {
   sql: string;
   t: SqlType;
+  /** days-since fields: the time column they count from, so comparisons become comparisons of times */
+  since?: string;
+  /** json only: the value as text (`#>>`), compared first because it is much cheaper than reading the jsonb */
+  text?: string;
 }
 
 interface Aggregate {
@@ -45,6 +49,8 @@ interface Aggregate {
 }
 
 const FALSE = "FALSE";
+/** days-since comparisons further out than this (about 270 years) keep the day arithmetic */
+const MAX_SINCE_DAYS = 100_000;
 
 class Compiler {
   readonly values: unknown[] = [];
@@ -98,6 +104,10 @@ class Compiler {
       `COALESCE(CASE WHEN jsonb_typeof(${v.sql}) = '${type}' THEN ${then} END, FALSE)`;
     if (typeof lv === "number") {
       if (stringOp) return FALSE;
+      if (v.since) {
+        const byTime = this.sinceCompare(v.since, op, lv);
+        if (byTime) return byTime;
+      }
       if (v.t === "num") return `COALESCE(${v.sql} ${sqlOp} ${this.p(String(lv), "numeric")}, FALSE)`;
       if (v.t === "float") return `COALESCE(${v.sql} ${sqlOp} ${this.p(String(lv), "float8")}, FALSE)`;
       if (v.t === "json")
@@ -111,12 +121,47 @@ class Compiler {
       return FALSE;
     }
     if (v.t === "str") return `COALESCE(${this.stringCompare(v.sql, op, lv)}, FALSE)`;
-    if (v.t === "json") return jsonIs("string", this.stringCompare(`(${v.sql} #>> '{}')`, op, lv));
+    if (v.t === "json") {
+      // The text comparison first: it rejects most rows before the type is looked at.
+      const text = v.text ?? `(${v.sql} #>> '{}')`;
+      return `COALESCE(${this.stringCompare(text, op, lv)} AND jsonb_typeof(${v.sql}) = 'string', FALSE)`;
+    }
     if (v.t === "time" && !stringOp) {
       const t = parseTimeLiteral(lv);
       return t === null ? FALSE : `COALESCE(${v.sql} ${sqlOp} ${this.p(new Date(t), "timestamptz")}, FALSE)`;
     }
     return FALSE;
+  }
+
+  /**
+   * `days_since_x OP n` as a comparison of x with a moment: whole days since x are at least k exactly when
+   * x <= now - k days. A time column compared with a constant costs a fraction of the day arithmetic.
+   * Null when n is too far out for a timestamp (the arithmetic form is used then).
+   */
+  sinceCompare(column: string, op: CompareOp, n: number): string | null {
+    if (!(Math.abs(n) <= MAX_SINCE_DAYS)) return null;
+    const x = `x.${column}`;
+    const atLeast = (k: number) =>
+      `${x} <= ${this.p(new Date(this.req.now.getTime() - k * DAY_MS), "timestamptz")}`;
+    const below = (k: number) =>
+      `${x} > ${this.p(new Date(this.req.now.getTime() - k * DAY_MS), "timestamptz")}`;
+    const whole = Number.isInteger(n);
+    switch (op) {
+      case ">":
+        return `COALESCE(${atLeast(Math.floor(n) + 1)}, FALSE)`;
+      case ">=":
+        return `COALESCE(${atLeast(Math.ceil(n))}, FALSE)`;
+      case "<":
+        return `COALESCE(${below(Math.ceil(n))}, FALSE)`;
+      case "<=":
+        return `COALESCE(${below(Math.floor(n) + 1)}, FALSE)`;
+      case "==":
+        return whole ? `COALESCE(${atLeast(n)} AND ${below(n + 1)}, FALSE)` : FALSE;
+      case "!=":
+        return whole ? `COALESCE(NOT (${atLeast(n)} AND ${below(n + 1)}), FALSE)` : `(${x} IS NOT NULL)`;
+      default:
+        return FALSE;
+    }
   }
 
   stringCompare(s: string, op: CompareOp, lit: string): string {
@@ -165,7 +210,7 @@ class Compiler {
     if (name === "aov")
       return { sql: "(CASE WHEN x.orders <> 0 THEN x.revenue::float8 / x.orders::float8 END)", t: "float" };
     const base = DAYS_SINCE_BASE[name];
-    if (base) return { sql: this.daysSince(base), t: "num" };
+    if (base) return { sql: this.daysSince(base), t: "num", since: base };
     if (name.endsWith("_at")) return { sql: `x.${name}`, t: "time" };
     return { sql: `x.${name}`, t: "str" };
   }
@@ -176,16 +221,21 @@ class Compiler {
     return `floor((${now} - extract(epoch FROM x.${column})::float8 * 1000) / ${DAY_MS})`;
   }
 
+  jsonAt(column: string, path: readonly string[]): SqlValue {
+    const p = this.p(path, "text[]");
+    return { sql: `(${column} #> ${p})`, t: "json", text: `(${column} #>> ${p})` };
+  }
+
   value(v: ValueExpr, visiting: ReadonlySet<string>, inEvent: boolean): SqlValue {
     if (inEvent && v.kind !== "property") throw new Error(`an aggregate's filter cannot read ${v.kind}`);
     switch (v.kind) {
       case "field":
         return this.field(v.name);
       case "trait":
-        return { sql: `(x.traits #> ${this.p(v.path, "text[]")})`, t: "json" };
+        return this.jsonAt("x.traits", v.path);
       case "property":
         if (!inEvent) throw new Error("properties.… is only readable inside an aggregate's filter");
-        return { sql: `(e.properties #> ${this.p(v.path, "text[]")})`, t: "json" };
+        return this.jsonAt("e.properties", v.path);
       case "consent":
         return { sql: this.consent(v.channel), t: "str" };
       case "reachable": {
@@ -293,15 +343,15 @@ class Compiler {
       if (visiting.has("stage")) throw new Error("the stage list refers to the stage");
       this.stageNextParts(out);
     } else if (v.kind === "field" && DAYS_SINCE_BASE[v.name]) {
-      const base = `x.${DAYS_SINCE_BASE[v.name]}`;
+      const column = DAYS_SINCE_BASE[v.name] ?? "";
+      const base = `x.${column}`;
       for (const n of comparedNumbers(atom)) {
         for (const k of daysCandidates(n)) {
           const then = atomAtDays(atom, k);
           const now = this.bool(atom, visiting, false);
           const step = this.p(`${k * 86_400} seconds`, "interval");
-          out.push(
-            `CASE WHEN ${this.field(v.name).sql} < ${k} AND ${now} <> ${then} THEN ${base} + ${step} END`,
-          );
+          const sooner = this.sinceCompare(column, "<", k) ?? `${this.field(v.name).sql} < ${k}`;
+          out.push(`CASE WHEN ${sooner} AND ${now} <> ${then} THEN ${base} + ${step} END`);
         }
       }
     } else if (v.kind === "aggregate" && v.window?.kind === "duration") {
