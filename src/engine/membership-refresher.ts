@@ -2,33 +2,19 @@
 // arrived, or the next moment time alone can change an answer has come), evaluates the conditions that the change
 // concerns in memory, writes the differences with their events, and schedules the next time-driven check.
 import type { Clock } from "../core/clock.ts";
-import { VALUE_FIELDS } from "../core/condition/ast.ts";
-import {
-  type CustomerFacts,
-  type CustomerValueFacts,
-  evaluate,
-  evaluateStage,
-  nextChange,
-  type Subject,
-  type SubjectEvent,
-} from "../core/condition/index.ts";
+import { evaluate, evaluateStage, nextChange, type Subject } from "../core/condition/index.ts";
 import type { Queryable } from "../store/customers.ts";
 import { type Db, withTransaction } from "../store/db.ts";
 import {
-  applyChanges,
   claimDue,
   type DueCustomer,
   type MembershipChange,
-  openMemberships,
   rescheduleDue,
+  writeRefresh,
 } from "../store/memberships.ts";
 import { ensureEventPartitions } from "../store/partitions.ts";
-import {
-  type EffectiveDeps,
-  isAffected,
-  type MembershipModel,
-  type MembershipUnit,
-} from "./membership-model.ts";
+import { loadSubjects } from "../store/subjects.ts";
+import { isAffected, type MembershipModel, type MembershipUnit } from "./membership-model.ts";
 
 /** The strategy in force for a workspace, as the refresher needs it; null when none was applied. */
 export type ModelSource = (client: Queryable, workspaceId: number) => Promise<MembershipModel | null>;
@@ -96,25 +82,22 @@ export async function refreshCustomers(
   const units = [...model.segments, ...(model.stage ? [model.stage] : [])];
   const affected = new Map(due.map((d) => [d.customerId, units.filter((u) => isAffected(u, d.changes))]));
   const needEvents = units.filter((u) => u.deps.timeDependent || due.some((d) => isAffected(u, d.changes)));
-  const facts = await loadFacts(client, workspaceId, ids);
-  const events = await loadEvents(
+  const subjects = await loadSubjects(
     client,
     workspaceId,
     ids,
     needEvents.map((u) => u.deps),
     now,
   );
-  const open = await openMemberships(client, workspaceId, ids);
   const changes: MembershipChange[] = [];
   const next = new Map<string, Date | null>();
   for (const id of ids) {
-    const customer = facts.get(id);
-    const current = open.get(id);
-    if (!customer || !current) {
+    const found = subjects.get(id);
+    if (!found) {
       next.set(id, null); // merged away or erased meanwhile
       continue;
     }
-    const subject: Subject = { customer, events: events.get(id) ?? [] };
+    const { subject, open: current } = found;
     for (const unit of affected.get(id) ?? []) {
       if (unit.segment === null) {
         const stage = evaluateStage(subject, now, model.env);
@@ -130,8 +113,7 @@ export async function refreshCustomers(
     }
     next.set(id, earliestChange(units, subject, now, model));
   }
-  await applyChanges(client, workspaceId, changes, now);
-  await rescheduleDue(client, workspaceId, next);
+  await writeRefresh(client, workspaceId, changes, next, now);
   return changes;
 }
 
@@ -150,61 +132,4 @@ function earliestChange(
     }
   }
   return best === null ? null : new Date(best);
-}
-
-// A customer's row, with the value of the last fit (null before one) as conditions and templates read it.
-const FACTS_SQL = `SELECT c.customer_id, c.user_id, c.email, c.phone, c.telegram_chat_id, c.traits, c.timezone,
-       c.locale, c.consents, c.preferred_channel, c.orders, c.revenue, c.first_order_at, c.last_order_at,
-       c.first_seen_at, c.last_seen_at,
-       CASE WHEN v.customer_id IS NOT NULL
-            THEN json_build_object(${VALUE_FIELDS.map((f) => `'${f}', v.${f}`).join(", ")}) END AS value
-  FROM customers c
-  LEFT JOIN customer_value v ON v.workspace_id = c.workspace_id AND v.customer_id = c.customer_id
- WHERE c.workspace_id = $1 AND c.customer_id = ANY($2::bigint[])`;
-
-export async function loadFacts(
-  client: Queryable,
-  workspaceId: number,
-  ids: readonly string[],
-): Promise<Map<string, CustomerFacts>> {
-  const { rows } = await client.query<
-    Omit<CustomerFacts, "value"> & { revenue: string; value: CustomerValueFacts | null }
-  >(FACTS_SQL, [workspaceId, ids]);
-  return new Map(rows.map((r) => [r.customer_id, { ...r, revenue: Number(r.revenue) }]));
-}
-
-/** The events the conditions can read: their selectors, inside the longest window. */
-export async function loadEvents(
-  client: Queryable,
-  workspaceId: number,
-  ids: readonly string[],
-  deps: readonly Pick<EffectiveDeps, "events" | "maxWindowMs">[],
-  now: Date,
-): Promise<Map<string, SubjectEvent[]>> {
-  const names = new Set<string>();
-  const types = new Set<string>();
-  let window: number | null = 0;
-  for (const d of deps) {
-    for (const e of d.events) {
-      if (e.startsWith("event:")) names.add(e.slice(6));
-      else if (e.startsWith("type:")) types.add(e.slice(5));
-    }
-    window = window === null || d.maxWindowMs === null ? null : Math.max(window, d.maxWindowMs);
-  }
-  const out = new Map<string, SubjectEvent[]>();
-  if (names.size === 0 && types.size === 0) return out;
-  const { rows } = await client.query<SubjectEvent & { customer_id: string }>(
-    `SELECT customer_id, type, name, occurred_at, message_id, properties FROM events
-      WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[])
-        AND ($3::timestamptz IS NULL OR occurred_at > $3)
-        AND (type = ANY($4::text[]) OR (type = 'track' AND name = ANY($5::text[])))`,
-    [workspaceId, ids, window === null ? null : new Date(now.getTime() - window), [...types], [...names]],
-  );
-  for (const r of rows) {
-    const { customer_id, ...event } = r;
-    const list = out.get(customer_id);
-    if (list) list.push(event);
-    else out.set(customer_id, [event]);
-  }
-  return out;
 }

@@ -12,9 +12,9 @@ import {
 } from "../core/rules/index.ts";
 import type { Queryable } from "../store/customers.ts";
 import { globalControlPeriods } from "../store/global-control.ts";
+import { loadFacts } from "../store/subjects.ts";
 import type { Step } from "../strategy/types.ts";
 import { templateBodyFor } from "../strategy/types.ts";
-import { loadFacts } from "./membership-refresher.ts";
 import { builtInSurvey } from "./render/nps-survey.ts";
 import { lockCustomer } from "./scenario-runner.ts";
 import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";

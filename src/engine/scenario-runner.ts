@@ -18,11 +18,11 @@ import {
   latestEntries,
   saveEntry,
 } from "../store/scenario-entries.ts";
+import { loadEvents, loadFacts } from "../store/subjects.ts";
 import { firstOf } from "../strategy/step-plan.ts";
 import type { Scenario, Step, Trigger } from "../strategy/types.ts";
 import { entryArms } from "./entry-arms.ts";
 import { effectiveDeps } from "./membership-model.ts";
-import { loadEvents, loadFacts } from "./membership-refresher.ts";
 import { runDueSchedules } from "./schedules.ts";
 import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";
 

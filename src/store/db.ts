@@ -39,7 +39,14 @@ export interface OpenOptions {
 
 export async function openDb(opts: OpenOptions): Promise<Db> {
   if (opts.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10 });
+    // Named statements (the per-customer reads of the real-time path) keep one generic plan: a custom plan of a
+    // query over the monthly event partitions costs more to make than to run, and the generic plan still prunes
+    // the months at run time. Unnamed statements are planned each time as before.
+    const pool = new pg.Pool({
+      connectionString: opts.databaseUrl,
+      max: opts.poolSize ?? 10,
+      options: "-c plan_cache_mode=force_generic_plan",
+    });
     pool.on("error", () => {
       // an idle client lost its connection; the pool replaces it on next use
     });

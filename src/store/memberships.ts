@@ -3,7 +3,6 @@
 // writes the differences; a full recompute does the same for the whole base in SQL.
 import { randomUUID } from "node:crypto";
 import type { Queryable } from "./customers.ts";
-import { copyToInbox } from "./engine-inbox.ts";
 
 export type MembershipKind = "segment" | "stage";
 
@@ -100,11 +99,12 @@ export async function openMemberships(
 ): Promise<Map<string, OpenMemberships>> {
   const out = new Map<string, OpenMemberships>();
   for (const id of customerIds) out.set(id, { segments: new Set(), stage: null });
-  const { rows } = await client.query<{ customer_id: string; kind: MembershipKind; name: string }>(
-    `SELECT customer_id, kind, name FROM memberships
-      WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[]) AND left_at IS NULL`,
-    [workspaceId, customerIds],
-  );
+  const { rows } = await client.query<{ customer_id: string; kind: MembershipKind; name: string }>({
+    name: "tact-open-memberships",
+    text: `SELECT customer_id, kind, name FROM memberships
+            WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[]) AND left_at IS NULL`,
+    values: [workspaceId, customerIds],
+  });
   for (const r of rows) {
     const m = out.get(r.customer_id);
     if (!m) continue;
@@ -114,62 +114,59 @@ export async function openMemberships(
   return out;
 }
 
-/** Writes membership changes and records each as an event the scenarios and reports can use. */
-export async function applyChanges(
+/**
+ * Writes what one refresher round decided, in one statement: membership changes, each recorded as an event (and
+ * copied to the engine's inbox when a scenario reacts to it), and each customer's next time-driven check (none:
+ * the due row goes).
+ */
+export async function writeRefresh(
   client: Queryable,
   workspaceId: number,
   changes: readonly MembershipChange[],
+  next: ReadonlyMap<string, Date | null>,
   at: Date,
 ): Promise<void> {
-  if (changes.length === 0) return;
-  const leaving = changes.filter((c) => c.kind === "stage" || !c.entered);
-  if (leaving.length > 0) {
-    await client.query(
-      `UPDATE memberships m SET left_at = $2
-         FROM unnest($3::bigint[], $4::text[], $5::text[]) AS r(c, k, n)
-        WHERE m.workspace_id = $1 AND m.customer_id = r.c AND m.kind = r.k AND m.left_at IS NULL
-          AND (r.k = 'stage' OR m.name = r.n)`,
-      [
-        workspaceId,
-        at,
-        leaving.map((c) => c.customerId),
-        leaving.map((c) => c.kind),
-        leaving.map((c) => c.name),
-      ],
-    );
-  }
-  const entering = changes.filter((c) => c.entered && c.name !== null);
-  if (entering.length > 0) {
-    await client.query(
-      `INSERT INTO memberships (workspace_id, customer_id, kind, name, entered_at)
-       SELECT $1, r.c, r.k, r.n, $2 FROM unnest($3::bigint[], $4::text[], $5::text[]) AS r(c, k, n)`,
-      [
-        workspaceId,
-        at,
-        entering.map((c) => c.customerId),
-        entering.map((c) => c.kind),
-        entering.map((c) => c.name),
-      ],
-    );
-  }
-  const events = changes.map((c) => ({
+  const rows = changes.map((c) => ({
     c: c.customerId,
+    k: c.kind,
+    n: c.name,
+    entered: c.entered,
     m: `tact:${randomUUID()}`,
-    n: c.kind === "stage" ? "stage_changed" : c.entered ? "segment_entered" : "segment_exited",
+    ev: c.kind === "stage" ? "stage_changed" : c.entered ? "segment_entered" : "segment_exited",
     p: c.kind === "stage" ? { from: c.from ?? null, to: c.name } : { segment: c.name },
   }));
-  await client.query(
-    `INSERT INTO events (workspace_id, customer_id, message_id, type, name, occurred_at, received_at, properties)
-     SELECT $1, d.c, d.m, 'track', d.n, $2, $2, d.p
-       FROM json_to_recordset($3::json) AS d(c bigint, m text, n text, p jsonb)`,
-    [workspaceId, at, JSON.stringify(events)],
-  );
-  await copyToInbox(
-    client,
-    workspaceId,
-    events.map((e) => ({ customerId: e.c, name: e.n, messageId: e.m, occurredAt: at, properties: e.p })),
-    at,
-  );
+  const later = [...next].filter((e): e is [string, Date] => e[1] !== null);
+  const done = [...next].filter(([, d]) => d === null).map(([id]) => id);
+  await client.query({
+    name: "tact-write-refresh",
+    text: `WITH ch AS (
+       SELECT * FROM json_to_recordset($3::json) AS r(c bigint, k text, n text, entered boolean, m text, ev text, p jsonb)),
+     closed AS (
+       UPDATE memberships m SET left_at = $2 FROM ch
+        WHERE m.workspace_id = $1 AND m.customer_id = ch.c AND m.kind = ch.k AND m.left_at IS NULL
+          AND (ch.k = 'stage' OR (NOT ch.entered AND m.name = ch.n))
+       RETURNING 1),
+     -- after \`closed\` (reading it makes it run first): a customer's new stage may not open while the old is open
+     opened AS (
+       INSERT INTO memberships (workspace_id, customer_id, kind, name, entered_at)
+       SELECT $1, c, k, n, $2 FROM ch WHERE entered AND n IS NOT NULL AND (SELECT count(*) FROM closed) >= 0),
+     recorded AS (
+       INSERT INTO events (workspace_id, customer_id, message_id, type, name, occurred_at, received_at, properties)
+       SELECT $1, c, m, 'track', ev, $2, $2, p FROM ch),
+     inbox AS (
+       INSERT INTO engine_inbox (workspace_id, customer_id, name, message_id, occurred_at, properties, received_at)
+       SELECT $1, c, ev, m, $2, p, $2 FROM ch
+        WHERE ev = ANY(COALESCE((SELECT inbox_events FROM strategy_versions WHERE workspace_id = $1
+                                  ORDER BY version DESC LIMIT 1), '{}'))),
+     finished AS (
+       DELETE FROM membership_due WHERE workspace_id = $1 AND customer_id = ANY($4::bigint[])),
+     rescheduled AS (
+       UPDATE membership_due d SET due_at = r.at, changes = ARRAY['${TIME_CHANGED}']
+         FROM unnest($5::bigint[], $6::timestamptz[]) AS r(c, at)
+        WHERE d.workspace_id = $1 AND d.customer_id = r.c)
+     SELECT 1`,
+    values: [workspaceId, at, JSON.stringify(rows), done, later.map(([id]) => id), later.map(([, t]) => t)],
+  });
 }
 
 /** A merged-away customer leaves every segment and stage; the survivor is evaluated afresh. */

@@ -4,12 +4,12 @@
 import { z } from "zod";
 import type { Clock } from "../../core/clock.ts";
 import type { CustomerFacts } from "../../core/condition/index.ts";
-import { loadFacts } from "../../engine/membership-refresher.ts";
 import { type RenderedBody, renderMessage } from "../../engine/render/render-message.ts";
 import { parseStored } from "../../engine/strategy-runtime.ts";
 import type { Db } from "../../store/db.ts";
 import { currentCustomerId } from "../../store/profiles.ts";
 import { currentStrategyVersion, currentVersionNumber } from "../../store/strategies.ts";
+import { loadFacts } from "../../store/subjects.ts";
 import type { Principal } from "../../store/workspaces.ts";
 import type { Channel, Strategy } from "../../strategy/types.ts";
 import { templateBodyFor } from "../../strategy/types.ts";
