@@ -200,8 +200,8 @@ function checkComparison(
 }
 
 test("the report's figures equal those computed by hand from each customer's outcome", async () => {
-  const welcome = Array.from({ length: 400 }, (_, i) => `w${i}`);
-  const quiet = Array.from({ length: 300 }, (_, i) => `q${i}`);
+  const welcome = Array.from({ length: 120 }, (_, i) => `w${i}`);
+  const quiet = Array.from({ length: 90 }, (_, i) => `q${i}`);
   const pilot = Array.from({ length: 20 }, (_, i) => `p${i}`);
   await ingest([
     ...[...welcome, ...quiet, ...pilot].map(identify),
@@ -210,7 +210,7 @@ test("the report's figures equal those computed by hand from each customer's out
     ...pilot.map((u) => track(u, "browsed", 0)),
   ]);
   const entries = await arms();
-  assert.equal(entries.length, 720);
+  assert.equal(entries.length, 230);
   const armOf = new Map(entries.map((e) => [`${e.scenario}:${e.user}`, e]));
   // Known effects: variant b converts half its customers at 80, a a third at 60, everyone else a fifth at 50;
   // a seventh of the controls refund 20; an order on day 9 is outside the 7-day window and never counts.
@@ -286,7 +286,7 @@ test("the report's figures equal those computed by hand from each customer's out
   const all = entries.filter((e) => e.scenario !== "spring_pilot");
   const held = all.filter((e) => e.globalControl).map((e) => e.user);
   const rest = all.filter((e) => !e.globalControl).map((e) => e.user);
-  assert.ok(held.length > 30 && held.length < 110, `${held.length} in the global control group`);
+  assert.ok(held.length > 8 && held.length < 40, `${held.length} in the global control group`);
   assert.equal(r.strategy?.control.customers, held.length);
   // Everyone else includes the scenario controls: the strategy's treatment is "the strategy ran for them".
   const sentToRest = entries.filter(
