@@ -244,3 +244,60 @@ test("a new version that moves customers to other stages applies: each old stage
     ["looking visitor open", "paying vip closed", "paying buyer open"],
   );
 });
+
+test("a recompute finds every change among 70 segments (two mask words) and closes a segment the new version dropped", async () => {
+  const w = await createWorkspace(t.db, "many-segments");
+  const segments = Array.from({ length: 70 }, (_, i) => `  s${i}: "traits.k == ${i}"`);
+  const doc = (list: string[]) =>
+    [
+      "version: 1",
+      "name: Many",
+      "timezone: UTC",
+      "currency: USD",
+      'channels: { email: { provider: smtp, from: "shop@example.com" } }',
+      "segments:",
+      ...list,
+    ].join("\n");
+  const now = new Date("2026-03-01T10:00:00Z");
+  const ks = [0, 5, 62, 63, 64, 69];
+  const identify = (k: number, at: Date) =>
+    ingestMessages(t.db, w, [{ type: "identify", userId: `u${k}`, traits: { k } }], { receivedAt: at });
+  for (const k of ks) await identify(k, now);
+  assert.ok((await applyStrategy(t.db, w.id, doc(segments), "s.yaml", "test", now)).ok);
+  const open = async () => {
+    const { rows } = await t.db.pool.query<{ user_id: string; name: string }>(
+      `SELECT c.user_id, m.name FROM memberships m JOIN customers c USING (workspace_id, customer_id)
+        WHERE m.workspace_id = $1 AND m.kind = 'segment' AND m.left_at IS NULL ORDER BY 1, 2`,
+      [w.id],
+    );
+    return rows.map((r) => `${r.user_id} ${r.name}`);
+  };
+  assert.deepEqual(await open(), ["u0 s0", "u5 s5", "u62 s62", "u63 s63", "u64 s64", "u69 s69"]);
+  // Customers move across the two words of the mask (62 → 64, 64 → 63) and within the second (69 → 66).
+  const later = new Date(now.getTime() + 60_000);
+  await ingestMessages(
+    t.db,
+    w,
+    [
+      { type: "identify", userId: "u62", traits: { k: 64 } },
+      { type: "identify", userId: "u64", traits: { k: 63 } },
+      { type: "identify", userId: "u69", traits: { k: 66 } },
+    ],
+    { receivedAt: later },
+  );
+  const r = await recomputeWorkspace(t.db, w.id, later);
+  assert.deepEqual(r && { entered: r.entered, left: r.left }, { entered: 3, left: 3 });
+  assert.deepEqual(await open(), ["u0 s0", "u5 s5", "u62 s64", "u63 s63", "u64 s63", "u69 s66"]);
+  // A new version without s5: its members leave it; nobody else changes.
+  const applied = await applyStrategy(
+    t.db,
+    w.id,
+    doc(segments.filter((s) => !s.startsWith("  s5:"))),
+    "s.yaml",
+    "test",
+    new Date(later.getTime() + 1000),
+  );
+  assert.ok(applied.ok, JSON.stringify(!applied.ok && applied.diagnostics));
+  assert.deepEqual({ entered: applied.recompute.entered, left: applied.recompute.left }, { entered: 0, left: 1 });
+  assert.deepEqual(await open(), ["u0 s0", "u62 s64", "u63 s63", "u64 s63", "u69 s66"]);
+});

@@ -163,7 +163,7 @@ async function findChanged(client: Queryable, workspaceId: number, names: readon
   const curMask = (k: number) =>
     `bit_or(CASE WHEN m.kind = 'segment' THEN ${
       k === 0
-        ? `COALESCE(CASE WHEN ${position} <= 63 THEN 1::int8 << (${position} - 1) ELSE 0 END, '-9223372036854775808'::int8)`
+        ? `CASE WHEN ${position} IS NULL THEN '-9223372036854775808'::int8 WHEN ${position} <= 63 THEN 1::int8 << (${position} - 1) ELSE 0 END`
         : `CASE WHEN (${position} - 1) / 63 = ${k} THEN 1::int8 << ((${position} - 1) % 63) ELSE 0 END`
     } ELSE 0 END)`;
   await client.query("DROP TABLE IF EXISTS tact_changed");
