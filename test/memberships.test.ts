@@ -298,6 +298,9 @@ test("a recompute finds every change among 70 segments (two mask words) and clos
     new Date(later.getTime() + 1000),
   );
   assert.ok(applied.ok, JSON.stringify(!applied.ok && applied.diagnostics));
-  assert.deepEqual({ entered: applied.recompute.entered, left: applied.recompute.left }, { entered: 0, left: 1 });
+  assert.deepEqual(
+    { entered: applied.recompute.entered, left: applied.recompute.left },
+    { entered: 0, left: 1 },
+  );
   assert.deepEqual(await open(), ["u0 s0", "u62 s64", "u63 s63", "u64 s63", "u69 s66"]);
 });

@@ -9,30 +9,12 @@ import { findExperiment, listExperiments } from "../../store/experiments.ts";
 import type { Principal } from "../../store/workspaces.ts";
 import type { ApiRegistry } from "../api.ts";
 import { HttpError } from "../errors.ts";
+import { effect, interval } from "./effect-schemas.ts";
 import { registerMeasureReports } from "./measure-reports.ts";
 import { registerScenarioEffects } from "./scenario-effects.ts";
 
 const ws = (p: Principal | undefined) => (p as Principal).workspace;
 
-const interval = z.object({ lower: z.number(), upper: z.number() });
-const effect = z.union([
-  z.object({
-    control: z.number(),
-    treatment: z.number(),
-    difference: z.number(),
-    relativeDifference: z.number().nullable(),
-    ci: interval,
-    relativeCi: interval.nullable(),
-    pValue: z.number(),
-    statistic: z.number(),
-    degreesOfFreedom: z.number().nullable(),
-    standardError: z.number(),
-    minimumDetectableEffect: z.number(),
-    powerAtObserved: z.number(),
-    powerWarning: z.string().nullable(),
-  }),
-  z.object({ error: z.string() }),
-]);
 const incremental = z.object({ estimate: z.number(), ci: interval }).nullable();
 
 const reportSchema = z.object({

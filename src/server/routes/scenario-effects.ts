@@ -9,28 +9,10 @@ import { RotationError } from "../../store/global-control.ts";
 import type { Principal } from "../../store/workspaces.ts";
 import type { ApiRegistry } from "../api.ts";
 import { HttpError } from "../errors.ts";
+import { effect, interval } from "./effect-schemas.ts";
 
 const ws = (p: Principal | undefined) => (p as Principal).workspace;
 
-const interval = z.object({ lower: z.number(), upper: z.number() });
-const effect = z.union([
-  z.object({
-    control: z.number(),
-    treatment: z.number(),
-    difference: z.number(),
-    relativeDifference: z.number().nullable(),
-    ci: interval,
-    relativeCi: interval.nullable(),
-    pValue: z.number(),
-    statistic: z.number(),
-    degreesOfFreedom: z.number().nullable(),
-    standardError: z.number(),
-    minimumDetectableEffect: z.number(),
-    powerAtObserved: z.number(),
-    powerWarning: z.string().nullable(),
-  }),
-  z.object({ error: z.string() }),
-]);
 const scaled = z.object({ estimate: z.number(), ci: interval }).nullable();
 const group = z.object({
   group: z.string(),
