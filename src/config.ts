@@ -10,7 +10,7 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   TACT_PUBLIC_URL: z.string().url().optional(),
   TACT_SEND_LEASE_MS: z.coerce.number().int().min(1000).default(300_000),
-  TACT_SEND_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
+  TACT_SEND_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
   TACT_INGEST_MAX_WAIT_MS: z.coerce.number().int().min(0).default(250),
   TACT_INGEST_BACKLOG: z.coerce.number().int().min(1).default(2_000_000),
   TACT_INGEST_MAX_LAG_MS: z.coerce.number().int().min(0).default(60_000),

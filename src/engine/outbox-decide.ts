@@ -2,10 +2,13 @@
 // customer's at once and in priority order, under the customer's lock, so the caps hold with any number of
 // workers. Each message gets its fate (queued to send, suppressed, deferred) and the arbiter's trace, and the
 // decision commits together with the queue entry (a transactional outbox).
+import { withOneMore } from "../core/rules/capacity.ts";
 import {
   type ChannelEngagement,
   type ChannelUsage,
+  chooseTimeZone,
   decideRound,
+  limitWindow,
   type MessageRequest,
   type SentMessage,
   type StrategyInput,
@@ -16,7 +19,7 @@ import { loadFacts } from "../store/subjects.ts";
 import type { Step } from "../strategy/types.ts";
 import { templateBodyFor } from "../strategy/types.ts";
 import { builtInSurvey } from "./render/nps-survey.ts";
-import { lockCustomer } from "./scenario-runner.ts";
+import { lockCustomers } from "./scenario-runner.ts";
 import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";
 
 const ENGAGEMENT_MS = 183 * 86_400_000;
@@ -43,126 +46,174 @@ export async function decideDueMessages(
   now: Date,
   limit: number,
 ): Promise<number> {
-  const { rows } = await client.query<DueMessage>(
-    `SELECT m.workspace_id, m.message_id, m.customer_id, m.scenario, m.step_id, m.kind, m.template, m.priority,
+  const { rows } = await client.query<DueMessage>({
+    name: "tact-claim-decide",
+    text: `SELECT m.workspace_id, m.message_id, m.customer_id, m.scenario, m.step_id, m.kind, m.template, m.priority,
             m.planned_at, e.version, e.variant, e.global_control
        FROM messages m JOIN scenario_entries e ON e.workspace_id = m.workspace_id AND e.entry_id = m.entry_id
       WHERE m.fate IN ('planned', 'deferred') AND m.due_at <= $1
       ORDER BY m.due_at LIMIT $2 FOR UPDATE OF m SKIP LOCKED`,
-    [now, limit],
-  );
-  const groups = new Map<string, DueMessage[]>();
+    values: [now, limit],
+  });
+  if (rows.length === 0) return 0;
+  const byWorkspace = new Map<number, Map<string, DueMessage[]>>();
   for (const r of rows) {
-    const key = `${r.workspace_id}:${r.customer_id}`;
-    groups.set(key, [...(groups.get(key) ?? []), r]);
+    const customers = byWorkspace.get(r.workspace_id) ?? new Map<string, DueMessage[]>();
+    byWorkspace.set(r.workspace_id, customers);
+    const list = customers.get(r.customer_id);
+    if (list) list.push(r);
+    else customers.set(r.customer_id, [r]);
   }
-  for (const key of [...groups.keys()].sort()) {
-    const list = groups.get(key) ?? [];
-    const first = list[0];
-    if (!first) continue;
-    await lockCustomer(client, first.workspace_id, first.customer_id);
-    await decideForCustomer(client, cache, first.workspace_id, first.customer_id, list, now);
-  }
+  await lockCustomers(
+    client,
+    [...byWorkspace].flatMap(([ws, customers]) => [...customers.keys()].map((id) => ({ ws, id }))),
+  );
+  const fates: Fated[] = [];
+  for (const [ws, customers] of byWorkspace) await decideWorkspace(client, cache, ws, customers, now, fates);
+  await writeFates(client, fates, now);
   return rows.length;
 }
 
-async function decideForCustomer(
+/** A decided message as written back: its fate, reason, channel, next due time, trace and cost. */
+interface Fated {
+  id: string;
+  ws: number;
+  fate: string;
+  reason: string | null;
+  channel: string | null;
+  due: Date | null;
+  trace: string | null;
+  cost: number;
+}
+
+/**
+ * Judges every due message of one workspace's customers: what the rules read (the customers' rows, their sent
+ * history, engagement, the channels' use) is read once for all of them, and the channels' use carries from one
+ * customer to the next, so a capacity holds across the round.
+ */
+async function decideWorkspace(
   client: Queryable,
   cache: StrategyCache,
   ws: number,
-  customerId: string,
-  due: DueMessage[],
+  customers: Map<string, DueMessage[]>,
   now: Date,
+  out: Fated[],
 ): Promise<void> {
-  const facts = (await loadFacts(client, ws, [customerId])).get(customerId);
+  const fate = (m: DueMessage, f: string, reason: string | null, rest: Partial<Fated> = {}) =>
+    out.push({
+      id: m.message_id,
+      ws,
+      fate: f,
+      reason,
+      channel: null,
+      due: null,
+      trace: null,
+      cost: 0,
+      ...rest,
+    });
+  const ids = [...customers.keys()];
+  const facts = await loadFacts(client, ws, ids);
   // All of a customer's due messages are judged against the strategy in force for the rules and channels.
   const current = await cache.current(client, ws);
-  if (!facts || !current) {
-    const reason = facts ? "no_strategy" : "erased";
-    for (const m of due) await setFate(client, m, "suppressed", reason, null, now, null);
+  if (!current) {
+    for (const [id, due] of customers)
+      for (const m of due) fate(m, "suppressed", facts.has(id) ? "no_strategy" : "erased");
     return;
   }
   const strategy = strategyInput(current);
-  const requests: MessageRequest[] = [];
-  const byId = new Map<string, DueMessage>();
-  for (const m of due) {
-    const rs = (await cache.version(client, ws, m.version)) ?? current;
-    const sc = rs.strategy.scenarios[m.scenario];
-    const step = rs.plans.get(m.scenario)?.get(m.step_id)?.step;
-    if (!sc || !step) {
-      await setFate(client, m, "failed", "the scenario's step no longer exists", null, now, null);
+  const history = await sentHistory(client, ws, ids, now, strategy);
+  const engagement = await engagementOf(client, ws, ids, now);
+  const periods = await globalControlPeriods(client, ws);
+  const usage = await channelUsage(client, ws, strategy, now);
+  const zone = chooseTimeZone(null, strategy.timezone).zone;
+  const globalControl = {
+    periods: periods.map((p) => ({
+      salt: p.salt,
+      from: p.from,
+      fraction: current.strategy.rules.controlGroup,
+    })),
+  };
+  for (const [customerId, due] of customers) {
+    const customer = facts.get(customerId);
+    if (!customer) {
+      for (const m of due) fate(m, "suppressed", "erased");
       continue;
     }
-    byId.set(m.message_id, m);
-    requests.push({
-      id: m.message_id,
-      scenario: m.scenario,
-      kind: m.kind,
-      priority: m.priority,
-      via: viaOf(step),
-      onQuietHours: sc.onQuietHours,
-      onFrequencyCap: sc.onFrequencyCap,
-      templateChannels: templateChannels(rs, m.template, step.kind === "survey"),
-      scenarioControl: m.variant === "control",
-      ...(m.global_control === null ? {} : { globalControl: m.global_control }),
-      firstDecidedAt: m.planned_at,
+    const requests: MessageRequest[] = [];
+    const byId = new Map<string, DueMessage>();
+    for (const m of due) {
+      const rs = (await cache.version(client, ws, m.version)) ?? current;
+      const sc = rs.strategy.scenarios[m.scenario];
+      const step = rs.plans.get(m.scenario)?.get(m.step_id)?.step;
+      if (!sc || !step) {
+        fate(m, "failed", "the scenario's step no longer exists");
+        continue;
+      }
+      byId.set(m.message_id, m);
+      requests.push({
+        id: m.message_id,
+        scenario: m.scenario,
+        kind: m.kind,
+        priority: m.priority,
+        via: viaOf(step),
+        onQuietHours: sc.onQuietHours,
+        onFrequencyCap: sc.onFrequencyCap,
+        templateChannels: templateChannels(rs, m.template, step.kind === "survey"),
+        scenarioControl: m.variant === "control",
+        ...(m.global_control === null ? {} : { globalControl: m.global_control }),
+        firstDecidedAt: m.planned_at,
+      });
+    }
+    if (requests.length === 0) continue;
+    const results = decideRound({
+      now,
+      customer: {
+        facts: customer,
+        erased: false,
+        // A journey holds its messages back by the membership recorded when it began; only journeys without one
+        // (entered before it was recorded) need the salt periods in force now.
+        globalControl: requests.every((r) => r.globalControl !== undefined) ? false : globalControl,
+      },
+      strategy,
+      history: history.get(customerId) ?? [],
+      engagement: engagement.get(customerId) ?? {},
+      usage,
+      requests,
     });
-  }
-  if (requests.length === 0) return;
-  const results = decideRound({
-    now,
-    customer: {
-      facts,
-      erased: false,
-      // A journey holds its messages back by the membership recorded when it began; only journeys without one
-      // (entered before it was recorded) need the salt periods in force now.
-      globalControl: requests.every((r) => r.globalControl !== undefined)
-        ? false
-        : {
-            periods: (await globalControlPeriods(client, ws)).map((p) => ({
-              salt: p.salt,
-              from: p.from,
-              fraction: current.strategy.rules.controlGroup,
-            })),
-          },
-    },
-    strategy,
-    history: await sentHistory(client, ws, customerId, now, strategy),
-    engagement: await engagement(client, ws, customerId, now),
-    usage: await channelUsage(client, ws, current, now),
-    requests,
-  });
-  for (const { request, decision } of results) {
-    const m = byId.get(request.id);
-    if (!m) continue;
-    const trace = JSON.stringify(decision.trace);
-    if (decision.fate === "send") {
-      const cost = current.strategy.channels[decision.channel]?.cost ?? 0;
-      await setFate(client, m, "queued", decision.reasons.join(","), decision.channel, now, trace, now, cost);
-    } else if (decision.fate === "suppressed") {
-      await setFate(client, m, "suppressed", decision.reason, decision.channel, now, trace);
-    } else {
-      await setFate(client, m, "deferred", decision.reason, decision.channel, now, trace, decision.until);
+    for (const { request, decision } of results) {
+      const m = byId.get(request.id);
+      if (!m) continue;
+      const trace = JSON.stringify(decision.trace);
+      if (decision.fate === "send") {
+        const channel = strategy.channels[decision.channel];
+        if (channel) usage[channel.name] = withOneMore(usage[channel.name], channel, now, zone);
+        fate(m, "queued", decision.reasons.join(","), {
+          channel: decision.channel,
+          due: now,
+          trace,
+          cost: channel?.cost ?? 0,
+        });
+      } else if (decision.fate === "suppressed") {
+        fate(m, "suppressed", decision.reason, { channel: decision.channel, trace });
+      } else {
+        fate(m, "deferred", decision.reason, { channel: decision.channel, trace, due: decision.until });
+      }
     }
   }
 }
 
-async function setFate(
-  client: Queryable,
-  m: DueMessage,
-  fate: string,
-  reason: string | null,
-  channel: string | null,
-  now: Date,
-  trace: string | null,
-  dueAt: Date | null = null,
-  cost = 0,
-): Promise<void> {
-  await client.query(
-    `UPDATE messages SET fate = $3, reason = $4, channel = $5, due_at = $6, decision = $7, cost = $8, updated_at = $9
-      WHERE workspace_id = $1 AND message_id = $2`,
-    [m.workspace_id, m.message_id, fate, reason, channel, dueAt, trace, cost, now],
-  );
+/** Writes the round's fates in one statement. */
+async function writeFates(client: Queryable, fates: readonly Fated[], now: Date): Promise<void> {
+  if (fates.length === 0) return;
+  await client.query({
+    name: "tact-write-fates",
+    text: `UPDATE messages m SET fate = d.fate, reason = d.reason, channel = d.channel, due_at = d.due,
+              decision = d.trace::jsonb, cost = d.cost, updated_at = $1
+         FROM json_to_recordset($2::json) AS d(ws integer, id bigint, fate text, reason text, channel text,
+                                               due timestamptz, trace text, cost numeric)
+        WHERE m.workspace_id = d.ws AND m.message_id = d.id`,
+    values: [now, JSON.stringify(fates)],
+  });
 }
 
 function viaOf(step: Step): MessageRequest["via"] {
@@ -199,69 +250,87 @@ export function strategyInput(rs: RunningStrategy): StrategyInput {
   };
 }
 
-/** Sent messages as far back as the longest frequency window; queued ones count as sent already. */
+/** Each customer's sent messages as far back as the longest frequency window; queued ones count as sent. */
 async function sentHistory(
   client: Queryable,
   ws: number,
-  customerId: string,
+  ids: readonly string[],
   now: Date,
   strategy: StrategyInput,
-): Promise<SentMessage[]> {
+): Promise<Map<string, SentMessage[]>> {
   const longest = Math.max(strategy.rules.minGapMs, ...strategy.rules.frequency.map((f) => f.perMs), 0);
-  const { rows } = await client.query<{ at: Date; channel: string; kind: "marketing" | "transactional" }>(
-    `SELECT COALESCE(sent_at, updated_at) AS at, channel, kind FROM messages
-      WHERE workspace_id = $1 AND customer_id = $2 AND channel IS NOT NULL
+  const { rows } = await client.query<SentMessage & { customer_id: string }>({
+    name: "tact-sent-history",
+    text: `SELECT customer_id, COALESCE(sent_at, updated_at) AS at, channel, kind FROM messages
+      WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[]) AND channel IS NOT NULL
         AND fate IN ('queued', 'sending', 'sent', 'delivered', 'opened', 'clicked')
         AND COALESCE(sent_at, updated_at) > $3`,
-    [ws, customerId, new Date(now.getTime() - longest)],
-  );
-  return rows;
+    values: [ws, ids, new Date(now.getTime() - longest)],
+  });
+  const out = new Map<string, SentMessage[]>();
+  for (const { customer_id, ...m } of rows) {
+    const list = out.get(customer_id);
+    if (list) list.push(m);
+    else out.set(customer_id, [m]);
+  }
+  return out;
 }
 
-async function engagement(
+/** Each customer's messages, opens and clicks by channel over the last six months (for `best`). */
+async function engagementOf(
   client: Queryable,
   ws: number,
-  customerId: string,
+  ids: readonly string[],
   now: Date,
-): Promise<Record<string, ChannelEngagement>> {
-  const { rows } = await client.query<{ channel: string; messages: string; opens: string; clicks: string }>(
-    `SELECT channel, count(*) AS messages, count(*) FILTER (WHERE fate IN ('opened', 'clicked')) AS opens,
+): Promise<Map<string, Record<string, ChannelEngagement>>> {
+  const { rows } = await client.query<{
+    customer_id: string;
+    channel: string;
+    messages: string;
+    opens: string;
+    clicks: string;
+  }>({
+    name: "tact-engagement",
+    text: `SELECT customer_id, channel, count(*) AS messages,
+            count(*) FILTER (WHERE fate IN ('opened', 'clicked')) AS opens,
             count(*) FILTER (WHERE fate = 'clicked') AS clicks
-       FROM messages WHERE workspace_id = $1 AND customer_id = $2 AND sent_at > $3
-        AND fate IN ('sent', 'delivered', 'opened', 'clicked') GROUP BY channel`,
-    [ws, customerId, new Date(now.getTime() - ENGAGEMENT_MS)],
-  );
-  return Object.fromEntries(
-    rows.map((r) => [
-      r.channel,
-      { messages: Number(r.messages), opens: Number(r.opens), clicks: Number(r.clicks) },
-    ]),
-  );
+       FROM messages WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[]) AND sent_at > $3
+        AND fate IN ('sent', 'delivered', 'opened', 'clicked') GROUP BY customer_id, channel`,
+    values: [ws, ids, new Date(now.getTime() - ENGAGEMENT_MS)],
+  });
+  const out = new Map<string, Record<string, ChannelEngagement>>();
+  for (const r of rows) {
+    const byChannel = out.get(r.customer_id) ?? {};
+    byChannel[r.channel] = { messages: Number(r.messages), opens: Number(r.opens), clicks: Number(r.clicks) };
+    out.set(r.customer_id, byChannel);
+  }
+  return out;
 }
 
 /** The workspace's use of each limited channel in the current window of its capacity and rate limits. */
 async function channelUsage(
   client: Queryable,
   ws: number,
-  rs: RunningStrategy,
+  strategy: StrategyInput,
   now: Date,
 ): Promise<Record<string, ChannelUsage>> {
+  const zone = chooseTimeZone(null, strategy.timezone).zone;
   const out: Record<string, ChannelUsage> = {};
-  for (const c of Object.values(rs.strategy.channels)) {
+  for (const c of Object.values(strategy.channels)) {
     const usage: ChannelUsage = {};
     for (const [key, limit] of [
       ["capacity", c.capacity],
       ["rate", c.rate],
     ] as const) {
       if (!limit) continue;
-      const start = Math.floor(now.getTime() / limit.perMs) * limit.perMs;
+      const window = limitWindow(limit, now, zone);
       const { rows } = await client.query<{ n: string }>(
         `SELECT count(*) AS n FROM messages WHERE workspace_id = $1 AND channel = $2
             AND fate IN ('queued', 'sending', 'sent', 'delivered', 'opened', 'clicked')
             AND COALESCE(sent_at, updated_at) >= $3`,
-        [ws, c.name, new Date(start)],
+        [ws, c.name, window.start],
       );
-      usage[key] = { used: Number(rows[0]?.n ?? 0), windowEnd: new Date(start + limit.perMs) };
+      usage[key] = { used: Number(rows[0]?.n ?? 0), windowEnd: window.end };
     }
     if (usage.capacity || usage.rate) out[c.name] = usage;
   }

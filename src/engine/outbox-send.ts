@@ -15,7 +15,7 @@ import { loadFacts } from "../store/subjects.ts";
 import type { Channel } from "../strategy/types.ts";
 import { builtInSurvey } from "./render/nps-survey.ts";
 import { type RenderedBody, renderMessage } from "./render/render-message.ts";
-import type { StrategyCache } from "./strategy-cache.ts";
+import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";
 
 export interface SenderOptions {
   publicUrl: string;
@@ -23,6 +23,8 @@ export interface SenderOptions {
   logger?: Logger;
   /** how many messages are in flight at once */
   concurrency?: number;
+  /** how many messages are claimed at once */
+  batchSize?: number;
   /** a message `sending` for longer than this is considered interrupted and sent again */
   leaseMs?: number;
   /** tries before a message that keeps failing to go out is `failed` */
@@ -50,6 +52,7 @@ interface Claimed {
 export class OutboxSender {
   readonly #registries = new Map<number, ChannelRegistry>();
   readonly #concurrency: number;
+  readonly #batch: number;
   readonly #leaseMs: number;
   readonly #maxAttempts: number;
 
@@ -58,26 +61,54 @@ export class OutboxSender {
     private readonly cache: StrategyCache,
     private readonly opts: SenderOptions,
   ) {
-    this.#concurrency = opts.concurrency ?? 8;
+    this.#concurrency = opts.concurrency ?? 16;
+    this.#batch = opts.batchSize ?? Math.max(200, this.#concurrency * 4);
     this.#leaseMs = opts.leaseMs ?? 5 * 60_000;
     this.#maxAttempts = opts.maxAttempts ?? 8;
   }
 
-  /** Sends every message due at `now`; returns how many were tried. */
+  /**
+   * Sends every message due at `now`; returns how many were tried. Messages are claimed in batches; what sending
+   * them reads (the customers' rows, the strategy, the link secret) is read once per batch; outcomes are written
+   * in groups as they come (each write takes what finished while the previous one ran), so a message the provider
+   * accepted stays unrecorded only for the moment of one write.
+   */
   async runOnce(now: Date): Promise<number> {
     let total = 0;
     for (;;) {
-      const claimed = await withTransaction(this.db, (c) => this.#claim(c, now, this.#concurrency * 4));
+      const claimed = await withTransaction(this.db, (c) => this.#claim(c, now, this.#batch));
       if (claimed.length === 0) return total;
       total += claimed.length;
+      const batch = await this.#prepare(claimed);
+      const done: Outcome[] = [];
+      let wake: (() => void) | undefined;
+      let sending = true;
+      const recorder = (async () => {
+        while (sending || done.length > 0) {
+          if (done.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+          else await this.#record(done.splice(0), now);
+        }
+      })();
       let next = 0;
       const lanes = Array.from({ length: Math.min(this.#concurrency, claimed.length) }, async () => {
         while (next < claimed.length) {
           const m = claimed[next++];
-          if (m) await this.#sendOne(m, now);
+          if (!m) continue;
+          const result = await this.#attempt(m, batch, now).catch(
+            (err: unknown): SendResult => ({
+              status: "retry",
+              afterMs: 60_000,
+              reason: `internal: ${(err as Error).message}`,
+            }),
+          );
+          done.push({ m, result });
+          wake?.();
         }
       });
       await Promise.all(lanes);
+      sending = false;
+      wake?.();
+      await recorder;
     }
   }
 
@@ -103,33 +134,37 @@ export class OutboxSender {
     return rows;
   }
 
-  async #sendOne(m: Claimed, now: Date): Promise<void> {
-    const outcome = await this.#attempt(m, now).catch(
-      (err: unknown): SendResult => ({
-        status: "retry",
-        afterMs: 60_000,
-        reason: `internal: ${(err as Error).message}`,
-      }),
-    );
-    await this.#record(m, outcome, now);
+  /** What sending a batch reads, once: the versions in force, the link secrets, the customers' rows. */
+  async #prepare(claimed: readonly Claimed[]): Promise<Batch> {
+    const pool = this.db.pool;
+    const batch: Batch = { current: new Map(), secrets: new Map(), facts: new Map() };
+    const byWorkspace = new Map<number, Set<string>>();
+    for (const m of claimed)
+      byWorkspace.set(m.workspace_id, (byWorkspace.get(m.workspace_id) ?? new Set()).add(m.customer_id));
+    for (const [ws, ids] of byWorkspace) {
+      batch.current.set(ws, await this.cache.current(pool, ws));
+      batch.secrets.set(ws, (await linkSecret(this.db, ws, { create: true })) ?? "");
+      for (const [id, f] of await loadFacts(pool, ws, [...ids])) batch.facts.set(`${ws}:${id}`, f);
+    }
+    return batch;
   }
 
-  async #attempt(m: Claimed, now: Date): Promise<SendResult & { summary?: unknown }> {
+  async #attempt(m: Claimed, batch: Batch, now: Date): Promise<SendResult & { summary?: unknown }> {
     const rs = await this.cache.version(this.db.pool, m.workspace_id, m.version);
-    const current = (await this.cache.current(this.db.pool, m.workspace_id)) ?? rs;
+    const current = batch.current.get(m.workspace_id) ?? rs;
     const template =
       rs?.strategy.templates[m.template] ?? (m.survey === "nps" ? builtInSurvey(m.template) : undefined);
     // The channel's settings come from the version in force: a changed SMTP server applies to every message.
     const channel = current?.strategy.channels[m.channel] ?? rs?.strategy.channels[m.channel];
     if (!rs || !template || !channel)
       return { status: "failed", reason: "the template or channel no longer exists" };
-    const facts = (await loadFacts(this.db.pool, m.workspace_id, [m.customer_id])).get(m.customer_id);
+    const facts = batch.facts.get(`${m.workspace_id}:${m.customer_id}`);
     if (!facts) return { status: "failed", reason: "the customer no longer exists" };
     const to = recipient(channel, facts);
     if (!to) return { status: "failed", reason: `no ${channel.contact} address`, invalidAddress: true };
     const adapter = this.#adapter(m.workspace_id, channel);
     if (!adapter.ok) return { status: "failed", reason: adapter.problems.map((p) => p.message).join("; ") };
-    const secret = (await linkSecret(this.db, m.workspace_id, { create: true })) ?? "";
+    const secret = batch.secrets.get(m.workspace_id) ?? "";
     const linkSubject = {
       workspaceId: m.workspace_id,
       messageId: m.message_id,
@@ -174,30 +209,50 @@ export class OutboxSender {
     return registry.adapter(channel);
   }
 
-  async #record(m: Claimed, r: SendResult & { summary?: unknown }, now: Date): Promise<void> {
-    const key = [m.workspace_id, m.message_id];
-    const summary = r.summary === undefined ? null : JSON.stringify(r.summary);
-    if (r.status === "sent") {
-      await this.db.pool.query(
-        `UPDATE messages SET fate = 'sent', sent_at = $3, provider_id = $4, summary = $5, last_error = NULL,
-                updated_at = $3 WHERE workspace_id = $1 AND message_id = $2 AND fate = 'sending'`,
-        [...key, now, r.providerId ?? null, summary],
-      );
-    } else if (r.status === "retry" && m.attempts < this.#maxAttempts) {
-      await this.db.pool.query(
-        `UPDATE messages SET fate = 'queued', due_at = $3, last_error = $4, updated_at = $5
-          WHERE workspace_id = $1 AND message_id = $2 AND fate = 'sending'`,
-        [...key, new Date(now.getTime() + r.afterMs), r.reason, now],
-      );
-    } else {
+  /** Writes a group of outcomes in one statement: sent, queued again after the backoff, or failed. */
+  async #record(outcomes: readonly Outcome[], now: Date): Promise<void> {
+    const rows = outcomes.map(({ m, result: r }) => {
+      const row = { ws: m.workspace_id, id: m.message_id };
+      if (r.status === "sent")
+        return {
+          ...row,
+          fate: "sent",
+          provider: r.providerId ?? null,
+          summary: r.summary ?? null,
+          error: null,
+        };
+      if (r.status === "retry" && m.attempts < this.#maxAttempts)
+        return { ...row, fate: "queued", error: r.reason, due: new Date(now.getTime() + r.afterMs) };
       const reason = r.status === "retry" ? `gave up after ${m.attempts} tries: ${r.reason}` : r.reason;
-      await this.db.pool.query(
-        `UPDATE messages SET fate = 'failed', reason = $3, last_error = $3, updated_at = $4
-          WHERE workspace_id = $1 AND message_id = $2 AND fate = 'sending'`,
-        [...key, reason, now],
-      );
-    }
+      return { ...row, fate: "failed", error: reason };
+    });
+    await this.db.pool.query({
+      name: "tact-record-sends",
+      text: `UPDATE messages m SET fate = d.fate,
+                sent_at = CASE WHEN d.fate = 'sent' THEN $1 ELSE m.sent_at END,
+                provider_id = CASE WHEN d.fate = 'sent' THEN d.provider ELSE m.provider_id END,
+                summary = CASE WHEN d.fate = 'sent' THEN d.summary ELSE m.summary END,
+                reason = CASE WHEN d.fate = 'failed' THEN d.error ELSE m.reason END,
+                due_at = CASE WHEN d.fate = 'queued' THEN d.due ELSE m.due_at END,
+                last_error = d.error, updated_at = $1
+         FROM json_to_recordset($2::json) AS d(ws integer, id bigint, fate text, provider text, summary jsonb,
+                                               error text, due timestamptz)
+        WHERE m.workspace_id = d.ws AND m.message_id = d.id AND m.fate = 'sending'`,
+      values: [now, JSON.stringify(rows)],
+    });
   }
+}
+
+interface Batch {
+  current: Map<number, RunningStrategy | null>;
+  secrets: Map<number, string>;
+  /** by `${workspace}:${customer}` */
+  facts: Map<string, CustomerFacts>;
+}
+
+interface Outcome {
+  m: Claimed;
+  result: SendResult & { summary?: unknown };
 }
 
 function recipient(channel: Channel, c: CustomerFacts): string | null {

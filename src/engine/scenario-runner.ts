@@ -2,27 +2,17 @@
 // goal event came) and advances due entries step by step until a wait or the end. A customer's decisions are
 // serialised by a per-customer lock; each round is one transaction, so a crash repeats a round, never half of it.
 import type { Expr } from "../core/condition/index.ts";
-import { evaluate, matchesEvent, type Subject } from "../core/condition/index.ts";
+import { evaluate, matchesEvent } from "../core/condition/index.ts";
 import { bucketOf } from "../core/experiment/index.ts";
 import { chooseTimeZone, nextWallTime } from "../core/time-zone.ts";
 import type { Queryable } from "../store/customers.ts";
 import { type Db, withTransaction } from "../store/db.ts";
 import { claimInbox, type InboxRow } from "../store/engine-inbox.ts";
 import { markDue } from "../store/memberships.ts";
-import { planMessage } from "../store/messages.ts";
-import {
-  activeEntries,
-  claimDueEntries,
-  type Entry,
-  insertEntry,
-  latestEntries,
-  saveEntry,
-} from "../store/scenario-entries.ts";
-import { loadEvents, loadFacts } from "../store/subjects.ts";
+import { claimDueEntries, type Entry } from "../store/scenario-entries.ts";
 import { firstOf } from "../strategy/step-plan.ts";
 import type { Scenario, Step, Trigger } from "../strategy/types.ts";
-import { entryArms } from "./entry-arms.ts";
-import { effectiveDeps } from "./membership-model.ts";
+import { RunnerRound, scenarioConditions } from "./runner-round.ts";
 import { runDueSchedules } from "./schedules.ts";
 import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";
 
@@ -40,7 +30,7 @@ export class ScenarioRunner {
     private readonly cache: StrategyCache,
     opts: RunnerOptions = {},
   ) {
-    this.#batch = opts.batchSize ?? 200;
+    this.#batch = opts.batchSize ?? 1000;
   }
 
   /** Handles the inbox and every entry due at `now`, until nothing is left; returns the work done. */
@@ -59,27 +49,58 @@ export class ScenarioRunner {
 
   async #inboxRound(client: Queryable, now: Date): Promise<number> {
     const rows = await claimInbox(client, this.#batch);
-    for (const group of byCustomer(rows)) {
-      const first = group[0];
-      if (!first) continue;
-      await lockCustomer(client, first.workspaceId, first.customerId);
-      for (const row of group) await this.#onEvent(client, row, now);
+    if (rows.length === 0) return 0;
+    await lockCustomers(
+      client,
+      rows.map((r) => ({ ws: r.workspaceId, id: r.customerId })),
+    );
+    const round = new RunnerRound(client, this.cache, now);
+    const current = new Map<number, RunningStrategy | null>();
+    for (const r of rows) {
+      if (!current.has(r.workspaceId))
+        current.set(r.workspaceId, await this.cache.current(client, r.workspaceId));
+      const rs = current.get(r.workspaceId) ?? null;
+      // the audiences of the scenarios this event can start
+      const audiences = Object.values(rs?.strategy.scenarios ?? {}).flatMap((sc) =>
+        sc.audience && triggerEventName(sc.trigger) === r.name ? [sc.audience.ast] : [],
+      );
+      round.need(r.workspaceId, r.customerId, rs, audiences);
     }
+    for (const row of rows) await this.#onEvent(round, row, current.get(row.workspaceId) ?? null);
+    await round.flush();
     return rows.length;
   }
 
   async #dueRound(client: Queryable, now: Date): Promise<number> {
     const due = await claimDueEntries(client, now, this.#batch);
-    for (const group of byCustomer(due)) {
-      const first = group[0];
-      if (!first) continue;
-      await lockCustomer(client, first.workspaceId, first.customerId);
-      for (const entry of group) await this.#advance(client, entry, now);
+    if (due.length === 0) return 0;
+    await lockCustomers(
+      client,
+      due.map((e) => ({ ws: e.workspaceId, id: e.customerId })),
+    );
+    const round = new RunnerRound(client, this.cache, now);
+    const running: (RunningStrategy | null)[] = [];
+    for (const entry of due) {
+      const rs = await this.cache.version(client, entry.workspaceId, entry.version);
+      running.push(rs);
+      const sc = rs?.strategy.scenarios[entry.scenario];
+      const goal = sc?.exitOnGoal ? rs?.strategy.goals[sc.goal]?.event : undefined;
+      round.need(
+        entry.workspaceId,
+        entry.customerId,
+        rs,
+        sc ? scenarioConditions(sc) : [],
+        goal,
+        entry.enteredAt,
+      );
     }
+    for (const [i, entry] of due.entries()) await this.#advance(round, entry, running[i] ?? null);
+    await round.flush();
     return due.length;
   }
 
-  async #onEvent(client: Queryable, row: InboxRow, now: Date): Promise<void> {
+  async #onEvent(round: RunnerRound, row: InboxRow, current: RunningStrategy | null): Promise<void> {
+    const { client, now } = round;
     const ws = row.workspaceId;
     const event = {
       type: "track",
@@ -88,7 +109,8 @@ export class ScenarioRunner {
       message_id: row.messageId,
       properties: row.properties,
     };
-    for (const entry of await activeEntries(client, ws, row.customerId)) {
+    for (const entry of (await round.latest(ws, row.customerId)).values()) {
+      if (entry.state !== "active" || entry.entryId === "") continue;
       const rs = await this.cache.version(client, ws, entry.version);
       const sc = rs?.strategy.scenarios[entry.scenario];
       if (!rs || !sc) continue;
@@ -105,18 +127,17 @@ export class ScenarioRunner {
       if (goal?.event === row.name && row.occurredAt >= entry.enteredAt) wake = true;
       if (wake) {
         entry.dueAt = now;
-        await saveEntry(client, entry, now);
+        round.save(entry);
       }
     }
-    const current = await this.cache.current(client, ws);
     if (!current) return;
     for (const sc of Object.values(current.strategy.scenarios)) {
       if (triggerMatches(sc.trigger, row, (where) => matchesEvent(where, event, now, current.env)))
-        await this.enter(client, ws, current, sc, row.customerId, triggerOf(row), now);
+        await this.#enter(round, ws, current, sc, row.customerId, triggerOf(row));
     }
   }
 
-  /** Enters a customer into a scenario if its entry rules allow; returns why not otherwise. */
+  /** Enters a customer into a scenario if its entry rules allow (in its own round); returns why not otherwise. */
   async enter(
     client: Queryable,
     ws: number,
@@ -125,8 +146,24 @@ export class ScenarioRunner {
     customerId: string,
     triggerEvent: Record<string, unknown> | null,
     now: Date,
-  ): Promise<"entered" | "already_in" | "once" | "reentry_interval" | "not_sampled" | "audience"> {
-    const latest = (await latestEntries(client, ws, customerId, [sc.name])).get(sc.name);
+  ): Promise<EntryOutcome> {
+    const round = new RunnerRound(client, this.cache, now);
+    round.need(ws, customerId, rs, sc.audience ? [sc.audience.ast] : []);
+    const outcome = await this.#enter(round, ws, rs, sc, customerId, triggerEvent);
+    await round.flush();
+    return outcome;
+  }
+
+  async #enter(
+    round: RunnerRound,
+    ws: number,
+    rs: RunningStrategy,
+    sc: Scenario,
+    customerId: string,
+    triggerEvent: Record<string, unknown> | null,
+  ): Promise<EntryOutcome> {
+    const { client, now } = round;
+    const latest = (await round.latest(ws, customerId)).get(sc.name);
     if (latest?.state === "active") return "already_in";
     if (latest && sc.reentryMs === null) return "once";
     if (latest && sc.reentryMs !== null && latest.enteredAt.getTime() + sc.reentryMs > now.getTime())
@@ -135,85 +172,60 @@ export class ScenarioRunner {
     if (sc.mode === "pilot" && bucketOf(salt, customerId, `pilot:${sc.name}`) >= sc.sample * 10_000)
       return "not_sampled";
     if (sc.audience) {
-      const subject = await this.#subject(client, ws, rs, [sc.audience.ast], customerId, now, null);
+      const subject = await round.subject(ws, customerId, null);
       if (!subject || !evaluate(sc.audience.ast, subject, now, rs.env)) return "audience";
     }
-    const { variant, globalControl } = (await entryArms(client, ws, rs, sc, salt, now))(customerId);
-    await insertEntry(
-      client,
-      ws,
-      {
-        customerId,
-        scenario: sc.name,
-        version: rs.version,
-        stepId: firstOf(sc.steps, null),
-        variant,
-        globalControl,
-        triggerEvent,
-      },
-      now,
-    );
+    const { variant, globalControl } = await round.arm(ws, rs, sc, customerId);
+    await round.insert(ws, {
+      customerId,
+      scenario: sc.name,
+      version: rs.version,
+      stepId: firstOf(sc.steps, null),
+      variant,
+      globalControl,
+      triggerEvent,
+    });
     return "entered";
   }
 
-  async #advance(client: Queryable, entry: Entry, now: Date): Promise<void> {
+  async #advance(round: RunnerRound, entry: Entry, rs: RunningStrategy | null): Promise<void> {
+    const { client, now } = round;
     const ws = entry.workspaceId;
-    const rs = await this.cache.version(client, ws, entry.version);
     const sc = rs?.strategy.scenarios[entry.scenario];
     const plan = rs?.plans.get(entry.scenario);
-    if (!rs || !sc || !plan)
-      return finish(client, entry, "failed", now, "the scenario's version cannot be read");
+    if (!rs || !sc || !plan) return finish(round, entry, "failed", "the scenario's version cannot be read");
     if (entry.waiting) {
       entry.context = { ...entry.context, waited: entry.waiting.arrived ? "event" : "timeout" };
       entry.waiting = null;
     }
-    let subject: Subject | null | undefined;
-    const load = async () => {
-      subject ??= await this.#subject(
-        client,
-        ws,
-        rs,
-        scenarioConditions(sc),
-        entry.customerId,
-        now,
-        entry.enteredAt,
-      );
-      return subject;
-    };
+    const load = () => round.subject(ws, entry.customerId, entry.enteredAt);
     const holds = async (ast: Expr) => {
       const s = await load();
       return s !== null && evaluate(ast, s, now, rs.env);
     };
     for (let i = 0; i < MAX_STEPS_PER_ROUND; i++) {
-      if ((await load()) === null)
-        return finish(client, entry, "exited", now, "the customer no longer exists");
-      if (sc.exitOnGoal && (await goalReached(client, rs, sc, entry, now)))
-        return finish(client, entry, "goal_reached", now, "goal reached");
-      if (sc.exitIf && (await holds(sc.exitIf.ast)))
-        return finish(client, entry, "exited", now, "exit condition");
+      if ((await load()) === null) return finish(round, entry, "exited", "the customer no longer exists");
+      if (sc.exitOnGoal && (await goalReached(round, rs, sc, entry)))
+        return finish(round, entry, "goal_reached", "goal reached");
+      if (sc.exitIf && (await holds(sc.exitIf.ast))) return finish(round, entry, "exited", "exit condition");
       const planned = entry.stepId === null ? undefined : plan.get(entry.stepId);
-      if (!planned) return finish(client, entry, "completed", now);
+      if (!planned) return finish(round, entry, "completed");
       const { step, next } = planned;
       switch (step.kind) {
         case "send":
         case "survey":
-          await planMessage(
-            client,
-            ws,
-            {
-              customerId: entry.customerId,
-              scenario: sc.name,
-              entryId: entry.entryId,
-              stepId: step.id,
-              kind: sc.kind,
-              template: templateFor(sc, entry, step),
-              variant: entry.variant,
-              priority: sc.priority,
-              fate: sc.mode === "pilot" ? "awaiting_approval" : "planned",
-              survey: step.kind === "survey" ? step.survey : null,
-            },
-            now,
-          );
+          round.plan(ws, {
+            customerId: entry.customerId,
+            scenario: sc.name,
+            entryId: entry.entryId,
+            stepId: step.id,
+            kind: sc.kind,
+            template: templateFor(sc, entry, step),
+            variant: entry.variant,
+            priority: sc.priority,
+            fate: sc.mode === "pilot" ? "awaiting_approval" : "planned",
+            survey: step.kind === "survey" ? step.survey : null,
+          });
           entry.stepId = next;
           break;
         case "wait": {
@@ -227,7 +239,7 @@ export class ScenarioRunner {
             entry.dueAt = new Date(now.getTime() + w.timeoutMs);
             entry.waiting = { event: w.event, timeoutAt: entry.dueAt.toISOString() };
           }
-          await saveEntry(client, entry, now);
+          round.save(entry);
           return;
         }
         case "branch": {
@@ -257,12 +269,12 @@ export class ScenarioRunner {
         }
         case "exit_if":
           if (await holds(step.condition.ast))
-            return finish(client, entry, "exited", now, `exit_if at step ${step.id}`);
+            return finish(round, entry, "exited", `exit_if at step ${step.id}`);
           entry.stepId = next;
           break;
         case "update":
           await updateTraits(client, ws, entry.customerId, step.traits, now);
-          subject = undefined;
+          round.changed(ws, entry.customerId);
           entry.stepId = next;
           break;
         default:
@@ -275,41 +287,53 @@ export class ScenarioRunner {
       }
     }
     entry.dueAt = now; // more steps than one round takes: go on in the next round
-    await saveEntry(client, entry, now);
-  }
-
-  async #subject(
-    client: Queryable,
-    ws: number,
-    rs: RunningStrategy,
-    conditions: readonly Expr[],
-    customerId: string,
-    now: Date,
-    entryAt: Date | null,
-  ): Promise<Subject | null> {
-    const customer = (await loadFacts(client, ws, [customerId])).get(customerId);
-    if (!customer) return null;
-    const deps = conditions.map((c) => effectiveDeps(c, rs.membership));
-    const events = (await loadEvents(client, ws, [customerId], deps, now)).get(customerId) ?? [];
-    return { customer, events, entryAt };
+    round.save(entry);
   }
 }
 
-function byCustomer<T extends { workspaceId: number; customerId: string }>(rows: readonly T[]): T[][] {
-  const groups = new Map<string, T[]>();
-  for (const r of rows) {
-    const key = `${r.workspaceId}:${r.customerId}`;
-    const g = groups.get(key);
-    if (g) g.push(r);
-    else groups.set(key, [r]);
-  }
-  // Locks are taken in one order by every worker, so two of them never wait on each other.
-  return [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, g]) => g);
+export type EntryOutcome =
+  | "entered"
+  | "already_in"
+  | "once"
+  | "reentry_interval"
+  | "not_sampled"
+  | "audience";
+
+/**
+ * One worker at a time decides for a customer: the frequency rules stay exact with any number of workers. A round
+ * takes its customers' locks in one statement, in one global order, so two workers never wait on each other.
+ */
+export async function lockCustomers(
+  client: Queryable,
+  who: readonly { ws: number; id: string }[],
+): Promise<void> {
+  const keys = [...new Set(who.map((w) => `${w.ws}:${w.id}`))].sort();
+  if (keys.length === 0) return;
+  await client.query({
+    name: "tact-lock-customers",
+    text: "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 7274030))) FROM unnest($1::text[]) WITH ORDINALITY AS t(k, i)",
+    values: [keys],
+  });
 }
 
-/** One worker at a time decides for a customer: the frequency rules stay exact with any number of workers. */
 export async function lockCustomer(client: Queryable, ws: number, customerId: string): Promise<void> {
-  await client.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7274030))", [`${ws}:${customerId}`]);
+  await lockCustomers(client, [{ ws, id: customerId }]);
+}
+
+/** The inbox event that can start a scenario with this trigger. */
+function triggerEventName(t: Trigger): string | null {
+  switch (t.kind) {
+    case "event":
+      return t.event;
+    case "segment_entered":
+    case "segment_exited":
+      return t.kind;
+    case "stage_entered":
+    case "stage_left":
+      return "stage_changed";
+    default:
+      return null;
+  }
 }
 
 function triggerMatches(t: Trigger, row: InboxRow, filter: (where: Expr) => boolean): boolean {
@@ -330,26 +354,6 @@ function triggerMatches(t: Trigger, row: InboxRow, filter: (where: Expr) => bool
   }
 }
 
-/** The conditions a scenario evaluates during a journey: exit conditions and branches. */
-function scenarioConditions(sc: Scenario): Expr[] {
-  const out: Expr[] = [];
-  if (sc.exitIf) out.push(sc.exitIf.ast);
-  const walk = (steps: readonly Step[]) => {
-    for (const s of steps) {
-      if (s.kind === "exit_if") out.push(s.condition.ast);
-      else if (s.kind === "branch") {
-        for (const b of s.branches) {
-          out.push(b.if.ast);
-          walk(b.steps);
-        }
-        walk(s.else);
-      } else if (s.kind === "split") for (const a of s.arms) walk(a.steps);
-    }
-  };
-  walk(sc.steps);
-  return out;
-}
-
 /** In an experiment, the variant's template stands in for any of the variants' templates. */
 function templateFor(sc: Scenario, entry: Entry, step: Extract<Step, { kind: "send" | "survey" }>): string {
   const base = step.kind === "send" ? step.template : (step.template ?? "nps");
@@ -366,41 +370,28 @@ function waitStepBefore(rs: RunningStrategy, sc: Scenario, entry: Entry) {
 }
 
 async function goalReached(
-  client: Queryable,
+  round: RunnerRound,
   rs: RunningStrategy,
   sc: Scenario,
   entry: Entry,
-  now: Date,
 ): Promise<boolean> {
   const goal = rs.strategy.goals[sc.goal];
   if (!goal) return false;
-  const until = Math.min(now.getTime(), entry.enteredAt.getTime() + goal.windowMs);
-  const { rows } = await client.query<{
-    occurred_at: Date;
-    message_id: string;
-    properties: Record<string, unknown>;
-  }>(
-    `SELECT occurred_at, message_id, properties FROM events
-      WHERE workspace_id = $1 AND customer_id = $2 AND type = 'track' AND name = $3
-        AND occurred_at >= $4 AND occurred_at <= $5`,
-    [entry.workspaceId, entry.customerId, goal.event, entry.enteredAt, new Date(until)],
-  );
-  if (!goal.where) return rows.length > 0;
-  const where = goal.where.ast;
-  return rows.some((r) => matchesEvent(where, { type: "track", name: goal.event, ...r }, now, rs.env));
+  const from = entry.enteredAt.getTime();
+  const until = Math.min(round.now.getTime(), from + goal.windowMs);
+  const where = goal.where?.ast;
+  return (await round.goalEvents(entry.workspaceId, entry.customerId)).some((e) => {
+    const at = e.occurred_at.getTime();
+    if (e.name !== goal.event || at < from || at > until) return false;
+    return !where || matchesEvent(where, { type: "track", ...e }, round.now, rs.env);
+  });
 }
 
-async function finish(
-  client: Queryable,
-  entry: Entry,
-  state: Entry["state"],
-  now: Date,
-  reason?: string,
-): Promise<void> {
+function finish(round: RunnerRound, entry: Entry, state: Entry["state"], reason?: string): void {
   entry.state = state;
   entry.dueAt = null;
   entry.waiting = null;
-  await saveEntry(client, entry, now, reason);
+  round.save(entry, reason ?? null);
 }
 
 async function updateTraits(

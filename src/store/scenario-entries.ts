@@ -19,7 +19,7 @@ export interface Entry {
   context: Record<string, unknown>;
 }
 
-type Row = {
+export type EntryRow = {
   workspace_id: number;
   entry_id: string;
   customer_id: string;
@@ -35,10 +35,10 @@ type Row = {
   context: Record<string, unknown>;
 };
 
-const COLUMNS =
+export const ENTRY_COLUMNS =
   "workspace_id, entry_id, customer_id, scenario, version, entered_at, state, step_id, due_at, waiting, variant, trigger_event, context";
 
-const toEntry = (r: Row): Entry => ({
+export const toEntry = (r: EntryRow): Entry => ({
   workspaceId: r.workspace_id,
   entryId: r.entry_id,
   customerId: r.customer_id,
@@ -71,13 +71,13 @@ export async function insertEntry(
   e: NewEntry,
   at: Date,
 ): Promise<Entry> {
-  const { rows } = await client.query<Row>(
+  const { rows } = await client.query<EntryRow>(
     `INSERT INTO scenario_entries
        (workspace_id, customer_id, scenario, version, entered_at, state, step_id, due_at, variant, trigger_event,
         updated_at, global_control)
      VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::text IS NULL THEN 'completed' ELSE 'active' END, $6,
              CASE WHEN $6::text IS NULL THEN NULL ELSE $5::timestamptz END, $7, $8, $5, $9)
-     RETURNING ${COLUMNS}`,
+     RETURNING ${ENTRY_COLUMNS}`,
     [
       workspaceId,
       e.customerId,
@@ -97,8 +97,8 @@ export async function insertEntry(
 
 /** Due entries, locked until the caller's transaction ends; other workers skip them. */
 export async function claimDueEntries(client: Queryable, now: Date, limit: number): Promise<Entry[]> {
-  const { rows } = await client.query<Row>(
-    `SELECT ${COLUMNS} FROM scenario_entries
+  const { rows } = await client.query<EntryRow>(
+    `SELECT ${ENTRY_COLUMNS} FROM scenario_entries
       WHERE state = 'active' AND due_at <= $1 ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
     [now, limit],
   );
@@ -112,8 +112,8 @@ export async function latestEntries(
   customerId: string,
   scenarios: readonly string[],
 ): Promise<Map<string, Entry>> {
-  const { rows } = await client.query<Row>(
-    `SELECT DISTINCT ON (scenario) ${COLUMNS} FROM scenario_entries
+  const { rows } = await client.query<EntryRow>(
+    `SELECT DISTINCT ON (scenario) ${ENTRY_COLUMNS} FROM scenario_entries
       WHERE workspace_id = $1 AND customer_id = $2 AND scenario = ANY($3::text[])
       ORDER BY scenario, (state = 'active') DESC, entered_at DESC`,
     [workspaceId, customerId, scenarios],
@@ -127,8 +127,8 @@ export async function activeEntries(
   workspaceId: number,
   customerId: string,
 ): Promise<Entry[]> {
-  const { rows } = await client.query<Row>(
-    `SELECT ${COLUMNS} FROM scenario_entries
+  const { rows } = await client.query<EntryRow>(
+    `SELECT ${ENTRY_COLUMNS} FROM scenario_entries
       WHERE workspace_id = $1 AND customer_id = $2 AND state = 'active' FOR UPDATE`,
     [workspaceId, customerId],
   );
