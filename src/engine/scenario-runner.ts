@@ -25,6 +25,7 @@ import { entryArms } from "./entry-arms.ts";
 import { effectiveDeps } from "./membership-model.ts";
 import { runDueSchedules } from "./schedules.ts";
 import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";
+import { planWebhookCall } from "./webhook-calls.ts";
 
 const MAX_STEPS_PER_ROUND = 100; // a scenario with no wait ends long before this; a loop cannot spin forever
 
@@ -265,8 +266,12 @@ export class ScenarioRunner {
           subject = undefined;
           entry.stepId = next;
           break;
+        case "webhook":
+          await planWebhookCall(client, ws, { entry, step, strategy: rs.strategy, now });
+          entry.stepId = next;
+          break;
         default:
-          // webhook and task steps are run by their channels (later); the journey goes on meanwhile
+          // task steps are run by the call-centre channel (later); the journey goes on meanwhile
           entry.context = {
             ...entry.context,
             [`step_${step.id}`]: `${step.kind} not run: no ${step.kind} channel yet`,
