@@ -1,8 +1,9 @@
 // The running system, in one place: the membership refresher, the scenario runner, the outbox (decide, then
-// send). `runOnce(now)` does all due work up to `now` — tests and simulation drive it on a virtual clock; `start`
+// send), and the calls of webhook steps. `runOnce(now)` does all due work up to `now` — tests and simulation drive it on a virtual clock; `start`
 // runs it in the background, at once when woken (new data) and on a short poll otherwise.
 import type { Logger } from "pino";
 import type { ChannelRegistry } from "../channels/registry.ts";
+import type { WebhookTransport } from "../channels/webhook/webhook-http.ts";
 import type { Clock } from "../core/clock.ts";
 import { type Db, withTransaction } from "../store/db.ts";
 import { MembershipRefresher } from "./membership-refresher.ts";
@@ -10,6 +11,7 @@ import { decideDueMessages } from "./outbox-decide.ts";
 import { OutboxSender } from "./outbox-send.ts";
 import { ScenarioRunner } from "./scenario-runner.ts";
 import { StrategyCache, strategyModels } from "./strategy-cache.ts";
+import { WebhookSender } from "./webhook-calls.ts";
 
 export interface EngineOptions {
   publicUrl: string;
@@ -20,6 +22,8 @@ export interface EngineOptions {
   sendConcurrency?: number;
   leaseMs?: number;
   registry?: (workspaceId: number) => ChannelRegistry;
+  /** the HTTP client of webhook steps (simulation answers them without a network) */
+  webhookTransport?: WebhookTransport;
 }
 
 export interface EngineWork {
@@ -28,6 +32,7 @@ export interface EngineWork {
   entries: number;
   decided: number;
   sent: number;
+  webhooks: number;
 }
 
 export class Engine {
@@ -35,6 +40,7 @@ export class Engine {
   readonly #refresher: MembershipRefresher;
   readonly #runner: ScenarioRunner;
   readonly #sender: OutboxSender;
+  readonly #webhooks: WebhookSender;
   readonly #batch: number;
   readonly #pollMs: number;
   #timer: NodeJS.Timeout | undefined;
@@ -59,11 +65,18 @@ export class Engine {
       ...(opts.leaseMs ? { leaseMs: opts.leaseMs } : {}),
       ...(opts.registry ? { registry: opts.registry } : {}),
     });
+    this.#webhooks = new WebhookSender(db, {
+      logger: opts.logger,
+      ...(opts.env ? { env: opts.env } : {}),
+      ...(opts.sendConcurrency ? { concurrency: opts.sendConcurrency } : {}),
+      ...(opts.leaseMs ? { leaseMs: opts.leaseMs } : {}),
+      ...(opts.webhookTransport ? { transport: opts.webhookTransport } : {}),
+    });
   }
 
   /** Does every piece of work due at `now`, until none is left. */
   async runOnce(now: Date = this.clock.now()): Promise<EngineWork> {
-    const work: EngineWork = { memberships: 0, events: 0, entries: 0, decided: 0, sent: 0 };
+    const work: EngineWork = { memberships: 0, events: 0, entries: 0, decided: 0, sent: 0, webhooks: 0 };
     for (;;) {
       const memberships = await this.#refresher.runOnce(now);
       const { events, entries } = await this.#runner.runOnce(now);
@@ -74,12 +87,14 @@ export class Engine {
         if (n < this.#batch) break;
       }
       const sent = await this.#sender.runOnce(now);
+      const webhooks = await this.#webhooks.runOnce(now);
       work.memberships += memberships;
       work.events += events;
       work.entries += entries;
       work.decided += decided;
       work.sent += sent;
-      if (memberships + events + entries + decided + sent === 0) return work;
+      work.webhooks += webhooks;
+      if (memberships + events + entries + decided + sent + webhooks === 0) return work;
     }
   }
 

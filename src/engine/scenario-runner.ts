@@ -15,6 +15,7 @@ import type { Scenario, Step, Trigger } from "../strategy/types.ts";
 import { RunnerRound, scenarioConditions } from "./runner-round.ts";
 import { runDueSchedules } from "./schedules.ts";
 import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";
+import { planWebhookCall } from "./webhook-calls.ts";
 
 const MAX_STEPS_PER_ROUND = 100; // a scenario with no wait ends long before this; a loop cannot spin forever
 
@@ -277,8 +278,12 @@ export class ScenarioRunner {
           round.changed(ws, entry.customerId);
           entry.stepId = next;
           break;
+        case "webhook":
+          await planWebhookCall(client, ws, { entry, step, strategy: rs.strategy, now });
+          entry.stepId = next;
+          break;
         default:
-          // webhook and task steps are run by their channels (later); the journey goes on meanwhile
+          // task steps are run by the call-centre channel (later); the journey goes on meanwhile
           entry.context = {
             ...entry.context,
             [`step_${step.id}`]: `${step.kind} not run: no ${step.kind} channel yet`,

@@ -222,6 +222,8 @@ async function runEngine(
   const engine = new Engine(db, clock, {
     publicUrl: "https://simulation.tact.invalid",
     registry: () => registry,
+    // A simulation calls no one: every webhook step's call is answered here, as if the receiver took it.
+    webhookTransport: async () => ({ status: 200 }),
     batchSize: 500,
     // The embedded database runs one query at a time: parallel sends would only queue behind each other.
     ...(db.backend === "pglite" ? { sendConcurrency: 1 } : {}),

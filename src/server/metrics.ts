@@ -1,5 +1,6 @@
 // Prometheus metrics at GET /metrics, in the text exposition format 0.0.4: the engine's queues and how late their
-// oldest due item is, messages by channel and fate, failures, and the process's memory and event-loop lag. Every
+// oldest due item is, messages by channel and fate, failures, webhook calls by state, and the process's memory and
+// event-loop lag. Every
 // figure about work is read from the database on each scrape, so any number of `serve` and `worker` processes
 // report the same queues, and nothing is lost on restart.
 import { timingSafeEqual } from "node:crypto";
@@ -49,7 +50,12 @@ export function registerMetrics(app: FastifyInstance, db: Db, opts: MetricsOptio
     }
     const now = clock.now();
     const work = await readWork(db, now);
-    const families = [...queueFamilies(work, now), ...messageFamilies(work), ...processFamilies(loopDelay)];
+    const families = [
+      ...queueFamilies(work, now),
+      ...messageFamilies(work),
+      ...webhookFamilies(work),
+      ...processFamilies(loopDelay),
+    ];
     loopDelay.reset();
     return reply
       .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
@@ -70,12 +76,13 @@ interface WorkRows {
   inbox: { workspace: string; n: string }[];
   ingest: { workspace: string; waiting: string; failed: string }[];
   lags: { queue: string; oldest: Date | null }[];
+  webhooks: { workspace: string; state: string; n: string }[];
 }
 
 async function readWork(db: Db, now: Date): Promise<WorkRows> {
   const q = <R extends object>(sql: string, params: unknown[] = []) =>
     db.pool.query<R>(sql, params).then((r) => r.rows);
-  const [messages, entries, memberships, inbox, ingest, lags] = await Promise.all([
+  const [messages, entries, memberships, inbox, ingest, lags, webhooks] = await Promise.all([
     q<WorkRows["messages"][number]>(
       `SELECT w.name AS workspace, m.channel, m.fate, count(*) AS n
          FROM messages m JOIN workspaces w ON w.workspace_id = m.workspace_id GROUP BY 1, 2, 3`,
@@ -108,11 +115,17 @@ async function readWork(db: Db, now: Date): Promise<WorkRows> {
         WHERE fate IN ('planned', 'deferred', 'queued') AND due_at <= $1
        UNION ALL SELECT 'memberships', min(due_at) FROM membership_due WHERE due_at <= $1
        UNION ALL SELECT 'engine_inbox', min(received_at) FROM engine_inbox
-       UNION ALL SELECT 'ingest_log', min(received_at) FROM ingest_log WHERE failed IS NULL`,
+       UNION ALL SELECT 'ingest_log', min(received_at) FROM ingest_log WHERE failed IS NULL
+       UNION ALL SELECT 'webhook_calls', min(due_at) FROM webhook_calls
+        WHERE state IN ('planned', 'sending') AND due_at <= $1`,
       [now],
     ),
+    q<WorkRows["webhooks"][number]>(
+      `SELECT w.name AS workspace, c.state, count(*) AS n
+         FROM webhook_calls c JOIN workspaces w ON w.workspace_id = c.workspace_id GROUP BY 1, 2`,
+    ),
   ]);
-  return { messages, entries, memberships, inbox, ingest, lags };
+  return { messages, entries, memberships, inbox, ingest, lags, webhooks };
 }
 
 function queueFamilies(w: WorkRows, now: Date): Family[] {
@@ -195,6 +208,24 @@ function messageFamilies(w: WorkRows): Family[] {
       help: "Messages that failed for good (the channel refused them, or they could not be rendered).",
       type: "counter",
       samples: sumBy(withFate(["failed"]), (m) => ({ workspace: m.workspace, channel: channel(m) })),
+    },
+  ];
+}
+
+function webhookFamilies(w: WorkRows): Family[] {
+  const inState = (states: readonly string[]) => w.webhooks.filter((c) => states.includes(c.state));
+  return [
+    {
+      name: "tact_queue_webhook_calls",
+      help: "Calls of webhook steps still to be made: planned (waiting for their time, or for a retry) and sending.",
+      type: "gauge",
+      samples: sumBy(inState(["planned", "sending"]), (c) => ({ workspace: c.workspace, state: c.state })),
+    },
+    {
+      name: "tact_webhook_calls_total",
+      help: "Calls of webhook steps that ended, by outcome: sent (the receiver answered 2xx) or failed.",
+      type: "counter",
+      samples: sumBy(inState(["sent", "failed"]), (c) => ({ workspace: c.workspace, outcome: c.state })),
     },
   ];
 }

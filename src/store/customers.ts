@@ -266,13 +266,17 @@ export async function mergeCustomers(
     from,
   ]);
   await closeMembershipsOfMerged(client, workspaceId, from, at);
-  // Scenario positions and messages follow the person to the surviving profile.
+  // Scenario positions, messages and webhook calls follow the person to the surviving profile.
   await client.query(
     "UPDATE scenario_entries SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2",
     params,
   );
   await client.query(
     "UPDATE messages SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2",
+    params,
+  );
+  await client.query(
+    "UPDATE webhook_calls SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2",
     params,
   );
   await client.query(

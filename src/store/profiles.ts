@@ -255,8 +255,8 @@ export async function eraseCustomer(
       workspaceId,
       cid,
     ]);
-    // Journeys and messages end with the person: nothing more is sent, nothing is kept.
-    for (const table of ["scenario_entries", "messages", "engine_inbox"])
+    // Journeys, messages and webhook calls end with the person: nothing more is sent, nothing is kept.
+    for (const table of ["scenario_entries", "messages", "webhook_calls", "engine_inbox"])
       await client.query(`DELETE FROM ${table} WHERE workspace_id = $1 AND customer_id = $2`, [
         workspaceId,
         cid,

@@ -261,7 +261,7 @@ export const stepSchema: z.ZodType<RawStep> = z.lazy(() =>
     strict({ update: z.record(z.string().min(1), traitValue) }),
     strict({
       webhook: strict({
-        url: z.url(),
+        url: z.url({ protocol: /^https?$/, error: "expected an absolute http or https URL" }),
         method: z.enum(["POST", "PUT"]).optional(),
         body: z.unknown().optional(),
         secret_env: envNameSchema.optional(),

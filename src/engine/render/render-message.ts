@@ -2,7 +2,7 @@
 // scenario, the message's links and the strategy as variables. Strict: a missing variable makes the render fail
 // with its name (the engine records the message as failed), never a message with holes. Email HTML is converted
 // from MJML when it is MJML, gets its preheader, and a text part derived from it when the template has none.
-import type { Channel, Template } from "../../strategy/types.ts";
+import type { Channel, Template, TemplateBody } from "../../strategy/types.ts";
 import { templateBodyFor } from "../../strategy/types.ts";
 import { type Compiled, compileBody, type HtmlPlan } from "./compiled-body.ts";
 import { htmlToText } from "./html-text.ts";
@@ -167,6 +167,33 @@ async function renderBody(
       return { kind: "call", script: await field("script") };
     case "webhook":
       return { kind: "webhook", body: await renderJson(body.body, "body", c, scope) };
+  }
+}
+
+export type JsonRenderResult =
+  | { ok: true; value: unknown }
+  | { ok: false; reason: string; variable?: string; field?: string };
+
+const jsonBodies = new WeakMap<object, TemplateBody>();
+
+/**
+ * Renders every string inside a JSON value (a webhook step's body) as a strict Liquid text template with the
+ * context messages get; other values are kept as they are. The parsed form is kept per value object.
+ */
+export async function renderJsonValue(value: unknown, ctx: RenderContext): Promise<JsonRenderResult> {
+  let body: TemplateBody | undefined = value && typeof value === "object" ? jsonBodies.get(value) : undefined;
+  if (!body) {
+    body = { kind: "webhook", body: value };
+    if (value && typeof value === "object") jsonBodies.set(value, body);
+  }
+  const c = await compiledFor(body);
+  if (!c.ok) return { ok: false, reason: c.reason };
+  try {
+    return { ok: true, value: await renderJson(value, "body", c, renderScope(ctx)) };
+  } catch (err) {
+    if (!(err instanceof RenderFailure)) throw err;
+    const failure = { ok: false as const, reason: err.reason, field: err.field };
+    return err.variable ? { ...failure, variable: err.variable } : failure;
   }
 }
 

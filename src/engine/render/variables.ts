@@ -52,7 +52,8 @@ export interface RenderContext {
   customer: CustomerFacts;
   event: TriggerEvent | null;
   scenario: { name: string; context: Record<string, unknown>; entered_at: Date | string } | null;
-  message: { id: string; unsubscribe_url?: string; confirm_url?: string } & Record<string, unknown>;
+  /** absent when there is no message (a webhook step's body): `message` is then unknown to the template */
+  message?: { id: string; unsubscribe_url?: string; confirm_url?: string } & Record<string, unknown>;
   strategy: { name: string; currency: string; timezone: string };
   /** The time of the render: `'now' | date` shows it (a virtual clock in simulations). */
   now: Date;
@@ -127,12 +128,12 @@ function validTimezone(tz: string | null | undefined): tz is string {
 }
 
 export function renderScope(ctx: RenderContext): Scope {
-  const message = present(ctx.message);
+  const message = present(ctx.message ?? {});
   const scope: Record<string, unknown> = {
     customer: customerVariables(ctx.customer),
-    message,
     strategy: { ...ctx.strategy },
   };
+  if (ctx.message) scope.message = message;
   if (ctx.event) scope.event = eventVariables(ctx.event);
   if (ctx.scenario) {
     scope.scenario = present({

@@ -1,5 +1,5 @@
 // Admin API for what the engine did: a customer's messages with their fate and reason, the scenarios of the
-// strategy in force, and per scenario its entries by state and its messages by fate.
+// strategy in force, and per scenario its entries by state, its messages by fate and its webhook calls by state.
 import { z } from "zod";
 import { parseStored } from "../../engine/strategy-runtime.ts";
 import type { Db } from "../../store/db.ts";
@@ -7,6 +7,7 @@ import { customerMessages } from "../../store/messages.ts";
 import { currentCustomerId } from "../../store/profiles.ts";
 import { entryCounts } from "../../store/scenario-entries.ts";
 import { currentStrategyVersion } from "../../store/strategies.ts";
+import { webhookCallCounts } from "../../store/webhook-calls.ts";
 import type { Principal } from "../../store/workspaces.ts";
 import type { ApiRegistry } from "../api.ts";
 import { HttpError } from "../errors.ts";
@@ -40,6 +41,9 @@ const statsSchema = z.object({
   goalReached: z.number(),
   failed: z.number(),
   messages: z.record(z.string(), z.number()),
+  webhooks: z
+    .record(z.string(), z.number())
+    .meta({ description: "calls of the scenario's webhook steps by state: planned, sending, sent, failed" }),
 });
 
 export function registerScenarios(api: ApiRegistry, db: Db): void {
@@ -102,7 +106,8 @@ export function registerScenarios(api: ApiRegistry, db: Db): void {
     {
       method: "GET",
       url: "/api/v1/scenarios/{name}/stats",
-      summary: "One scenario: entered, active, exited, goal reached, and its messages by fate",
+      summary:
+        "One scenario: entered, active, exited, goal reached, its messages by fate and webhook calls by state",
       tag: "scenarios",
       auth: "admin",
       params: z.object({ name: z.string().min(1).max(64) }),
@@ -126,6 +131,7 @@ function emptyStats(scenario: string): z.infer<typeof statsSchema> {
     goalReached: 0,
     failed: 0,
     messages: {},
+    webhooks: {},
   };
 }
 
@@ -150,5 +156,6 @@ async function scenarioStats(db: Db, workspaceId: number): Promise<Map<string, z
     [workspaceId],
   );
   for (const r of rows) get(r.scenario).messages[r.fate] = Number(r.n);
+  for (const c of await webhookCallCounts(db.pool, workspaceId)) get(c.scenario).webhooks[c.state] = c.n;
   return out;
 }
