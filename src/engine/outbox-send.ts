@@ -13,6 +13,7 @@ import { type Db, withTransaction } from "../store/db.ts";
 import { linkSecret } from "../store/message-feedback.ts";
 import { loadFacts } from "../store/subjects.ts";
 import type { Channel } from "../strategy/types.ts";
+import { inLanes } from "./lanes.ts";
 import { builtInSurvey } from "./render/nps-survey.ts";
 import { type RenderedBody, renderMessage } from "./render/render-message.ts";
 import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";
@@ -89,23 +90,17 @@ export class OutboxSender {
           else await this.#record(done.splice(0), now);
         }
       })();
-      let next = 0;
-      const lanes = Array.from({ length: Math.min(this.#concurrency, claimed.length) }, async () => {
-        while (next < claimed.length) {
-          const m = claimed[next++];
-          if (!m) continue;
-          const result = await this.#attempt(m, batch, now).catch(
-            (err: unknown): SendResult => ({
-              status: "retry",
-              afterMs: 60_000,
-              reason: `internal: ${(err as Error).message}`,
-            }),
-          );
-          done.push({ m, result });
-          wake?.();
-        }
+      await inLanes(claimed, this.#concurrency, async (m) => {
+        const result = await this.#attempt(m, batch, now).catch(
+          (err: unknown): SendResult => ({
+            status: "retry",
+            afterMs: 60_000,
+            reason: `internal: ${(err as Error).message}`,
+          }),
+        );
+        done.push({ m, result });
+        wake?.();
       });
-      await Promise.all(lanes);
       sending = false;
       wake?.();
       await recorder;

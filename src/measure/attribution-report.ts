@@ -226,6 +226,8 @@ export async function attributionReport(
   const client = await db.pool.connect();
   try {
     await client.query("BEGIN READ ONLY");
+    // every row is read: plan for the whole result, not for the first rows (a cursor's default)
+    await client.query("SET LOCAL cursor_tuple_fraction = 1");
     await client.query(`DECLARE attribution_pairs NO SCROLL CURSOR FOR ${PAIRS_SQL}`, params);
     for (;;) {
       const { rows } = await client.query<PairRow>(`FETCH ${PAGE} FROM attribution_pairs`);
