@@ -9,14 +9,8 @@
 // Knobs for studying the server (the defaults are the benchmark): BENCH_INGEST_CLIENTS (8), BENCH_INGEST_SESSIONS
 // (concurrently active visitors, users/4), BENCH_SERVER_NODE_ARGS (node options for the server only, e.g.
 // "--cpu-prof --cpu-prof-dir=/tmp/prof").
-import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
 import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
@@ -25,6 +19,21 @@ import { migrate } from "../src/store/migrate.ts";
 import { ensureEventPartitions } from "../src/store/partitions.ts";
 import { createKey, createWorkspace } from "../src/store/workspaces.ts";
 import type { BenchFigure } from "./figure.ts";
+import {
+  backendCpu,
+  checkpoint,
+  cpuSince,
+  freshDatabase,
+  machineBusyCores,
+  machineCores,
+  machineTicks,
+  peakRss,
+  procCpuSeconds,
+  quantile,
+  startTact,
+  type TactProcess,
+  type Target,
+} from "./support.ts";
 import {
   BATCH_SIZE,
   type Batch,
@@ -41,7 +50,6 @@ export interface RunOptions {
   databaseUrl?: string;
 }
 
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const CLIENTS = Number(process.env.BENCH_INGEST_CLIENTS) || 8;
 const WARMUP_BATCHES = 16;
 const SEED = 20_240_601;
@@ -75,7 +83,7 @@ export async function run(opts: RunOptions): Promise<BenchFigure[]> {
   );
 
   const target = await freshDatabase(backend, opts.databaseUrl);
-  let server: Server | undefined;
+  let server: TactProcess | undefined;
   let load: LoadResult;
   let stored: StoredCounts;
   let peakRssMb: number;
@@ -91,13 +99,15 @@ export async function run(opts: RunOptions): Promise<BenchFigure[]> {
     const { workspaceId, writeKey, autovacuum } = await prepare(target);
     dbAutovacuum = autovacuum;
     await checkpoint(target);
-    server = await startServer(target);
+    // BENCH_SERVER_NODE_ARGS are node options for the server only, e.g. "--cpu-prof --cpu-prof-dir=tmp/prof".
+    const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
+    server = await startTact(target, { nodeArgs, log });
     log(`server pid ${server.pid} on port ${server.port}`);
     const auth = `Basic ${Buffer.from(`${writeKey}:`).toString("base64")}`;
     const url = `http://127.0.0.1:${server.port}/v1/batch`;
     const warm = await sendAll(url, auth, traffic.batches.slice(0, WARMUP_BATCHES)); // JIT, pools, caches
     const cpu0 = procCpuSeconds(server.pid);
-    const dbCpu0 = await backendCpu(target);
+    const dbCpu0 = await backendCpu(target.url);
     const xact0 = await transactions(target);
     const machine0 = machineTicks();
     const selfCpu0 = process.cpuUsage();
@@ -106,7 +116,7 @@ export async function run(opts: RunOptions): Promise<BenchFigure[]> {
     load.machineBusyCores = machineBusyCores(machine0, machineTicks());
     const selfCpu = process.cpuUsage(selfCpu0);
     load.clientCpuS = (selfCpu.user + selfCpu.system) / 1e6;
-    dbCpuS = cpuSince(dbCpu0, await backendCpu(target));
+    dbCpuS = cpuSince(dbCpu0, await backendCpu(target.url));
     // Accepted is committed to the ingestion log; applied is in customers, identities and events.
     const backlog = await backlogAt(server.port);
     appliedSeconds = load.seconds + (await waitApplied(server.port));
@@ -114,7 +124,7 @@ export async function run(opts: RunOptions): Promise<BenchFigure[]> {
       `${backlog} events waited in the log at the end of the load; all applied ${appliedSeconds.toFixed(1)} s after the start`,
     );
     appliedServerCpuS = procCpuSeconds(server.pid) - cpu0;
-    appliedDbCpuS = cpuSince(dbCpu0, await backendCpu(target));
+    appliedDbCpuS = cpuSince(dbCpu0, await backendCpu(target.url));
     if (target.url) await new Promise((r) => setTimeout(r, 2000)); // backends flush their statistics when idle
     const xact1 = await transactions(target);
     rollbacks = xact1.rollbacks - xact0.rollbacks;
@@ -238,39 +248,6 @@ export async function run(opts: RunOptions): Promise<BenchFigure[]> {
 
 // ---- databases -------------------------------------------------------------------------------------------------
 
-interface Target {
-  backend: "postgres" | "pglite";
-  url?: string;
-  dataDir?: string;
-  drop(): Promise<void>;
-}
-
-async function freshDatabase(backend: "postgres" | "pglite", adminUrl?: string): Promise<Target> {
-  if (backend === "pglite") {
-    const dataDir = mkdtempSync(join(tmpdir(), "tact-bench-"));
-    return { backend, dataDir, drop: async () => rmSync(dataDir, { recursive: true, force: true }) };
-  }
-  const name = `tact_bench_${randomBytes(6).toString("hex")}`;
-  await adminQuery(adminUrl as string, `CREATE DATABASE ${name}`);
-  const url = new URL(adminUrl as string);
-  url.pathname = `/${name}`;
-  return {
-    backend,
-    url: url.toString(),
-    drop: () => adminQuery(adminUrl as string, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
-  };
-}
-
-async function adminQuery(url: string, sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
-
 function openTarget(t: Target) {
   return t.url ? openDb({ databaseUrl: t.url, poolSize: 2 }) : openDb({ dataDir: t.dataDir as string });
 }
@@ -288,11 +265,6 @@ async function prepare(t: Target): Promise<{ workspaceId: number; writeKey: stri
   } finally {
     await db.close();
   }
-}
-
-/** Flushes dirty buffers before a timed phase, so it does not pay for the previous one (PostgreSQL only). */
-async function checkpoint(t: Target): Promise<void> {
-  if (t.url) await adminQuery(t.url, "CHECKPOINT").catch(() => undefined);
 }
 
 interface StoredCounts {
@@ -317,126 +289,6 @@ async function countStored(t: Target, workspaceId: number): Promise<StoredCounts
   }
 }
 
-// ---- the server as a child process -------------------------------------------------------------------------
-
-interface Server {
-  pid: number;
-  port: number;
-  stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const addr = s.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startServer(t: Target): Promise<Server> {
-  const port = await freePort();
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn" };
-  delete env.DATABASE_URL;
-  delete env.TACT_DATA_DIR;
-  delete env.NODE_OPTIONS;
-  if (t.url) env.DATABASE_URL = t.url;
-  else env.TACT_DATA_DIR = t.dataDir;
-  // BENCH_SERVER_NODE_ARGS are node options for the server only, e.g. "--cpu-prof --cpu-prof-dir=tmp/prof".
-  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
-  // bin/tact.js registers tsx's loader in-process, so the spawned node is the server itself.
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, join(ROOT, "bin/tact.js"), "serve"], {
-    cwd: ROOT,
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  const keep = (b: Buffer) => {
-    output = (output + b.toString()).slice(-20_000);
-  };
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  let gone = false;
-  void exited.then(() => {
-    gone = true;
-  });
-  const pid = child.pid as number;
-
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    if (gone) throw new Error(`the server exited before it was ready:\n${output}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/health`);
-      if (res.ok) {
-        await res.text();
-        break;
-      }
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`the server did not answer /health within 120 s:\n${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-
-  let stopped = false;
-  return {
-    pid,
-    port,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      if (!gone) child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-      const code = await exited;
-      clearTimeout(timer);
-      if (code !== 0 && code !== null) log(`the server exited with code ${code}:\n${output.slice(-4000)}`);
-      else if (output.trim()) log(`server output:\n${output.slice(-4000)}`);
-    },
-  };
-}
-
-function peakRss(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const m = /VmHWM:\s+(\d+)\s+kB/.exec(status);
-  return m ? Number(m[1]) / 1024 : Number.NaN;
-}
-
-const CLOCK_TICKS = 100; // USER_HZ on Linux
-
-function procCpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime, stime
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** CPU seconds of the PostgreSQL backends serving the bench database, by pid (a local server only). */
-async function backendCpu(t: Target): Promise<Map<number, number>> {
-  const out = new Map<number, number>();
-  if (!t.url) return out;
-  const c = new pg.Client({ connectionString: t.url });
-  await c.connect();
-  try {
-    const { rows } = await c.query<{ pid: number }>(
-      "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
-    );
-    for (const { pid } of rows) out.set(pid, procCpuSeconds(pid));
-  } finally {
-    await c.end();
-  }
-  return out;
-}
-
 /** Committed and rolled-back transactions of the bench database so far (PostgreSQL only). */
 async function transactions(t: Target): Promise<{ commits: number; rollbacks: number }> {
   if (!t.url) return { commits: Number.NaN, rollbacks: Number.NaN };
@@ -451,41 +303,6 @@ async function transactions(t: Target): Promise<{ commits: number; rollbacks: nu
   } finally {
     await c.end();
   }
-}
-
-function cpuSince(before: Map<number, number>, after: Map<number, number>): number {
-  let sum = 0;
-  for (const [pid, cpu] of after) {
-    if (Number.isFinite(cpu)) sum += cpu - (before.get(pid) ?? 0);
-  }
-  return sum;
-}
-
-function machineTicks(): { busy: number; total: number } {
-  try {
-    const line = readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "";
-    const v = line.trim().split(/\s+/).slice(1).map(Number);
-    const idle = (v[3] ?? 0) + (v[4] ?? 0);
-    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
-    return { busy: total - idle, total };
-  } catch {
-    return { busy: 0, total: 0 };
-  }
-}
-
-function machineCores(): number {
-  try {
-    return readFileSync("/proc/stat", "utf8")
-      .split("\n")
-      .filter((l) => /^cpu\d+ /.test(l)).length;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-function machineBusyCores(a: { busy: number; total: number }, b: { busy: number; total: number }): number {
-  const total = b.total - a.total;
-  return total > 0 ? ((b.busy - a.busy) / total) * machineCores() : Number.NaN;
 }
 
 // ---- the load ----------------------------------------------------------------------------------------------
@@ -719,18 +536,4 @@ function copyText(s: string): string {
   return /[\\\t\n\r]/.test(s)
     ? s.replace(/\\/g, "\\\\").replace(/\t/g, "\\t").replace(/\n/g, "\\n").replace(/\r/g, "\\r")
     : s;
-}
-
-// ---- traffic generation --------------------------------------------------------------------------------------
-
-// ---- numbers -----------------------------------------------------------------------------------------------
-
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  const a = sorted[lo] as number;
-  const b = sorted[hi] as number;
-  return a + (b - a) * (pos - lo);
 }
