@@ -53,7 +53,7 @@ export class Engine {
     private readonly clock: Clock,
     private readonly opts: EngineOptions,
   ) {
-    this.#batch = opts.batchSize ?? 200;
+    this.#batch = opts.batchSize ?? 1000;
     this.#pollMs = opts.pollMs ?? 1000;
     this.#refresher = new MembershipRefresher(db, strategyModels(this.cache), clock);
     this.#runner = new ScenarioRunner(db, this.cache, { batchSize: this.#batch });
@@ -74,27 +74,30 @@ export class Engine {
     });
   }
 
-  /** Does every piece of work due at `now`, until none is left. */
-  async runOnce(now: Date = this.clock.now()): Promise<EngineWork> {
+  /**
+   * Does every piece of work due at `now`, until none is left. Each pass takes one batch of every stage in the
+   * pipeline's order (memberships, scenarios, decide, send, webhooks), so under a steady stream of events the work
+   * keeps flowing to the channels rather than waiting for an inbox that never empties. Without `at`, each pass
+   * reads the clock, so work that falls due while the engine is busy is taken up too.
+   */
+  async runOnce(at?: Date): Promise<EngineWork> {
     const work: EngineWork = { memberships: 0, events: 0, entries: 0, decided: 0, sent: 0, webhooks: 0 };
     for (;;) {
-      const memberships = await this.#refresher.runOnce(now);
-      const { events, entries } = await this.#runner.runOnce(now);
-      let decided = 0;
-      for (;;) {
-        const n = await withTransaction(this.db, (c) => decideDueMessages(c, this.cache, now, this.#batch));
-        decided += n;
-        if (n < this.#batch) break;
-      }
-      const sent = await this.#sender.runOnce(now);
-      const webhooks = await this.#webhooks.runOnce(now);
+      const now = at ?? this.clock.now();
+      const memberships = await this.#refresher.batch(now);
+      const { scheduled, events, entries } = await this.#runner.batch(now);
+      const decided = await withTransaction(this.db, (c) =>
+        decideDueMessages(c, this.cache, now, this.#batch),
+      );
+      const sent = await this.#sender.batch(now);
+      const webhooks = await this.#webhooks.batch(now);
       work.memberships += memberships;
       work.events += events;
       work.entries += entries;
       work.decided += decided;
       work.sent += sent;
       work.webhooks += webhooks;
-      if (memberships + events + entries + decided + sent + webhooks === 0) return work;
+      if (memberships + scheduled + events + entries + decided + sent + webhooks === 0) return work;
     }
   }
 

@@ -41,12 +41,17 @@ export class MembershipRefresher {
   /** Processes every customer due at `now`; returns how many were evaluated. */
   async runOnce(now: Date = this.clock.now()): Promise<number> {
     let total = 0;
-    await ensureEventPartitions(this.db, [now]);
     for (;;) {
-      const n = await withTransaction(this.db, (client) => this.#round(client, now));
+      const n = await this.batch(now);
       total += n;
       if (n < this.#batchSize) return total;
     }
+  }
+
+  /** One round: up to a batch of due customers; returns how many. */
+  async batch(now: Date = this.clock.now()): Promise<number> {
+    await ensureEventPartitions(this.db, [now]);
+    return withTransaction(this.db, (client) => this.#round(client, now));
   }
 
   async #round(client: Queryable, now: Date): Promise<number> {

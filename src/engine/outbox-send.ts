@@ -77,9 +77,17 @@ export class OutboxSender {
   async runOnce(now: Date): Promise<number> {
     let total = 0;
     for (;;) {
+      const n = await this.batch(now);
+      if (n === 0) return total;
+      total += n;
+    }
+  }
+
+  /** Claims one batch of due messages and sends it; returns how many were tried. */
+  async batch(now: Date): Promise<number> {
+    {
       const claimed = await withTransaction(this.db, (c) => this.#claim(c, now, this.#batch));
-      if (claimed.length === 0) return total;
-      total += claimed.length;
+      if (claimed.length === 0) return 0;
       const batch = await this.#prepare(claimed);
       const done: Outcome[] = [];
       let wake: (() => void) | undefined;
@@ -104,6 +112,7 @@ export class OutboxSender {
       sending = false;
       wake?.();
       await recorder;
+      return claimed.length;
     }
   }
 

@@ -39,13 +39,19 @@ export class ScenarioRunner {
     let events = 0;
     let entries = 0;
     for (;;) {
-      const s = await withTransaction(this.db, (c) => runDueSchedules(c, this.cache, now));
-      const e = await withTransaction(this.db, (c) => this.#inboxRound(c, now));
-      const d = await withTransaction(this.db, (c) => this.#dueRound(c, now));
-      events += e;
-      entries += d;
-      if (s + e + d === 0) return { events, entries };
+      const b = await this.batch(now);
+      events += b.events;
+      entries += b.entries;
+      if (b.scheduled + b.events + b.entries === 0) return { events, entries };
     }
+  }
+
+  /** One pass: the due schedule occurrences, a batch of the inbox, a batch of due entries. */
+  async batch(now: Date): Promise<{ scheduled: number; events: number; entries: number }> {
+    const scheduled = await withTransaction(this.db, (c) => runDueSchedules(c, this.cache, now));
+    const events = await withTransaction(this.db, (c) => this.#inboxRound(c, now));
+    const entries = await withTransaction(this.db, (c) => this.#dueRound(c, now));
+    return { scheduled, events, entries };
   }
 
   async #inboxRound(client: Queryable, now: Date): Promise<number> {

@@ -136,15 +136,21 @@ export class WebhookSender {
   /** Makes every call due at `now`; returns how many were tried. */
   async runOnce(now: Date): Promise<number> {
     let total = 0;
-    const leaseUntil = new Date(now.getTime() + this.#leaseMs);
     for (;;) {
-      const claimed = await withTransaction(this.db, (c) =>
-        claimDueWebhookCalls(c, now, leaseUntil, this.#concurrency * 4),
-      );
-      if (claimed.length === 0) return total;
-      total += claimed.length;
-      await inLanes(claimed, this.#concurrency, (call) => this.#callOne(call, now));
+      const n = await this.batch(now);
+      if (n === 0) return total;
+      total += n;
     }
+  }
+
+  /** Claims one batch of due calls and makes them; returns how many. */
+  async batch(now: Date): Promise<number> {
+    const leaseUntil = new Date(now.getTime() + this.#leaseMs);
+    const claimed = await withTransaction(this.db, (c) =>
+      claimDueWebhookCalls(c, now, leaseUntil, this.#concurrency * 4),
+    );
+    await inLanes(claimed, this.#concurrency, (call) => this.#callOne(call, now));
+    return claimed.length;
   }
 
   async #callOne(call: ClaimedWebhookCall, now: Date): Promise<void> {
