@@ -10,12 +10,12 @@ import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createGunzip, gzipSync } from "node:zlib";
-import pg from "pg";
 import { importCsv } from "../src/ingest/csv-import.ts";
 import { inspectCsvFile, readCsvRecords } from "../src/ingest/csv-source.ts";
 import { type Db, openDb } from "../src/store/db.ts";
 import { migrate } from "../src/store/migrate.ts";
 import { createWorkspace } from "../src/store/workspaces.ts";
+import { benchDatabase } from "./bench-database.ts";
 import type { BenchFigure } from "./figure.ts";
 
 export interface RunOptions {
@@ -124,25 +124,11 @@ async function freshDatabase(opts: RunOptions, tmp: string): Promise<{ db: Db; d
     return { db, drop: () => db.close() };
   }
   if (!opts.databaseUrl) throw new Error("the postgres backend needs a databaseUrl");
-  const name = `tact_bench_import_${randomBytes(4).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: opts.databaseUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(opts.databaseUrl);
-  url.pathname = `/${name}`;
-  const db = await openDb({ databaseUrl: url.toString() });
-  await migrate(db);
-  return {
-    db,
-    async drop() {
-      await db.close();
-      const a = new pg.Client({ connectionString: opts.databaseUrl });
-      await a.connect();
-      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await a.end();
-    },
-  };
+  const { db, close } = await benchDatabase(
+    opts.databaseUrl,
+    `tact_bench_import_${randomBytes(4).toString("hex")}`,
+  );
+  return { db, drop: close };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -5,7 +5,6 @@
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import pg from "pg";
 import { generate } from "../examples/online-school/generate.ts";
 import { ChannelRegistry, sinkFactory } from "../src/channels/registry.ts";
 import { VirtualClock } from "../src/core/clock.ts";
@@ -13,9 +12,10 @@ import { Engine } from "../src/engine/engine.ts";
 import { inlineTemplateFiles } from "../src/engine/render/template-files.ts";
 import { simulate } from "../src/engine/simulate.ts";
 import { applyStrategy } from "../src/engine/strategy-runtime.ts";
-import { type Db, openDb } from "../src/store/db.ts";
+import { openDb } from "../src/store/db.ts";
 import { migrate } from "../src/store/migrate.ts";
 import { createWorkspace } from "../src/store/workspaces.ts";
+import { type BenchDatabase, benchDatabase } from "./bench-database.ts";
 import type { BenchFigure } from "./figure.ts";
 
 export interface RunOptions {
@@ -130,30 +130,8 @@ async function idleRound(opts: RunOptions, source: string): Promise<number> {
 }
 
 /** On PostgreSQL, a database of this run, dropped at the end; on PGlite, the simulation's own in-memory one. */
-async function openTarget(
-  opts: RunOptions,
-  what: string,
-): Promise<{ db: Db; close(): Promise<void> } | null> {
+async function openTarget(opts: RunOptions, what: string): Promise<BenchDatabase | null> {
   if (opts.backend === "pglite") return null;
   if (!opts.databaseUrl) throw new Error("the postgres backend needs a databaseUrl");
-  const name = `tact_bench_simulate_${what}_${process.pid}`;
-  const admin = new pg.Client({ connectionString: opts.databaseUrl });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(opts.databaseUrl);
-  url.pathname = `/${name}`;
-  const db = await openDb({ databaseUrl: url.toString() });
-  await migrate(db, START);
-  return {
-    db,
-    async close() {
-      await db.close();
-      const a = new pg.Client({ connectionString: opts.databaseUrl });
-      await a.connect();
-      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await a.end();
-    },
-  };
+  return benchDatabase(opts.databaseUrl, `tact_bench_simulate_${what}_${process.pid}`, START);
 }

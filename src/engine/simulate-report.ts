@@ -81,10 +81,6 @@ export class DeferralCounter {
     await db.pool.query(
       "CREATE INDEX IF NOT EXISTS simulate_deferred_idx ON messages (updated_at) WHERE fate = 'deferred'",
     );
-    await db.pool.query(
-      `CREATE INDEX IF NOT EXISTS simulate_channel_usage_idx ON messages (workspace_id, channel, (COALESCE(sent_at, updated_at)))
-        WHERE fate IN ('queued', 'sending', 'sent', 'delivered', 'opened', 'clicked')`,
-    );
   }
 
   /** Counts the deferrals decided at `now` (every decision of a round carries the round's time). */
