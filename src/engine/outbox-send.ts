@@ -216,7 +216,9 @@ export class OutboxSender {
   /** Writes a group of outcomes in one statement: sent, queued again after the backoff, or failed. */
   async #record(outcomes: readonly Outcome[], now: Date): Promise<void> {
     const rows = outcomes.map(({ m, result: r }) => {
-      const row = { ws: m.workspace_id, id: m.message_id };
+      // `was`: the fate the claim left it in, as a column rather than a constant, so each row is found by its key
+      // (a constant fate would let the planner pick the outbox's partial index and read every queued message)
+      const row = { ws: m.workspace_id, id: m.message_id, was: "sending" };
       if (r.status === "sent")
         return {
           ...row,
@@ -239,9 +241,9 @@ export class OutboxSender {
                 reason = CASE WHEN d.fate = 'failed' THEN d.error ELSE m.reason END,
                 due_at = CASE WHEN d.fate = 'queued' THEN d.due ELSE m.due_at END,
                 last_error = d.error, updated_at = $1
-         FROM json_to_recordset($2::json) AS d(ws integer, id bigint, fate text, provider text, summary jsonb,
-                                               error text, due timestamptz)
-        WHERE m.workspace_id = d.ws AND m.message_id = d.id AND m.fate = 'sending'`,
+         FROM json_to_recordset($2::json) AS d(ws integer, id bigint, was text, fate text, provider text,
+                                               summary jsonb, error text, due timestamptz)
+        WHERE m.workspace_id = d.ws AND m.message_id = d.id AND m.fate = d.was`,
       values: [now, JSON.stringify(rows)],
     });
   }
