@@ -13,7 +13,7 @@ import { type Db, withTransaction } from "../store/db.ts";
 import { linkSecret } from "../store/message-feedback.ts";
 import { loadFacts } from "../store/subjects.ts";
 import type { Channel } from "../strategy/types.ts";
-import { inLanes } from "./lanes.ts";
+import { drain, inLanes } from "./lanes.ts";
 import { builtInSurvey } from "./render/nps-survey.ts";
 import { type RenderedBody, renderMessage } from "./render/render-message.ts";
 import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";
@@ -75,45 +75,40 @@ export class OutboxSender {
    * accepted stays unrecorded only for the moment of one write.
    */
   async runOnce(now: Date): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const n = await this.batch(now);
-      if (n === 0) return total;
-      total += n;
-    }
+    return drain(() => this.batch(now));
   }
 
   /** Claims one batch of due messages and sends it; returns how many were tried. */
   async batch(now: Date): Promise<number> {
-    {
-      const claimed = await withTransaction(this.db, (c) => this.#claim(c, now, this.#batch));
-      if (claimed.length === 0) return 0;
-      const batch = await this.#prepare(claimed);
-      const done: Outcome[] = [];
-      let wake: (() => void) | undefined;
-      let sending = true;
-      const recorder = (async () => {
-        while (sending || done.length > 0) {
-          if (done.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-          else await this.#record(done.splice(0), now);
-        }
-      })();
-      await inLanes(claimed, this.#concurrency, async (m) => {
-        const result = await this.#attempt(m, batch, now).catch(
-          (err: unknown): SendResult => ({
-            status: "retry",
-            afterMs: 60_000,
-            reason: `internal: ${(err as Error).message}`,
-          }),
-        );
-        done.push({ m, result });
-        wake?.();
-      });
-      sending = false;
+    const claimed = await withTransaction(this.db, (c) => this.#claim(c, now, this.#batch));
+    if (claimed.length === 0) return 0;
+    const batch = await this.#prepare(claimed);
+    const done: Outcome[] = [];
+    let wake: (() => void) | undefined;
+    let sending = true;
+    const recorder = (async () => {
+      while (sending || done.length > 0) {
+        if (done.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+        else await this.#record(done.splice(0), now);
+      }
+    })();
+    // a failed write is raised below, once the sends in flight are done, never as an unhandled rejection
+    recorder.catch(() => undefined);
+    await inLanes(claimed, this.#concurrency, async (m) => {
+      const result = await this.#attempt(m, batch, now).catch(
+        (err: unknown): SendResult => ({
+          status: "retry",
+          afterMs: 60_000,
+          reason: `internal: ${(err as Error).message}`,
+        }),
+      );
+      done.push({ m, result });
       wake?.();
-      await recorder;
-      return claimed.length;
-    }
+    });
+    sending = false;
+    wake?.();
+    await recorder;
+    return claimed.length;
   }
 
   async close(): Promise<void> {

@@ -29,7 +29,7 @@ import {
   type WebhookCallOutcome,
 } from "../store/webhook-calls.ts";
 import type { Step, Strategy } from "../strategy/types.ts";
-import { inLanes } from "./lanes.ts";
+import { drain, inLanes } from "./lanes.ts";
 import { renderJsonValue, type TriggerEvent } from "./render/render-message.ts";
 
 /** Largest rendered body: far above any real payload, far below what would hurt a worker or a receiver. */
@@ -135,12 +135,7 @@ export class WebhookSender {
 
   /** Makes every call due at `now`; returns how many were tried. */
   async runOnce(now: Date): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const n = await this.batch(now);
-      if (n === 0) return total;
-      total += n;
-    }
+    return drain(() => this.batch(now));
   }
 
   /** Claims one batch of due calls and makes them; returns how many. */
