@@ -19,7 +19,7 @@ const backend = process.env.TACT_TEST_DATABASE_URL ? "postgres" : "pglite";
 console.log(`# running ${files.length} test files on ${backend}`);
 const r = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-concurrency=2", "--test-timeout=300000", ...files],
+  ["--import", "tsx", "--test", "--test-concurrency=2", "--test-timeout=600000", ...files],
   { stdio: "inherit" },
 );
 process.exit(r.status ?? 1);

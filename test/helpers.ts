@@ -65,6 +65,10 @@ export async function startServer(db: Db, clock: Clock = systemClock): Promise<T
     clock,
     logger: process.env.TACT_TEST_LOG ? pino({ level: "error" }) : false,
   });
+  // Idle connections are closed by the client alone: a test that keeps the event loop busy (the embedded
+  // database runs in this process) must not find the server's idle timeout racing its next request on a reused
+  // socket ("fetch failed").
+  app.server.keepAliveTimeout = 0;
   await app.listen({ port: 0, host: "127.0.0.1" });
   const addr = app.server.address();
   const port = typeof addr === "object" && addr ? addr.port : 0;
