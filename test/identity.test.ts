@@ -204,8 +204,11 @@ test("racing requests for the same new user create exactly one customer", async 
     );
     for (const r of results) assert.equal(r.status, 200, JSON.stringify(r.body));
   }
-  // a burst of requests may be answered once logged, before it is applied (docs/tracking.md)
+  // a burst of requests may be answered once logged, before it is applied (docs/tracking.md): wait for the
+  // applier, including a chunk it has in flight
   await f.server.app.ingest.drain();
+  for (let i = 0; i < 100 && (await count("events", w3.workspace.id)) < rounds * 16; i++)
+    await new Promise((r) => setTimeout(r, 50));
   assert.equal(await count("customers", w3.workspace.id), rounds);
   assert.equal(await count("events", w3.workspace.id), rounds * 16);
   for (let round = 0; round < rounds; round++) {
