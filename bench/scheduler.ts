@@ -32,6 +32,7 @@ import { applyStrategy } from "../src/engine/strategy-runtime.ts";
 import { emptyCustomer, loadSynthetic } from "../src/store/bulk-load.ts";
 import { type Db, openDb, withTransaction } from "../src/store/db.ts";
 import { migrate } from "../src/store/migrate.ts";
+import { insertEntries } from "../src/store/scenario-entries.ts";
 import { createWorkspace } from "../src/store/workspaces.ts";
 import type { BenchFigure } from "./figure.ts";
 import {
@@ -318,24 +319,30 @@ async function prepareTact(target: Target, jobs: number): Promise<Prepared> {
 
 /**
  * Every customer enters and stands in the wait, due at `t`: the rows the runner leaves after a `wait: 1h` step,
- * written in chunks as a scheduled occurrence writes its audience (fresh: earlier runs' entries are removed).
+ * written by the store's set-wise insert, as a scheduled occurrence writes its audience (fresh: earlier runs' entries are removed).
  */
 async function enqueueTact(p: Prepared, t: Date): Promise<Enqueued> {
   await p.db.pool.query("TRUNCATE scenario_entries");
   const entered = new Date(t.getTime() - HOUR);
-  const trigger = JSON.stringify({ name: "bench_start", occurred_at: entered.toISOString(), properties: {} });
+  const triggerEvent = { name: "bench_start", occurred_at: entered.toISOString(), properties: {} };
   const t0 = performance.now();
-  await withTransaction(p.db, async (c) => {
-    for (let i = 0; i < p.customerIds.length; i += CHUNK) {
-      await c.query(
-        `INSERT INTO scenario_entries (workspace_id, customer_id, scenario, version, entered_at, state, step_id,
-                                       due_at, variant, trigger_event, updated_at, global_control)
-         SELECT $1, r.c, 'delayed', $2, $3, 'active', $4, $5, NULL, $6, $3, false
-           FROM unnest($7::bigint[]) AS r(c)`,
-        [p.workspaceId, p.version, entered, p.stepAfterWait, t, trigger, p.customerIds.slice(i, i + CHUNK)],
-      );
-    }
-  });
+  await withTransaction(p.db, (c) =>
+    insertEntries(
+      c,
+      p.customerIds.map((customerId) => ({
+        workspaceId: p.workspaceId,
+        customerId,
+        scenario: "delayed",
+        version: p.version,
+        stepId: p.stepAfterWait,
+        dueAt: t,
+        variant: null,
+        globalControl: false,
+        triggerEvent,
+      })),
+      entered,
+    ),
+  );
   return { jobs: p.customerIds.length, seconds: (performance.now() - t0) / 1000 };
 }
 

@@ -4,40 +4,32 @@
 // decision commits together with the queue entry (a transactional outbox).
 import { withOneMore } from "../core/rules/capacity.ts";
 import {
-  type ChannelEngagement,
   type ChannelUsage,
   chooseTimeZone,
   decideRound,
   limitWindow,
   type MessageRequest,
-  type SentMessage,
   type StrategyInput,
 } from "../core/rules/index.ts";
 import type { Queryable } from "../store/customers.ts";
+import { lockDecisions } from "../store/decision-locks.ts";
 import { globalControlPeriods } from "../store/global-control.ts";
+import {
+  channelSendsSince,
+  claimDueDecisions,
+  type DecidedFate,
+  type DueMessage,
+  engagementOf,
+  sentHistory,
+  writeFates,
+} from "../store/messages.ts";
 import { loadFacts } from "../store/subjects.ts";
 import type { Step } from "../strategy/types.ts";
 import { templateBodyFor } from "../strategy/types.ts";
 import { builtInSurvey } from "./render/nps-survey.ts";
-import { lockCustomers } from "./scenario-runner.ts";
 import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";
 
 const ENGAGEMENT_MS = 183 * 86_400_000;
-
-interface DueMessage {
-  workspace_id: number;
-  message_id: string;
-  customer_id: string;
-  scenario: string;
-  step_id: string;
-  kind: "marketing" | "transactional";
-  template: string;
-  priority: number;
-  planned_at: Date;
-  version: number;
-  variant: string | null;
-  global_control: boolean | null;
-}
 
 /** Decides up to `limit` due messages; returns how many were decided. */
 export async function decideDueMessages(
@@ -46,15 +38,7 @@ export async function decideDueMessages(
   now: Date,
   limit: number,
 ): Promise<number> {
-  const { rows } = await client.query<DueMessage>({
-    name: "tact-claim-decide",
-    text: `SELECT m.workspace_id, m.message_id, m.customer_id, m.scenario, m.step_id, m.kind, m.template, m.priority,
-            m.planned_at, e.version, e.variant, e.global_control
-       FROM messages m JOIN scenario_entries e ON e.workspace_id = m.workspace_id AND e.entry_id = m.entry_id
-      WHERE m.fate IN ('planned', 'deferred') AND m.due_at <= $1
-      ORDER BY m.due_at LIMIT $2 FOR UPDATE OF m SKIP LOCKED`,
-    values: [now, limit],
-  });
+  const rows = await claimDueDecisions(client, now, limit);
   if (rows.length === 0) return 0;
   const byWorkspace = new Map<number, Map<string, DueMessage[]>>();
   for (const r of rows) {
@@ -64,26 +48,14 @@ export async function decideDueMessages(
     if (list) list.push(r);
     else customers.set(r.customer_id, [r]);
   }
-  await lockCustomers(
+  await lockDecisions(
     client,
     [...byWorkspace].flatMap(([ws, customers]) => [...customers.keys()].map((id) => ({ ws, id }))),
   );
-  const fates: Fated[] = [];
+  const fates: DecidedFate[] = [];
   for (const [ws, customers] of byWorkspace) await decideWorkspace(client, cache, ws, customers, now, fates);
   await writeFates(client, fates, now);
   return rows.length;
-}
-
-/** A decided message as written back: its fate, reason, channel, next due time, trace and cost. */
-interface Fated {
-  id: string;
-  ws: number;
-  fate: string;
-  reason: string | null;
-  channel: string | null;
-  due: Date | null;
-  trace: string | null;
-  cost: number;
 }
 
 /**
@@ -97,9 +69,9 @@ async function decideWorkspace(
   ws: number,
   customers: Map<string, DueMessage[]>,
   now: Date,
-  out: Fated[],
+  out: DecidedFate[],
 ): Promise<void> {
-  const fate = (m: DueMessage, f: string, reason: string | null, rest: Partial<Fated> = {}) =>
+  const fate = (m: DueMessage, f: string, reason: string | null, rest: Partial<DecidedFate> = {}) =>
     out.push({
       id: m.message_id,
       ws,
@@ -121,8 +93,9 @@ async function decideWorkspace(
     return;
   }
   const strategy = strategyInput(current);
-  const history = await sentHistory(client, ws, ids, now, strategy);
-  const engagement = await engagementOf(client, ws, ids, now);
+  const longest = Math.max(strategy.rules.minGapMs, ...strategy.rules.frequency.map((f) => f.perMs), 0);
+  const history = await sentHistory(client, ws, ids, new Date(now.getTime() - longest));
+  const engagement = await engagementOf(client, ws, ids, new Date(now.getTime() - ENGAGEMENT_MS));
   const periods = await globalControlPeriods(client, ws);
   const usage = await channelUsage(client, ws, strategy, now);
   const zone = chooseTimeZone(null, strategy.timezone).zone;
@@ -202,20 +175,6 @@ async function decideWorkspace(
   }
 }
 
-/** Writes the round's fates in one statement. */
-async function writeFates(client: Queryable, fates: readonly Fated[], now: Date): Promise<void> {
-  if (fates.length === 0) return;
-  await client.query({
-    name: "tact-write-fates",
-    text: `UPDATE messages m SET fate = d.fate, reason = d.reason, channel = d.channel, due_at = d.due,
-              decision = d.trace::jsonb, cost = d.cost, updated_at = $1
-         FROM json_to_recordset($2::json) AS d(ws integer, id bigint, fate text, reason text, channel text,
-                                               due timestamptz, trace text, cost numeric)
-        WHERE m.workspace_id = d.ws AND m.message_id = d.id`,
-    values: [now, JSON.stringify(fates)],
-  });
-}
-
 function viaOf(step: Step): MessageRequest["via"] {
   if (step.kind === "send" || step.kind === "survey") return step.via;
   return { kind: "best" };
@@ -250,63 +209,6 @@ export function strategyInput(rs: RunningStrategy): StrategyInput {
   };
 }
 
-/** Each customer's sent messages as far back as the longest frequency window; queued ones count as sent. */
-async function sentHistory(
-  client: Queryable,
-  ws: number,
-  ids: readonly string[],
-  now: Date,
-  strategy: StrategyInput,
-): Promise<Map<string, SentMessage[]>> {
-  const longest = Math.max(strategy.rules.minGapMs, ...strategy.rules.frequency.map((f) => f.perMs), 0);
-  const { rows } = await client.query<SentMessage & { customer_id: string }>({
-    name: "tact-sent-history",
-    text: `SELECT customer_id, COALESCE(sent_at, updated_at) AS at, channel, kind FROM messages
-      WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[]) AND channel IS NOT NULL
-        AND fate IN ('queued', 'sending', 'sent', 'delivered', 'opened', 'clicked')
-        AND COALESCE(sent_at, updated_at) > $3`,
-    values: [ws, ids, new Date(now.getTime() - longest)],
-  });
-  const out = new Map<string, SentMessage[]>();
-  for (const { customer_id, ...m } of rows) {
-    const list = out.get(customer_id);
-    if (list) list.push(m);
-    else out.set(customer_id, [m]);
-  }
-  return out;
-}
-
-/** Each customer's messages, opens and clicks by channel over the last six months (for `best`). */
-async function engagementOf(
-  client: Queryable,
-  ws: number,
-  ids: readonly string[],
-  now: Date,
-): Promise<Map<string, Record<string, ChannelEngagement>>> {
-  const { rows } = await client.query<{
-    customer_id: string;
-    channel: string;
-    messages: string;
-    opens: string;
-    clicks: string;
-  }>({
-    name: "tact-engagement",
-    text: `SELECT customer_id, channel, count(*) AS messages,
-            count(*) FILTER (WHERE fate IN ('opened', 'clicked')) AS opens,
-            count(*) FILTER (WHERE fate = 'clicked') AS clicks
-       FROM messages WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[]) AND sent_at > $3
-        AND fate IN ('sent', 'delivered', 'opened', 'clicked') GROUP BY customer_id, channel`,
-    values: [ws, ids, new Date(now.getTime() - ENGAGEMENT_MS)],
-  });
-  const out = new Map<string, Record<string, ChannelEngagement>>();
-  for (const r of rows) {
-    const byChannel = out.get(r.customer_id) ?? {};
-    byChannel[r.channel] = { messages: Number(r.messages), opens: Number(r.opens), clicks: Number(r.clicks) };
-    out.set(r.customer_id, byChannel);
-  }
-  return out;
-}
-
 /** The workspace's use of each limited channel in the current window of its capacity and rate limits. */
 async function channelUsage(
   client: Queryable,
@@ -324,13 +226,7 @@ async function channelUsage(
     ] as const) {
       if (!limit) continue;
       const window = limitWindow(limit, now, zone);
-      const { rows } = await client.query<{ n: string }>(
-        `SELECT count(*) AS n FROM messages WHERE workspace_id = $1 AND channel = $2
-            AND fate IN ('queued', 'sending', 'sent', 'delivered', 'opened', 'clicked')
-            AND COALESCE(sent_at, updated_at) >= $3`,
-        [ws, c.name, window.start],
-      );
-      usage[key] = { used: Number(rows[0]?.n ?? 0), windowEnd: window.end };
+      usage[key] = { used: await channelSendsSince(client, ws, c.name, window.start), windowEnd: window.end };
     }
     if (usage.capacity || usage.rate) out[c.name] = usage;
   }

@@ -8,9 +8,9 @@ import type { OutboundMessage, SendResult } from "../channels/channel.ts";
 import { messageLinks, npsLinks } from "../channels/links.ts";
 import { ChannelRegistry } from "../channels/registry.ts";
 import type { CustomerFacts } from "../core/condition/index.ts";
-import type { Queryable } from "../store/customers.ts";
 import { type Db, withTransaction } from "../store/db.ts";
 import { linkSecret } from "../store/message-feedback.ts";
+import { type ClaimedMessage, claimForSending, recordSends, type SendOutcome } from "../store/messages.ts";
 import { loadFacts } from "../store/subjects.ts";
 import type { Channel } from "../strategy/types.ts";
 import { drain, inLanes } from "./lanes.ts";
@@ -32,22 +32,6 @@ export interface SenderOptions {
   maxAttempts?: number;
   /** adapters per workspace (tests and simulation send into sinks) */
   registry?: (workspaceId: number) => ChannelRegistry;
-}
-
-interface Claimed {
-  workspace_id: number;
-  message_id: string;
-  customer_id: string;
-  scenario: string;
-  kind: "marketing" | "transactional";
-  channel: string;
-  template: string;
-  attempts: number;
-  version: number;
-  entered_at: Date;
-  trigger_event: Record<string, unknown> | null;
-  context: Record<string, unknown>;
-  survey: string | null;
 }
 
 export class OutboxSender {
@@ -80,7 +64,9 @@ export class OutboxSender {
 
   /** Claims one batch of due messages and sends it; returns how many were tried. */
   async batch(now: Date): Promise<number> {
-    const claimed = await withTransaction(this.db, (c) => this.#claim(c, now, this.#batch));
+    const claimed = await withTransaction(this.db, (c) =>
+      claimForSending(c, now, new Date(now.getTime() - this.#leaseMs), this.#batch),
+    );
     if (claimed.length === 0) return 0;
     const batch = await this.#prepare(claimed);
     const done: Outcome[] = [];
@@ -116,25 +102,8 @@ export class OutboxSender {
     this.#registries.clear();
   }
 
-  async #claim(client: Queryable, now: Date, limit: number): Promise<Claimed[]> {
-    const { rows } = await client.query<Claimed>(
-      `WITH due AS (
-         SELECT workspace_id, message_id FROM messages
-          WHERE (fate = 'queued' AND due_at <= $1) OR (fate = 'sending' AND updated_at < $2)
-          ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-       UPDATE messages m SET fate = 'sending', attempts = m.attempts + 1, updated_at = $1
-         FROM due, scenario_entries e
-        WHERE m.workspace_id = due.workspace_id AND m.message_id = due.message_id
-          AND e.workspace_id = m.workspace_id AND e.entry_id = m.entry_id
-       RETURNING m.workspace_id, m.message_id, m.customer_id, m.scenario, m.kind, m.channel, m.template, m.attempts,
-                 e.version, e.entered_at, e.trigger_event, e.context, m.survey`,
-      [now, new Date(now.getTime() - this.#leaseMs), limit],
-    );
-    return rows;
-  }
-
   /** What sending a batch reads, once: the versions in force, the link secrets, the customers' rows. */
-  async #prepare(claimed: readonly Claimed[]): Promise<Batch> {
+  async #prepare(claimed: readonly ClaimedMessage[]): Promise<Batch> {
     const pool = this.db.pool;
     const batch: Batch = { current: new Map(), secrets: new Map(), facts: new Map() };
     const byWorkspace = new Map<number, Set<string>>();
@@ -148,7 +117,7 @@ export class OutboxSender {
     return batch;
   }
 
-  async #attempt(m: Claimed, batch: Batch, now: Date): Promise<SendResult & { summary?: unknown }> {
+  async #attempt(m: ClaimedMessage, batch: Batch, now: Date): Promise<SendResult & { summary?: unknown }> {
     const rs = await this.cache.version(this.db.pool, m.workspace_id, m.version);
     const current = batch.current.get(m.workspace_id) ?? rs;
     const template =
@@ -210,10 +179,8 @@ export class OutboxSender {
 
   /** Writes a group of outcomes in one statement: sent, queued again after the backoff, or failed. */
   async #record(outcomes: readonly Outcome[], now: Date): Promise<void> {
-    const rows = outcomes.map(({ m, result: r }) => {
-      // `was`: the fate the claim left it in, as a column rather than a constant, so each row is found by its key
-      // (a constant fate would let the planner pick the outbox's partial index and read every queued message)
-      const row = { ws: m.workspace_id, id: m.message_id, was: "sending" };
+    const rows = outcomes.map(({ m, result: r }): SendOutcome => {
+      const row = { ws: m.workspace_id, id: m.message_id };
       if (r.status === "sent")
         return {
           ...row,
@@ -227,20 +194,7 @@ export class OutboxSender {
       const reason = r.status === "retry" ? `gave up after ${m.attempts} tries: ${r.reason}` : r.reason;
       return { ...row, fate: "failed", error: reason };
     });
-    await this.db.pool.query({
-      name: "tact-record-sends",
-      text: `UPDATE messages m SET fate = d.fate,
-                sent_at = CASE WHEN d.fate = 'sent' THEN $1 ELSE m.sent_at END,
-                provider_id = CASE WHEN d.fate = 'sent' THEN d.provider ELSE m.provider_id END,
-                summary = CASE WHEN d.fate = 'sent' THEN d.summary ELSE m.summary END,
-                reason = CASE WHEN d.fate = 'failed' THEN d.error ELSE m.reason END,
-                due_at = CASE WHEN d.fate = 'queued' THEN d.due ELSE m.due_at END,
-                last_error = d.error, updated_at = $1
-         FROM json_to_recordset($2::json) AS d(ws integer, id bigint, was text, fate text, provider text,
-                                               summary jsonb, error text, due timestamptz)
-        WHERE m.workspace_id = d.ws AND m.message_id = d.id AND m.fate = d.was`,
-      values: [now, JSON.stringify(rows)],
-    });
+    await recordSends(this.db.pool, rows, now);
   }
 }
 
@@ -252,7 +206,7 @@ interface Batch {
 }
 
 interface Outcome {
-  m: Claimed;
+  m: ClaimedMessage;
   result: SendResult & { summary?: unknown };
 }
 

@@ -4,26 +4,19 @@
 // the customers' locks, so a crash repeats it and never leaves half of it.
 import type { CustomerFacts, Expr, Subject, SubjectEvent } from "../core/condition/index.ts";
 import type { Queryable } from "../store/customers.ts";
-import type { PlannedMessage } from "../store/messages.ts";
+import { type PlannedMessage, planMessages } from "../store/messages.ts";
 import {
-  ENTRY_COLUMNS,
   type Entry,
-  type EntryRow,
+  insertEntries,
+  latestEntries,
   type NewEntry,
-  toEntry,
+  saveEntries,
 } from "../store/scenario-entries.ts";
-import { type EventNeeds, loadEvents, loadFacts } from "../store/subjects.ts";
+import { type EventNeeds, type GoalEvent, loadEvents, loadFacts, loadGoalEvents } from "../store/subjects.ts";
 import type { Scenario, Step } from "../strategy/types.ts";
 import { type EntryArm, entryArms } from "./entry-arms.ts";
 import { effectiveDeps } from "./membership-model.ts";
 import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";
-
-export interface GoalEvent {
-  name: string;
-  occurred_at: Date;
-  message_id: string;
-  properties: Record<string, unknown>;
-}
 
 interface Workspace {
   customers: Set<string>;
@@ -41,9 +34,9 @@ interface Workspace {
 export class RunnerRound {
   readonly #workspaces = new Map<number, Workspace>();
   readonly #arms = new Map<string, Promise<(customerId: string) => EntryArm>>();
-  readonly #messages: (PlannedMessage & { ws: number })[] = [];
+  readonly #messages: (PlannedMessage & { workspaceId: number })[] = [];
   readonly #saved = new Map<string, { entry: Entry; reason: string | null }>();
-  readonly #inserted: (NewEntry & { ws: number; triggerEvent: Record<string, unknown> | null })[] = [];
+  readonly #inserted: (NewEntry & { workspaceId: number })[] = [];
 
   constructor(
     readonly client: Queryable,
@@ -122,46 +115,17 @@ export class RunnerRound {
   /** The customer's events of the declared goals since the earliest declared moment. */
   async goalEvents(ws: number, customerId: string): Promise<GoalEvent[]> {
     const w = this.#ws(ws);
-    w.goalEvents ??= (async () => {
-      const out = new Map<string, GoalEvent[]>();
-      if (w.goals.size === 0 || !Number.isFinite(w.since)) return out;
-      const { rows } = await this.client.query<GoalEvent & { customer_id: string }>({
-        name: "tact-goal-events",
-        text: `SELECT customer_id, name, occurred_at, message_id, properties FROM events
-          WHERE workspace_id = $1 AND type = 'track' AND customer_id = ANY($2::bigint[]) AND name = ANY($3::text[])
-            AND occurred_at >= $4 AND occurred_at <= $5`,
-        values: [ws, [...w.customers], [...w.goals], new Date(w.since), this.now],
-      });
-      for (const { customer_id, ...e } of rows) {
-        const list = out.get(customer_id);
-        if (list) list.push(e);
-        else out.set(customer_id, [e]);
-      }
-      return out;
-    })();
+    w.goalEvents ??=
+      w.goals.size === 0 || !Number.isFinite(w.since)
+        ? Promise.resolve(new Map())
+        : loadGoalEvents(this.client, ws, [...w.customers], [...w.goals], new Date(w.since), this.now);
     return (await w.goalEvents).get(customerId) ?? [];
   }
 
   /** The customer's entries, one per scenario: the active one, else the latest (with this round's inserts). */
   async latest(ws: number, customerId: string): Promise<Map<string, Entry>> {
     const w = this.#ws(ws);
-    w.latest ??= (async () => {
-      const { rows } = await this.client.query<EntryRow>({
-        name: "tact-latest-entries",
-        text: `SELECT DISTINCT ON (customer_id, scenario) ${ENTRY_COLUMNS} FROM scenario_entries
-          WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[])
-          ORDER BY customer_id, scenario, (state = 'active') DESC, entered_at DESC`,
-        values: [ws, [...w.customers]],
-      });
-      const out = new Map<string, Map<string, Entry>>();
-      for (const r of rows) {
-        const e = toEntry(r);
-        const m = out.get(e.customerId) ?? new Map<string, Entry>();
-        m.set(e.scenario, e);
-        out.set(e.customerId, m);
-      }
-      return out;
-    })();
+    w.latest ??= latestEntries(this.client, ws, [...w.customers]);
     const all = await w.latest;
     const mine = all.get(customerId) ?? new Map<string, Entry>();
     all.set(customerId, mine);
@@ -181,7 +145,7 @@ export class RunnerRound {
   }
 
   plan(ws: number, m: PlannedMessage): void {
-    this.#messages.push({ ...m, ws });
+    this.#messages.push({ ...m, workspaceId: ws });
   }
 
   save(entry: Entry, reason: string | null = null): void {
@@ -191,7 +155,7 @@ export class RunnerRound {
 
   /** Enters a customer: the entry is written at the end of the round; later checks in the round see it. */
   async insert(ws: number, e: NewEntry): Promise<void> {
-    this.#inserted.push({ ...e, ws });
+    this.#inserted.push({ ...e, workspaceId: ws });
     const latest = await this.latest(ws, e.customerId);
     latest.set(e.scenario, {
       workspaceId: ws,
@@ -212,93 +176,10 @@ export class RunnerRound {
 
   /** Writes what the round did: entries inserted, messages planned, entries saved. */
   async flush(): Promise<void> {
-    const { client, now } = this;
-    if (this.#inserted.length > 0) {
-      await client.query({
-        name: "tact-insert-entries",
-        text: `INSERT INTO scenario_entries
-           (workspace_id, customer_id, scenario, version, entered_at, state, step_id, due_at, variant, trigger_event,
-            updated_at, global_control)
-         SELECT d.ws, d.c, d.s, d.v, $1, CASE WHEN d.step IS NULL THEN 'completed' ELSE 'active' END, d.step,
-                CASE WHEN d.step IS NULL THEN NULL ELSE $1::timestamptz END, d.variant, d.t, $1, d.g
-           FROM json_to_recordset($2::json) AS d(ws integer, c bigint, s text, v integer, step text, variant text,
-                                                 t jsonb, g boolean)`,
-        values: [
-          now,
-          JSON.stringify(
-            this.#inserted.map((e) => ({
-              ws: e.ws,
-              c: e.customerId,
-              s: e.scenario,
-              v: e.version,
-              step: e.stepId,
-              variant: e.variant,
-              t: e.triggerEvent,
-              g: e.globalControl ?? null,
-            })),
-          ),
-        ],
-      });
-    }
-    if (this.#messages.length > 0) {
-      await client.query({
-        name: "tact-plan-messages",
-        text: `INSERT INTO messages (workspace_id, customer_id, scenario, entry_id, step_id, kind, template, variant,
-                                     fate, reason, priority, planned_at, due_at, updated_at, survey)
-         SELECT d.ws, d.c, d.s, d.e, d.step, d.kind, d.t, d.variant, d.fate, d.reason, d.p, $1,
-                CASE WHEN d.fate = 'planned' THEN $1::timestamptz END, $1, d.survey
-           FROM json_to_recordset($2::json) AS d(ws integer, c bigint, s text, e bigint, step text, kind text, t text,
-                                                 variant text, fate text, reason text, p integer, survey text)
-         ON CONFLICT (workspace_id, entry_id, step_id) DO NOTHING`,
-        values: [
-          now,
-          JSON.stringify(
-            this.#messages.map((m) => ({
-              ws: m.ws,
-              c: m.customerId,
-              s: m.scenario,
-              e: m.entryId,
-              step: m.stepId,
-              kind: m.kind,
-              t: m.template,
-              variant: m.variant,
-              fate: m.fate,
-              reason: m.reason ?? null,
-              p: m.priority,
-              survey: m.survey ?? null,
-            })),
-          ),
-        ],
-      });
-    }
+    await insertEntries(this.client, this.#inserted, this.now);
+    await planMessages(this.client, this.#messages, this.now);
     const saved = [...this.#saved.values()].filter((s) => s.entry.entryId !== "");
-    if (saved.length > 0) {
-      await client.query({
-        name: "tact-save-entries",
-        text: `UPDATE scenario_entries e SET state = d.state, step_id = d.step, due_at = d.due, waiting = d.waiting,
-                  variant = d.variant, context = d.context, exit_reason = COALESCE(d.reason, e.exit_reason),
-                  updated_at = $1
-           FROM json_to_recordset($2::json) AS d(ws integer, id bigint, state text, step text, due timestamptz,
-                                                 waiting jsonb, variant text, context jsonb, reason text)
-          WHERE e.workspace_id = d.ws AND e.entry_id = d.id`,
-        values: [
-          now,
-          JSON.stringify(
-            saved.map(({ entry: e, reason }) => ({
-              ws: e.workspaceId,
-              id: e.entryId,
-              state: e.state,
-              step: e.stepId,
-              due: e.dueAt,
-              waiting: e.waiting,
-              variant: e.variant,
-              context: e.context,
-              reason,
-            })),
-          ),
-        ],
-      });
-    }
+    await saveEntries(this.client, saved, this.now);
   }
 }
 

@@ -7,6 +7,7 @@ import { bucketOf } from "../core/experiment/index.ts";
 import { chooseTimeZone, nextWallTime } from "../core/time-zone.ts";
 import type { Queryable } from "../store/customers.ts";
 import { type Db, withTransaction } from "../store/db.ts";
+import { lockDecisions } from "../store/decision-locks.ts";
 import { claimInbox, type InboxRow } from "../store/engine-inbox.ts";
 import { markDue } from "../store/memberships.ts";
 import { claimDueEntries, type Entry } from "../store/scenario-entries.ts";
@@ -57,7 +58,7 @@ export class ScenarioRunner {
   async #inboxRound(client: Queryable, now: Date): Promise<number> {
     const rows = await claimInbox(client, this.#batch);
     if (rows.length === 0) return 0;
-    await lockCustomers(
+    await lockDecisions(
       client,
       rows.map((r) => ({ ws: r.workspaceId, id: r.customerId })),
     );
@@ -81,7 +82,7 @@ export class ScenarioRunner {
   async #dueRound(client: Queryable, now: Date): Promise<number> {
     const due = await claimDueEntries(client, now, this.#batch);
     if (due.length === 0) return 0;
-    await lockCustomers(
+    await lockDecisions(
       client,
       due.map((e) => ({ ws: e.workspaceId, id: e.customerId })),
     );
@@ -309,27 +310,6 @@ export type EntryOutcome =
   | "reentry_interval"
   | "not_sampled"
   | "audience";
-
-/**
- * One worker at a time decides for a customer: the frequency rules stay exact with any number of workers. A round
- * takes its customers' locks in one statement, in one global order, so two workers never wait on each other.
- */
-export async function lockCustomers(
-  client: Queryable,
-  who: readonly { ws: number; id: string }[],
-): Promise<void> {
-  const keys = [...new Set(who.map((w) => `${w.ws}:${w.id}`))].sort();
-  if (keys.length === 0) return;
-  await client.query({
-    name: "tact-lock-customers",
-    text: "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 7274030))) FROM unnest($1::text[]) WITH ORDINALITY AS t(k, i)",
-    values: [keys],
-  });
-}
-
-export async function lockCustomer(client: Queryable, ws: number, customerId: string): Promise<void> {
-  await lockCustomers(client, [{ ws, id: customerId }]);
-}
 
 /** The inbox event that can start a scenario with this trigger. */
 function triggerEventName(t: Trigger): string | null {

@@ -6,6 +6,7 @@ import { bucketOf } from "../core/experiment/index.ts";
 import { chooseTimeZone, firstInstantAtWall } from "../core/time-zone.ts";
 import { compileSelection } from "../store/condition-sql.ts";
 import type { Queryable } from "../store/customers.ts";
+import { insertEntries, type NewEntry } from "../store/scenario-entries.ts";
 import type { Scenario, Schedule, Strategy } from "../strategy/types.ts";
 import { entryArms } from "./entry-arms.ts";
 import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";
@@ -13,7 +14,6 @@ import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";
 const DAY = 86_400_000;
 const EARLIEST_OFFSET = 14 * 3_600_000; // Line Islands, UTC+14
 const WEEKDAYS = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
-const INSERT_CHUNK = 10_000;
 
 /** The date (YYYY-MM-DD) of the first occurrence strictly after `after` (a date), or on/after `from` (an instant). */
 export function nextOccurrence(s: Schedule, after: string | null, from: Date): string | null {
@@ -154,10 +154,9 @@ async function enterOccurrence(
   );
   const salt = await cache.salt(client, ws);
   const armOf = await entryArms(client, ws, rs, sc, salt, now);
-  const ids: string[] = [];
-  const due: Date[] = [];
-  const variants: (string | null)[] = [];
-  const held: boolean[] = [];
+  const first = sc.steps[0]?.id ?? null;
+  const triggerEvent = { name: "schedule", occurred_at: now.toISOString(), properties: { date } };
+  const entries: (NewEntry & { workspaceId: number; dueAt: Date })[] = [];
   const dueByZone = new Map<string, Date>();
   for (const r of rows) {
     if (sc.mode === "pilot" && bucketOf(salt, r.customer_id, `pilot:${sc.name}`) >= sc.sample * 10_000)
@@ -169,32 +168,18 @@ async function enterOccurrence(
       dueByZone.set(tz, at);
     }
     const arm = armOf(r.customer_id);
-    ids.push(r.customer_id);
-    due.push(at < now ? now : at);
-    variants.push(arm.variant);
-    held.push(arm.globalControl);
+    entries.push({
+      workspaceId: ws,
+      customerId: r.customer_id,
+      scenario: sc.name,
+      version: rs.version,
+      stepId: first,
+      dueAt: at < now ? now : at,
+      variant: arm.variant,
+      globalControl: arm.globalControl,
+      triggerEvent,
+    });
   }
-  const first = sc.steps[0]?.id ?? null;
-  for (let i = 0; i < ids.length; i += INSERT_CHUNK) {
-    await client.query(
-      `INSERT INTO scenario_entries (workspace_id, customer_id, scenario, version, entered_at, state, step_id, due_at,
-                                     variant, trigger_event, updated_at, global_control)
-       SELECT $1, r.c, $2, $3, $4, CASE WHEN $5::text IS NULL THEN 'completed' ELSE 'active' END, $5,
-              CASE WHEN $5::text IS NULL THEN NULL ELSE r.d END, r.v, $6, $4, r.g
-         FROM unnest($7::bigint[], $8::timestamptz[], $9::text[], $10::boolean[]) AS r(c, d, v, g)`,
-      [
-        ws,
-        sc.name,
-        rs.version,
-        now,
-        first,
-        JSON.stringify({ name: "schedule", occurred_at: now.toISOString(), properties: { date } }),
-        ids.slice(i, i + INSERT_CHUNK),
-        due.slice(i, i + INSERT_CHUNK),
-        variants.slice(i, i + INSERT_CHUNK),
-        held.slice(i, i + INSERT_CHUNK),
-      ],
-    );
-  }
-  return ids.length;
+  await insertEntries(client, entries, now);
+  return entries.length;
 }

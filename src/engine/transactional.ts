@@ -3,9 +3,10 @@
 // (once, re-entry interval, audience, pilot sample) and stored due now, so the next engine round sends it.
 import type { Db } from "../store/db.ts";
 import { withTransaction } from "../store/db.ts";
+import { lockDecisions } from "../store/decision-locks.ts";
 import { currentCustomerId, findCustomerIds } from "../store/profiles.ts";
 import { latestEntries } from "../store/scenario-entries.ts";
-import { lockCustomer, type ScenarioRunner } from "./scenario-runner.ts";
+import type { ScenarioRunner } from "./scenario-runner.ts";
 import type { StrategyCache } from "./strategy-cache.ts";
 
 /** Whom to start the scenario for: the business's user id, Tact's customer id, or an email address. */
@@ -58,7 +59,7 @@ export class TransactionalTrigger {
         : undefined;
       if (!sc) return { ok: false, reason: "unknown_scenario" };
       if (sc.trigger.kind !== "api") return { ok: false, reason: "not_api_trigger" };
-      await lockCustomer(client, req.workspaceId, customerId);
+      await lockDecisions(client, [{ ws: req.workspaceId, id: customerId }]);
       // The customer may have been erased or merged away since the lookup; the lock makes the answer stable.
       const { rows } = await client.query(
         "SELECT 1 FROM customers WHERE workspace_id = $1 AND customer_id = $2",
@@ -68,7 +69,9 @@ export class TransactionalTrigger {
       const event = { name: API_TRIGGER_EVENT, occurred_at: now.toISOString(), properties: req.properties };
       const result = await this.runner.enter(client, req.workspaceId, rs, sc, customerId, event, now);
       if (result !== "entered") return { ok: false, reason: result };
-      const entry = (await latestEntries(client, req.workspaceId, customerId, [sc.name])).get(sc.name);
+      const entry = (await latestEntries(client, req.workspaceId, [customerId]))
+        .get(customerId)
+        ?.get(sc.name);
       if (!entry) throw new Error("an entry just stored cannot be read back");
       return { ok: true, entryId: entry.entryId, customerId };
     });

@@ -92,28 +92,6 @@ export interface OpenMemberships {
   stage: string | null;
 }
 
-export async function openMemberships(
-  client: Queryable,
-  workspaceId: number,
-  customerIds: readonly string[],
-): Promise<Map<string, OpenMemberships>> {
-  const out = new Map<string, OpenMemberships>();
-  for (const id of customerIds) out.set(id, { segments: new Set(), stage: null });
-  const { rows } = await client.query<{ customer_id: string; kind: MembershipKind; name: string }>({
-    name: "tact-open-memberships",
-    text: `SELECT customer_id, kind, name FROM memberships
-            WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[]) AND left_at IS NULL`,
-    values: [workspaceId, customerIds],
-  });
-  for (const r of rows) {
-    const m = out.get(r.customer_id);
-    if (!m) continue;
-    if (r.kind === "stage") m.stage = r.name;
-    else m.segments.add(r.name);
-  }
-  return out;
-}
-
 /**
  * Writes what one refresher round decided, in one statement: membership changes, each recorded as an event (and
  * copied to the engine's inbox when a scenario reacts to it), and each customer's next time-driven check (none:

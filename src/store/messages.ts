@@ -1,5 +1,6 @@
 // Messages: every planned communication with its fate and the reason for it. A send step plans a message; the
 // outbox decides it by the communication rules at the moment of sending, then sends it through its channel.
+import type { ChannelEngagement, SentMessage } from "../core/rules/index.ts";
 import type { Queryable } from "./customers.ts";
 
 export type Fate =
@@ -33,36 +34,42 @@ export interface PlannedMessage {
   survey?: string | null;
 }
 
-/** Plans a message once per (entry, step); a second attempt for the same step is ignored. */
-export async function planMessage(
+/** Plans messages, once per (entry, step): a second attempt for the same step is ignored. */
+export async function planMessages(
   client: Queryable,
-  workspaceId: number,
-  m: PlannedMessage,
+  messages: readonly (PlannedMessage & { workspaceId: number })[],
   at: Date,
-): Promise<boolean> {
-  const res = await client.query(
-    `INSERT INTO messages (workspace_id, customer_id, scenario, entry_id, step_id, kind, template, variant, fate,
-                           reason, priority, planned_at, due_at, updated_at, survey)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $9 = 'planned' THEN $12::timestamptz END, $12,
-             $13)
+): Promise<void> {
+  if (messages.length === 0) return;
+  await client.query({
+    name: "tact-plan-messages",
+    text: `INSERT INTO messages (workspace_id, customer_id, scenario, entry_id, step_id, kind, template, variant,
+                                 fate, reason, priority, planned_at, due_at, updated_at, survey)
+     SELECT d.ws, d.c, d.s, d.e, d.step, d.kind, d.t, d.variant, d.fate, d.reason, d.p, $1,
+            CASE WHEN d.fate = 'planned' THEN $1::timestamptz END, $1, d.survey
+       FROM json_to_recordset($2::json) AS d(ws integer, c bigint, s text, e bigint, step text, kind text, t text,
+                                             variant text, fate text, reason text, p integer, survey text)
      ON CONFLICT (workspace_id, entry_id, step_id) DO NOTHING`,
-    [
-      workspaceId,
-      m.customerId,
-      m.scenario,
-      m.entryId,
-      m.stepId,
-      m.kind,
-      m.template,
-      m.variant,
-      m.fate,
-      m.reason ?? null,
-      m.priority,
+    values: [
       at,
-      m.survey ?? null,
+      JSON.stringify(
+        messages.map((m) => ({
+          ws: m.workspaceId,
+          c: m.customerId,
+          s: m.scenario,
+          e: m.entryId,
+          step: m.stepId,
+          kind: m.kind,
+          t: m.template,
+          variant: m.variant,
+          fate: m.fate,
+          reason: m.reason ?? null,
+          p: m.priority,
+          survey: m.survey ?? null,
+        })),
+      ),
     ],
-  );
-  return (res.rowCount ?? 0) > 0;
+  });
 }
 
 export interface MessageRecord {
@@ -129,4 +136,211 @@ export async function customerMessages(
     lastError: r.last_error,
     cost: Number(r.cost),
   }));
+}
+
+// The outbox: deciding due messages, then sending the queued ones.
+
+/** A message due for its decision, with what its journey recorded at entry. */
+export interface DueMessage {
+  workspace_id: number;
+  message_id: string;
+  customer_id: string;
+  scenario: string;
+  step_id: string;
+  kind: "marketing" | "transactional";
+  template: string;
+  priority: number;
+  planned_at: Date;
+  version: number;
+  variant: string | null;
+  global_control: boolean | null;
+}
+
+/** Planned and deferred messages whose time has come, locked until the caller's transaction ends. */
+export async function claimDueDecisions(client: Queryable, now: Date, limit: number): Promise<DueMessage[]> {
+  const { rows } = await client.query<DueMessage>({
+    name: "tact-claim-decide",
+    text: `SELECT m.workspace_id, m.message_id, m.customer_id, m.scenario, m.step_id, m.kind, m.template, m.priority,
+            m.planned_at, e.version, e.variant, e.global_control
+       FROM messages m JOIN scenario_entries e ON e.workspace_id = m.workspace_id AND e.entry_id = m.entry_id
+      WHERE m.fate IN ('planned', 'deferred') AND m.due_at <= $1
+      ORDER BY m.due_at LIMIT $2 FOR UPDATE OF m SKIP LOCKED`,
+    values: [now, limit],
+  });
+  return rows;
+}
+
+/** A decided message as written back: its fate, reason, channel, next due time, trace and cost. */
+export interface DecidedFate {
+  id: string;
+  ws: number;
+  fate: string;
+  reason: string | null;
+  channel: string | null;
+  due: Date | null;
+  trace: string | null;
+  cost: number;
+}
+
+/** Writes the round's fates in one statement. */
+export async function writeFates(client: Queryable, fates: readonly DecidedFate[], now: Date): Promise<void> {
+  if (fates.length === 0) return;
+  await client.query({
+    name: "tact-write-fates",
+    text: `UPDATE messages m SET fate = d.fate, reason = d.reason, channel = d.channel, due_at = d.due,
+              decision = d.trace::jsonb, cost = d.cost, updated_at = $1
+         FROM json_to_recordset($2::json) AS d(ws integer, id bigint, fate text, reason text, channel text,
+                                               due timestamptz, trace text, cost numeric)
+        WHERE m.workspace_id = d.ws AND m.message_id = d.id`,
+    values: [now, JSON.stringify(fates)],
+  });
+}
+
+/** Each customer's messages sent on a channel since `since` (for the frequency rules); queued ones count as sent. */
+export async function sentHistory(
+  client: Queryable,
+  ws: number,
+  ids: readonly string[],
+  since: Date,
+): Promise<Map<string, SentMessage[]>> {
+  const { rows } = await client.query<SentMessage & { customer_id: string }>({
+    name: "tact-sent-history",
+    text: `SELECT customer_id, COALESCE(sent_at, updated_at) AS at, channel, kind FROM messages
+      WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[]) AND channel IS NOT NULL
+        AND fate IN ('queued', 'sending', 'sent', 'delivered', 'opened', 'clicked')
+        AND COALESCE(sent_at, updated_at) > $3`,
+    values: [ws, ids, since],
+  });
+  const out = new Map<string, SentMessage[]>();
+  for (const { customer_id, ...m } of rows) {
+    const list = out.get(customer_id);
+    if (list) list.push(m);
+    else out.set(customer_id, [m]);
+  }
+  return out;
+}
+
+/** Each customer's messages, opens and clicks by channel since `since` (the arbiter's `best` reads six months). */
+export async function engagementOf(
+  client: Queryable,
+  ws: number,
+  ids: readonly string[],
+  since: Date,
+): Promise<Map<string, Record<string, ChannelEngagement>>> {
+  const { rows } = await client.query<{
+    customer_id: string;
+    channel: string;
+    messages: string;
+    opens: string;
+    clicks: string;
+  }>({
+    name: "tact-engagement",
+    text: `SELECT customer_id, channel, count(*) AS messages,
+            count(*) FILTER (WHERE fate IN ('opened', 'clicked')) AS opens,
+            count(*) FILTER (WHERE fate = 'clicked') AS clicks
+       FROM messages WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[]) AND sent_at > $3
+        AND fate IN ('sent', 'delivered', 'opened', 'clicked') GROUP BY customer_id, channel`,
+    values: [ws, ids, since],
+  });
+  const out = new Map<string, Record<string, ChannelEngagement>>();
+  for (const r of rows) {
+    const byChannel = out.get(r.customer_id) ?? {};
+    byChannel[r.channel] = { messages: Number(r.messages), opens: Number(r.opens), clicks: Number(r.clicks) };
+    out.set(r.customer_id, byChannel);
+  }
+  return out;
+}
+
+/** Sends counted against a channel's capacity and rate limits: queued or gone out on it since `since`. */
+export async function channelSendsSince(
+  client: Queryable,
+  ws: number,
+  channel: string,
+  since: Date,
+): Promise<number> {
+  const { rows } = await client.query<{ n: string }>(
+    `SELECT count(*) AS n FROM messages WHERE workspace_id = $1 AND channel = $2
+        AND fate IN ('queued', 'sending', 'sent', 'delivered', 'opened', 'clicked')
+        AND COALESCE(sent_at, updated_at) >= $3`,
+    [ws, channel, since],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** A message claimed for sending, with what rendering it needs of its journey. */
+export interface ClaimedMessage {
+  workspace_id: number;
+  message_id: string;
+  customer_id: string;
+  scenario: string;
+  kind: "marketing" | "transactional";
+  channel: string;
+  template: string;
+  attempts: number;
+  version: number;
+  entered_at: Date;
+  trigger_event: Record<string, unknown> | null;
+  context: Record<string, unknown>;
+  survey: string | null;
+}
+
+/**
+ * Queued messages whose time has come, and `sending` ones whose lease ended before `leaseBefore` (their worker
+ * stopped): marked `sending` with one more attempt, committed by the caller before the provider is called.
+ */
+export async function claimForSending(
+  client: Queryable,
+  now: Date,
+  leaseBefore: Date,
+  limit: number,
+): Promise<ClaimedMessage[]> {
+  const { rows } = await client.query<ClaimedMessage>(
+    `WITH due AS (
+       SELECT workspace_id, message_id FROM messages
+        WHERE (fate = 'queued' AND due_at <= $1) OR (fate = 'sending' AND updated_at < $2)
+        ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+     UPDATE messages m SET fate = 'sending', attempts = m.attempts + 1, updated_at = $1
+       FROM due, scenario_entries e
+      WHERE m.workspace_id = due.workspace_id AND m.message_id = due.message_id
+        AND e.workspace_id = m.workspace_id AND e.entry_id = m.entry_id
+     RETURNING m.workspace_id, m.message_id, m.customer_id, m.scenario, m.kind, m.channel, m.template, m.attempts,
+               e.version, e.entered_at, e.trigger_event, e.context, m.survey`,
+    [now, leaseBefore, limit],
+  );
+  return rows;
+}
+
+/** A send's outcome: sent (with the provider's id), queued again at `due`, or failed with the reason. */
+export interface SendOutcome {
+  ws: number;
+  id: string;
+  fate: "sent" | "queued" | "failed";
+  provider?: string | null;
+  summary?: unknown;
+  error: string | null;
+  due?: Date;
+}
+
+/** Writes outcomes of messages still `sending`, in one statement. */
+export async function recordSends(
+  client: Queryable,
+  outcomes: readonly SendOutcome[],
+  now: Date,
+): Promise<void> {
+  await client.query({
+    name: "tact-record-sends",
+    text: `UPDATE messages m SET fate = d.fate,
+              sent_at = CASE WHEN d.fate = 'sent' THEN $1 ELSE m.sent_at END,
+              provider_id = CASE WHEN d.fate = 'sent' THEN d.provider ELSE m.provider_id END,
+              summary = CASE WHEN d.fate = 'sent' THEN d.summary ELSE m.summary END,
+              reason = CASE WHEN d.fate = 'failed' THEN d.error ELSE m.reason END,
+              due_at = CASE WHEN d.fate = 'queued' THEN d.due ELSE m.due_at END,
+              last_error = d.error, updated_at = $1
+       FROM json_to_recordset($2::json) AS d(ws integer, id bigint, was text, fate text, provider text,
+                                             summary jsonb, error text, due timestamptz)
+      WHERE m.workspace_id = d.ws AND m.message_id = d.id AND m.fate = d.was`,
+    // `was` is a column rather than a constant so each row is found by its key: a constant fate lets the planner
+    // pick the outbox's partial index and read every queued message
+    values: [now, JSON.stringify(outcomes.map((o) => ({ ...o, was: "sending" })))],
+  });
 }

@@ -65,34 +65,41 @@ export interface NewEntry {
   triggerEvent: Record<string, unknown> | null;
 }
 
-export async function insertEntry(
+const INSERT_CHUNK = 10_000;
+
+/**
+ * Stores new entries, all entered at `at`: each is due at its `dueAt` (default `at`) at its first step, or
+ * completed at once when the scenario has no step. Written set-wise, 10,000 a statement.
+ */
+export async function insertEntries(
   client: Queryable,
-  workspaceId: number,
-  e: NewEntry,
+  entries: readonly (NewEntry & { workspaceId: number; dueAt?: Date })[],
   at: Date,
-): Promise<Entry> {
-  const { rows } = await client.query<EntryRow>(
-    `INSERT INTO scenario_entries
-       (workspace_id, customer_id, scenario, version, entered_at, state, step_id, due_at, variant, trigger_event,
-        updated_at, global_control)
-     VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::text IS NULL THEN 'completed' ELSE 'active' END, $6,
-             CASE WHEN $6::text IS NULL THEN NULL ELSE $5::timestamptz END, $7, $8, $5, $9)
-     RETURNING ${ENTRY_COLUMNS}`,
-    [
-      workspaceId,
-      e.customerId,
-      e.scenario,
-      e.version,
-      at,
-      e.stepId,
-      e.variant,
-      e.triggerEvent,
-      e.globalControl ?? null,
-    ],
-  );
-  const row = rows[0];
-  if (!row) throw new Error("entry was not stored");
-  return toEntry(row);
+): Promise<void> {
+  for (let i = 0; i < entries.length; i += INSERT_CHUNK) {
+    const chunk = entries.slice(i, i + INSERT_CHUNK);
+    await client.query({
+      name: "tact-insert-entries",
+      text: `INSERT INTO scenario_entries (workspace_id, customer_id, scenario, version, entered_at, state, step_id,
+                                           due_at, variant, trigger_event, updated_at, global_control)
+         SELECT r.ws, r.c, r.s, r.v, $1, CASE WHEN r.step IS NULL THEN 'completed' ELSE 'active' END, r.step,
+                CASE WHEN r.step IS NULL THEN NULL ELSE r.due END, r.variant, r.t::jsonb, $1, r.g
+           FROM unnest($2::int[], $3::bigint[], $4::text[], $5::int[], $6::text[], $7::timestamptz[], $8::text[],
+                       $9::text[], $10::boolean[]) AS r(ws, c, s, v, step, due, variant, t, g)`,
+      values: [
+        at,
+        chunk.map((e) => e.workspaceId),
+        chunk.map((e) => e.customerId),
+        chunk.map((e) => e.scenario),
+        chunk.map((e) => e.version),
+        chunk.map((e) => e.stepId),
+        chunk.map((e) => e.dueAt ?? at),
+        chunk.map((e) => e.variant),
+        chunk.map((e) => (e.triggerEvent === null ? null : JSON.stringify(e.triggerEvent))),
+        chunk.map((e) => e.globalControl ?? null),
+      ],
+    });
+  }
 }
 
 /** Due entries, locked until the caller's transaction ends; other workers skip them. */
@@ -105,54 +112,61 @@ export async function claimDueEntries(client: Queryable, now: Date, limit: numbe
   return rows.map(toEntry);
 }
 
-/** The customer's entries of these scenarios: the active one, or the latest, per scenario. */
+/** Each customer's entries, one per scenario: the active one, else the latest. */
 export async function latestEntries(
   client: Queryable,
   workspaceId: number,
-  customerId: string,
-  scenarios: readonly string[],
-): Promise<Map<string, Entry>> {
-  const { rows } = await client.query<EntryRow>(
-    `SELECT DISTINCT ON (scenario) ${ENTRY_COLUMNS} FROM scenario_entries
-      WHERE workspace_id = $1 AND customer_id = $2 AND scenario = ANY($3::text[])
-      ORDER BY scenario, (state = 'active') DESC, entered_at DESC`,
-    [workspaceId, customerId, scenarios],
-  );
-  return new Map(rows.map((r) => [r.scenario, toEntry(r)]));
+  customerIds: readonly string[],
+): Promise<Map<string, Map<string, Entry>>> {
+  const { rows } = await client.query<EntryRow>({
+    name: "tact-latest-entries",
+    text: `SELECT DISTINCT ON (customer_id, scenario) ${ENTRY_COLUMNS} FROM scenario_entries
+      WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[])
+      ORDER BY customer_id, scenario, (state = 'active') DESC, entered_at DESC`,
+    values: [workspaceId, customerIds],
+  });
+  const out = new Map<string, Map<string, Entry>>();
+  for (const r of rows) {
+    const e = toEntry(r);
+    const byScenario = out.get(e.customerId) ?? new Map<string, Entry>();
+    byScenario.set(e.scenario, e);
+    out.set(e.customerId, byScenario);
+  }
+  return out;
 }
 
-/** Active entries of a customer (to wake the ones waiting for an event, or check goals). */
-export async function activeEntries(
+/** Writes entries' positions, states and contexts (and the exit reason, when given) in one statement. */
+export async function saveEntries(
   client: Queryable,
-  workspaceId: number,
-  customerId: string,
-): Promise<Entry[]> {
-  const { rows } = await client.query<EntryRow>(
-    `SELECT ${ENTRY_COLUMNS} FROM scenario_entries
-      WHERE workspace_id = $1 AND customer_id = $2 AND state = 'active' FOR UPDATE`,
-    [workspaceId, customerId],
-  );
-  return rows.map(toEntry);
-}
-
-export async function saveEntry(client: Queryable, e: Entry, at: Date, exitReason?: string): Promise<void> {
-  await client.query(
-    `UPDATE scenario_entries SET state = $3, step_id = $4, due_at = $5, waiting = $6, variant = $7, context = $8,
-            exit_reason = COALESCE($9, exit_reason), updated_at = $10
-      WHERE workspace_id = $1 AND entry_id = $2`,
-    [
-      e.workspaceId,
-      e.entryId,
-      e.state,
-      e.stepId,
-      e.dueAt,
-      e.waiting === null ? null : JSON.stringify(e.waiting),
-      e.variant,
-      JSON.stringify(e.context),
-      exitReason ?? null,
+  saved: readonly { entry: Entry; reason: string | null }[],
+  at: Date,
+): Promise<void> {
+  if (saved.length === 0) return;
+  await client.query({
+    name: "tact-save-entries",
+    text: `UPDATE scenario_entries e SET state = d.state, step_id = d.step, due_at = d.due, waiting = d.waiting,
+              variant = d.variant, context = d.context, exit_reason = COALESCE(d.reason, e.exit_reason),
+              updated_at = $1
+       FROM json_to_recordset($2::json) AS d(ws integer, id bigint, state text, step text, due timestamptz,
+                                             waiting jsonb, variant text, context jsonb, reason text)
+      WHERE e.workspace_id = d.ws AND e.entry_id = d.id`,
+    values: [
       at,
+      JSON.stringify(
+        saved.map(({ entry: e, reason }) => ({
+          ws: e.workspaceId,
+          id: e.entryId,
+          state: e.state,
+          step: e.stepId,
+          due: e.dueAt,
+          waiting: e.waiting,
+          variant: e.variant,
+          context: e.context,
+          reason,
+        })),
+      ),
     ],
-  );
+  });
 }
 
 /** Per scenario: entries by state. */

@@ -151,3 +151,36 @@ export async function loadSubjects(
   }
   return out;
 }
+
+/** A track event a scenario's goal counts. */
+export interface GoalEvent {
+  name: string;
+  occurred_at: Date;
+  message_id: string;
+  properties: Record<string, unknown>;
+}
+
+/** The customers' track events of these names between `from` and `to` (goals reached during journeys). */
+export async function loadGoalEvents(
+  client: Queryable,
+  workspaceId: number,
+  ids: readonly string[],
+  names: readonly string[],
+  from: Date,
+  to: Date,
+): Promise<Map<string, GoalEvent[]>> {
+  const { rows } = await client.query<GoalEvent & { customer_id: string }>({
+    name: "tact-goal-events",
+    text: `SELECT customer_id, name, occurred_at, message_id, properties FROM events
+      WHERE workspace_id = $1 AND type = 'track' AND customer_id = ANY($2::bigint[]) AND name = ANY($3::text[])
+        AND occurred_at >= $4 AND occurred_at <= $5`,
+    values: [workspaceId, ids, names, from, to],
+  });
+  const out = new Map<string, GoalEvent[]>();
+  for (const { customer_id, ...e } of rows) {
+    const list = out.get(customer_id);
+    if (list) list.push(e);
+    else out.set(customer_id, [e]);
+  }
+  return out;
+}
