@@ -67,7 +67,7 @@ const RUNS = [
   "pgboss-work1",
   "pgboss-work2",
 ];
-/** the engine's claim batch (its default batchSize), used for pg-boss too */
+/** pg-boss's batchSize (Tact's engine claims in its own default batches of 1,000) */
 const BATCH = 200;
 /** an idle Tact worker looks for due work every second; the pg-boss fetch loop does the same */
 const IDLE_POLL_MS = 1000;
