@@ -13,6 +13,7 @@ import {
   type Touch,
 } from "../core/attribution/index.ts";
 import type { Db } from "../store/db.ts";
+import { trackKind } from "../store/event-sql.ts";
 import { PROVIDER_KIND } from "../strategy/channel-kinds.ts";
 import type { Provider } from "../strategy/types.ts";
 
@@ -55,37 +56,28 @@ export const ATTRIBUTION_LABEL =
 const PAGE = 5000;
 const NONE = "(none)";
 
-// Orders and refunds under the names the profile counts (ingest/profile.ts), amounts as customer-value reads them;
-// a cheap ILIKE first spares the regular expression on every other event.
-const KIND = "lower(regexp_replace(btrim(e.name), '[[:space:]-]+', '_', 'g'))";
-const AMOUNT = (p: string) => `COALESCE(
-  CASE WHEN jsonb_typeof(${p} -> 'revenue') = 'number' THEN (${p} ->> 'revenue')::numeric
-       WHEN (${p} ->> 'revenue') ~ '^\\s*-?[0-9]+(\\.[0-9]+)?\\s*$' THEN btrim(${p} ->> 'revenue')::numeric END,
-  CASE WHEN jsonb_typeof(${p} -> 'total') = 'number' THEN (${p} ->> 'total')::numeric
-       WHEN (${p} ->> 'total') ~ '^\\s*-?[0-9]+(\\.[0-9]+)?\\s*$' THEN btrim(${p} ->> 'total')::numeric END, 0)`;
+// Conversions are the orders and refunds of order_facts (store/event-sql.ts, migration 012); touches are read
+// through the track-kind index.
+const KIND = trackKind("e");
+// Tact records interactions under exactly these names; their kind is the same, and is what the index holds.
+const INTERACTIONS = "('message_delivered', 'message_opened', 'message_clicked')";
 
 // $1 workspace, $2 from (or null), $3 to, $4 channels, $5 interactions, $6 window ms, $7 longest window ms.
 // A refund is credited back to the touches that earned its order (the customer's order with the same
 // properties.order_id, before the refund); without one, to the touches before the refund itself.
-const PAIRS_SQL = `WITH conv AS (
-  SELECT e.customer_id, e.message_id AS conversion_id, e.occurred_at, ${KIND} AS kind,
-         ${AMOUNT("e.properties")} AS amount, e.properties ->> 'order_id' AS order_id
-    FROM events e
-   WHERE e.workspace_id = $1 AND e.type = 'track' AND e.name ILIKE '%order%'
-     AND ${KIND} IN ('order_completed', 'order_refunded')
-     AND ($2::timestamptz IS NULL OR e.occurred_at >= $2) AND e.occurred_at < $3
-), credited AS (
-  SELECT c.customer_id, c.conversion_id, c.kind,
-         CASE WHEN c.kind = 'order_refunded' THEN -abs(c.amount) ELSE c.amount END AS amount,
+const PAIRS_SQL = `WITH credited AS (
+  SELECT c.customer_id, c.message_id AS conversion_id,
+         CASE WHEN c.refund THEN 'order_refunded' ELSE 'order_completed' END AS kind,
+         CASE WHEN c.refund THEN -abs(c.amount) ELSE c.amount END AS amount,
          COALESCE(o.occurred_at, c.occurred_at) AS credit_at
-    FROM conv c
+    FROM order_facts c
     LEFT JOIN LATERAL (
-      SELECT e.occurred_at FROM events e
-       WHERE c.kind = 'order_refunded' AND c.order_id IS NOT NULL
-         AND e.workspace_id = $1 AND e.customer_id = c.customer_id AND e.type = 'track'
-         AND e.name ILIKE '%order%' AND ${KIND} = 'order_completed' AND e.properties ->> 'order_id' = c.order_id
-         AND e.occurred_at <= c.occurred_at
-       ORDER BY e.occurred_at DESC LIMIT 1) o ON TRUE
+      SELECT f.occurred_at FROM order_facts f
+       WHERE c.refund AND c.order_id IS NOT NULL
+         AND f.workspace_id = $1 AND f.customer_id = c.customer_id AND NOT f.refund AND f.order_id = c.order_id
+         AND f.occurred_at <= c.occurred_at
+       ORDER BY f.occurred_at DESC LIMIT 1) o ON TRUE
+   WHERE c.workspace_id = $1 AND ($2::timestamptz IS NULL OR c.occurred_at >= $2) AND c.occurred_at < $3
 ), w AS (
   SELECT * FROM unnest($4::text[], $5::text[], $6::float8[]) AS w(channel, interaction, ms)
 ), touch AS (
@@ -95,7 +87,7 @@ const PAIRS_SQL = `WITH conv AS (
     FROM events e
     JOIN w ON w.channel = e.properties ->> 'channel' AND w.interaction = substr(e.name, 9)
    WHERE e.workspace_id = $1 AND e.type = 'track'
-     AND e.name IN ('message_delivered', 'message_opened', 'message_clicked')
+     AND e.name IN ${INTERACTIONS} AND ${KIND} IN ${INTERACTIONS}
      AND e.properties ->> 'message_id' IS NOT NULL
      AND e.occurred_at >= (SELECT min(credit_at) FROM credited) - $7::float8 * interval '1 millisecond'
      AND e.occurred_at <= (SELECT max(credit_at) FROM credited)

@@ -5,6 +5,7 @@
 // since lapsed still counts where they stood when they answered.
 import { type NpsFigures, npsFigures } from "../core/nps/index.ts";
 import type { Db } from "../store/db.ts";
+import { trackKind } from "../store/event-sql.ts";
 
 export const NPS_GROUPINGS = ["stage", "segment", "scenario", "week", "month"] as const;
 export type NpsGrouping = (typeof NPS_GROUPINGS)[number];
@@ -72,6 +73,7 @@ function countingSql(by: NpsGrouping | "all"): string {
                   FALSE) AS commented
     FROM events e
    WHERE e.workspace_id = $1 AND e.type = 'track' AND e.name = 'nps_response'
+     AND ${trackKind("e")} = 'nps_response' -- the same, as the track-kind index holds it
      AND ($2::timestamptz IS NULL OR e.occurred_at >= $2) AND e.occurred_at < $3
 ), v AS (
   SELECT r.*, COALESCE(r.score BETWEEN 0 AND 10 AND r.score = trunc(r.score), FALSE) AS valid FROM r

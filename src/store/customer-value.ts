@@ -1,6 +1,6 @@
-// Customer value in the database: the orders the models are fitted on (read from events), the fitted models
-// (history in value_models) and each customer's current value (customer_value, one row per customer, replaced
-// as a whole by each fit so readers never see two models mixed).
+// Customer value in the database: the orders the models are fitted on (order_facts, kept from the events), the
+// fitted models (history in value_models) and each customer's current value (customer_value, one row per customer,
+// replaced as a whole by each fit so readers never see two models mixed).
 import { type Db, withTransaction } from "./db.ts";
 
 /** An order or a refund as the value models see it. */
@@ -13,27 +13,20 @@ export interface OrderEvent {
   refund: boolean;
 }
 
-// The same names the profile counts as orders and refunds (ingest/profile.ts eventKind), normalised in SQL.
-const KIND = "lower(regexp_replace(btrim(name), '[[:space:]-]+', '_', 'g'))";
-
-function amountOf(v: unknown): number | null {
-  const n = typeof v === "number" ? v : typeof v === "string" && v.trim() !== "" ? Number(v) : Number.NaN;
-  return Number.isFinite(n) && Math.abs(n) < 1e13 ? n : null;
-}
-
-/** Every order and refund of the workspace (order_completed / "Order Completed", order_refunded). */
+/** Every order and refund of the workspace (order_completed / "Order Completed", order_refunded): order_facts. */
 export async function loadOrderEvents(db: Db, workspaceId: number): Promise<OrderEvent[]> {
-  const { rows } = await db.pool.query<{ c: string; at: Date; k: string; revenue: unknown; total: unknown }>(
-    `SELECT customer_id AS c, occurred_at AS at, ${KIND} AS k,
-            properties->'revenue' AS revenue, properties->'total' AS total
-       FROM events
-      WHERE workspace_id = $1 AND type = 'track' AND ${KIND} IN ('order_completed', 'order_refunded')`,
+  const { rows } = await db.pool.query<{ c: string; at: Date; refund: boolean; amount: string }>(
+    "SELECT customer_id AS c, occurred_at AS at, refund, amount FROM order_facts WHERE workspace_id = $1",
     [workspaceId],
   );
   return rows.map((r) => {
-    const amount = amountOf(r.revenue) ?? amountOf(r.total) ?? 0;
-    const refund = r.k === "order_refunded";
-    return { customerId: r.c, at: r.at.getTime(), amount: refund ? Math.abs(amount) : amount, refund };
+    const amount = Number(r.amount);
+    return {
+      customerId: r.c,
+      at: r.at.getTime(),
+      amount: r.refund ? Math.abs(amount) : amount,
+      refund: r.refund,
+    };
   });
 }
 

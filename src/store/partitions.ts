@@ -76,6 +76,11 @@ export async function dropEventPartitionsBefore(db: Db, before: Date): Promise<s
       dropped.push(p.table);
     }
   }
+  // the copies of those months' orders go with them (migration 012)
+  if (dropped.length > 0)
+    await db.pool.query("DELETE FROM order_facts WHERE occurred_at < $1", [
+      new Date(Date.UTC(before.getUTCFullYear(), before.getUTCMonth(), 1)),
+    ]);
   known.get(db)?.clear();
   return dropped;
 }

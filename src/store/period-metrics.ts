@@ -2,26 +2,13 @@
 // channel, messages by scenario and channel, scenario entries, and goal conversions after entry. Each is one
 // aggregate query over the period's rows, never a query per customer. Periods are half-open: from ≤ t < to.
 import type { Queryable } from "./customers.ts";
+import { kindOf, orderAmount, trackKind } from "./event-sql.ts";
 
-// The names the profile counts as orders, refunds and unsubscribes (ingest/profile.ts eventKind), normalised in
-// SQL. The ILIKE prefilter keeps the regular expression off the page views that make up most events.
-const KIND = "lower(regexp_replace(btrim(e.name), '[[:space:]-]+', '_', 'g'))";
-const KIND_PREFILTER = "(e.name ILIKE '%order%' OR e.name ILIKE '%unsubscri%')";
+// Orders and refunds from order_facts; unsubscribes and goal events under the names the profile counts
+// (ingest/profile.ts eventKind), read through the track-kind index (store/event-sql.ts).
+const KIND = trackKind("e");
 
-/** An amount property read as the profile reads it: a number, or a string holding one; else NULL. */
-function amountOf(key: "revenue" | "total"): string {
-  const v = `e.properties -> '${key}'`;
-  const num = `CASE jsonb_typeof(${v})
-      WHEN 'number' THEN (${v})::numeric
-      WHEN 'string' THEN CASE WHEN btrim(${v} #>> '{}') ~ '^[-+]?[0-9]+(\\.[0-9]+)?$'
-                              THEN btrim(${v} #>> '{}')::numeric END
-    END`;
-  // the profile ignores absurd amounts (≥ 10¹³) the same way
-  return `(CASE WHEN abs(${num}) < 1e13 THEN ${num} END)`;
-}
-
-/** An order's amount (revenue, else total, else 0), as the profile and the value models read it. */
-export const ORDER_AMOUNT_SQL = `COALESCE(${amountOf("revenue")}, ${amountOf("total")}, 0)`;
+const AMOUNT = orderAmount("e");
 
 export interface OrderTotals {
   orders: number;
@@ -52,16 +39,19 @@ export async function orderTotals(
     amount: string | null;
   }>(
     `WITH m AS (
-       SELECT e.customer_id, ${KIND} AS k,
-              CASE WHEN ${KIND} = 'unsubscribed' THEN COALESCE(e.properties ->> 'channel', '(no channel)') END AS ch,
-              to_char(e.occurred_at AT TIME ZONE $4, 'YYYY-MM-DD') AS d, ${ORDER_AMOUNT_SQL} AS amount
+       SELECT o.customer_id, CASE WHEN o.refund THEN 'order_refunded' ELSE 'order_completed' END AS k,
+              NULL AS ch, o.occurred_at, o.amount
+         FROM order_facts o
+        WHERE o.workspace_id = $1 AND o.occurred_at >= $2 AND o.occurred_at < $3
+       UNION ALL
+       SELECT e.customer_id, 'unsubscribed', COALESCE(e.properties ->> 'channel', '(no channel)'), e.occurred_at, 0
          FROM events e
         WHERE e.workspace_id = $1 AND e.occurred_at >= $2 AND e.occurred_at < $3
-          AND e.type = 'track' AND ${KIND_PREFILTER})
+          AND e.type = 'track' AND ${KIND} = 'unsubscribed')
      -- one pass, two groupings: totals by kind (and channel, for unsubscribes), and orders by day
      SELECT k, ch, d AS day, count(*) AS n, count(DISTINCT customer_id) AS buyers,
             sum(CASE WHEN k = 'order_refunded' THEN abs(amount) ELSE amount END) AS amount
-       FROM m WHERE k IN ('order_completed', 'order_refunded', 'unsubscribed')
+       FROM (SELECT m.*, to_char(m.occurred_at AT TIME ZONE $4, 'YYYY-MM-DD') AS d FROM m) m
       GROUP BY GROUPING SETS ((k, ch), (k, d))`,
     [workspaceId, from, to, timeZone],
   );
@@ -255,9 +245,10 @@ export async function goalTotals(
         WHERE se.workspace_id = $1::integer AND se.entered_at >= $2::timestamptz AND se.entered_at < $3::timestamptz
           AND se.variant IS DISTINCT FROM 'control' AND se.global_control IS NOT TRUE),
      ev AS (
-       SELECT e.customer_id, e.name, e.occurred_at, ${ORDER_AMOUNT_SQL} AS amount
+       SELECT e.customer_id, e.name, e.occurred_at, ${AMOUNT} AS amount
          FROM events e
         WHERE e.workspace_id = $1::integer AND e.type = 'track' AND e.name = ANY($7::text[])
+          AND ${KIND} = ANY(ARRAY(SELECT ${kindOf("n")} FROM unnest($7::text[]) n))
           AND e.occurred_at >= $2::timestamptz AND e.occurred_at <= $3::timestamptz + $9::interval
           ${filter ? `AND ${filter.sql}` : ""}),
      per AS (

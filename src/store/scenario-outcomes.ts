@@ -3,6 +3,7 @@
 // goal window counted from that entry, and the cost of the messages actually sent — summed per group in one query,
 // so the report needs no row per customer (except the bootstrap, which asks for the revenues themselves).
 import type { Db } from "./db.ts";
+import { ORDER_KINDS, orderAmount, trackKind } from "./event-sql.ts";
 
 export interface OutcomeQuery {
   workspaceId: number;
@@ -40,16 +41,9 @@ export interface GroupTotals {
   cost: number;
 }
 
-// The names the profile and the value models count as orders and refunds (ingest/profile.ts), normalised.
-const KIND =
-  "CASE WHEN e.name IN ('order_completed', 'order_refunded') THEN e.name" +
-  " ELSE lower(regexp_replace(btrim(e.name), '[[:space:]-]+', '_', 'g')) END";
-const NUMBER = "'^[[:space:]]*[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?[[:space:]]*$'";
-// A JSON number is read as it is; text is read only when it looks like a number (as the profile does).
-const amount = (key: string) =>
-  `CASE WHEN jsonb_typeof(e.properties->'${key}') = 'number' THEN (e.properties->'${key}')::numeric
-        WHEN e.properties->>'${key}' ~ ${NUMBER} THEN (e.properties->>'${key}')::numeric END`;
-const AMOUNT = `COALESCE(${amount("revenue")}, ${amount("total")}, 0)`;
+// Orders and refunds as the profile and the value models count them (store/event-sql.ts).
+const KIND = trackKind("e");
+const AMOUNT = orderAmount("e");
 const SENT = "('sent', 'delivered', 'opened', 'clicked', 'bounced')";
 
 function build(q: OutcomeQuery): { ctes: string; values: unknown[] } {
@@ -87,7 +81,7 @@ function build(q: OutcomeQuery): { ctes: string; values: unknown[] } {
     FROM f LEFT JOIN events e
       ON e.workspace_id = $1 AND e.customer_id = f.customer_id AND e.type = 'track'
      AND e.occurred_at >= f.entered_at AND e.occurred_at <= ${end}
-     AND (e.name = ANY($6::text[]) OR (e.name ILIKE '%order%' AND ${KIND} IN ('order_completed', 'order_refunded')))
+     AND (e.name = ANY($6::text[]) OR ${KIND} IN ${ORDER_KINDS})
    GROUP BY f.customer_id
 ), c AS (
   SELECT f.customer_id, count(*) AS sent, sum(m.cost) AS cost

@@ -1,0 +1,22 @@
+// How the reports read track events in SQL. The definitions live in the database (migration 012), shared by the
+// reports, the `events_track_kind_idx` index and the triggers that keep `order_facts`: one definition, so every
+// report counts the same orders with the same amounts as the profile does (ingest/profile.ts), and a condition
+// on `trackKind(…)` with `type = 'track'` and a time range is read through the index.
+
+/** A name as the profile normalises it (eventKind): trimmed, lower case, runs of spaces and hyphens as `_`. */
+export function kindOf(text: string): string {
+  return `tact_track_kind(${text})`;
+}
+
+/** The kind of the track event under `alias`. */
+export function trackKind(alias: string): string {
+  return kindOf(`${alias}.name`);
+}
+
+/** The kinds of the orders and refunds the profile counts ("Order Completed", "order-refunded"…). */
+export const ORDER_KINDS = "('order_completed', 'order_refunded')";
+
+/** An event's order amount (revenue, else total, else 0) as the profile and the value models read it. */
+export function orderAmount(alias: string): string {
+  return `tact_order_amount(${alias}.properties)`;
+}
