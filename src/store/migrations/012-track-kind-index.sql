@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS order_facts (
   occurred_at timestamptz NOT NULL,
   refund boolean NOT NULL,
   -- as sent: a refund's amount is usually positive; readers take -abs()
-  amount numeric NOT NULL,
+  amount numeric(20,4) NOT NULL,
   order_id text
 );
 CREATE INDEX IF NOT EXISTS order_facts_time_idx ON order_facts (workspace_id, occurred_at);
