@@ -7,22 +7,19 @@
 //   - the full CDNOW master (23,570 customers, ../shared/data/CDNOW_master.txt) when it is there, imported with
 //     the product's CSV import (preset cdnow) and fitted on 1997-01-01..1997-09-30 (full scale only).
 // Beside each, the limit: reading the orders alone.
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import pg from "pg";
 import { seededRandom } from "../src/core/stats/seeded-random.ts";
 import { randomGamma } from "../src/core/value/bg-nbd-simulation.ts";
 import { importCsv } from "../src/ingest/csv-import.ts";
 import { fitCustomerValue } from "../src/measure/value-fit.ts";
 import { loadOrderEvents } from "../src/store/customer-value.ts";
-import { type Db, openDb, withTransaction } from "../src/store/db.ts";
+import { type Db, withTransaction } from "../src/store/db.ts";
 import { type EventRow, insertEvents } from "../src/store/events.ts";
-import { migrate } from "../src/store/migrate.ts";
 import { ensureEventPartitions } from "../src/store/partitions.ts";
 import { createWorkspace } from "../src/store/workspaces.ts";
+import { benchBase } from "./bench-database.ts";
 import type { BenchFigure } from "./figure.ts";
 
 export interface RunOptions {
@@ -155,31 +152,9 @@ async function timeFit(
 
 export async function run(opts: RunOptions): Promise<BenchFigure[]> {
   const customers = opts.scale === "full" ? 100_000 : 10_000;
-  let db: Db;
-  let drop: () => Promise<void>;
-  if (opts.backend === "pglite") {
-    const dir = mkdtempSync(join(tmpdir(), "tact-bench-value-fit-"));
-    db = await openDb({ dataDir: dir });
-    drop = async () => rmSync(dir, { recursive: true, force: true });
-  } else {
-    if (!opts.databaseUrl) throw new Error("the postgres backend needs a databaseUrl");
-    const name = `tact_bench_value_fit_${process.pid}`;
-    const admin = new pg.Client({ connectionString: opts.databaseUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const url = new URL(opts.databaseUrl);
-    url.pathname = `/${name}`;
-    db = await openDb({ databaseUrl: url.toString() });
-    drop = async () => {
-      const a = new pg.Client({ connectionString: opts.databaseUrl });
-      await a.connect();
-      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await a.end();
-    };
-  }
+  const base = await benchBase(opts, `tact_bench_value_fit_${process.pid}`, END);
+  const db = base.db;
   try {
-    await migrate(db, END);
     const common = { bench: "value-fit", backend: opts.backend, scale: opts.scale };
     const ws = await createWorkspace(db, "synthetic");
     const t = performance.now();
@@ -205,7 +180,6 @@ export async function run(opts: RunOptions): Promise<BenchFigure[]> {
     } else if (opts.scale === "full") log(`${CDNOW} is not there: the CDNOW master is left out`);
     return figures;
   } finally {
-    await db.close();
-    await drop();
+    await base.close();
   }
 }
