@@ -99,7 +99,10 @@ export async function gatherEffects(
     }
   };
   const [effects, attribution, nps] = await Promise.all([
-    attempt("The incremental effect", () => scenarioEffects(db, workspaceId, period)),
+    // the tree shows each scenario's effect, not its variant test's status (a look over every entry ever)
+    attempt("The incremental effect", () =>
+      scenarioEffects(db, workspaceId, { ...period, experiments: false }),
+    ),
     attempt("Attribution", () => attributionReport(db, workspaceId, { ...period, model: "last_touch" })),
     attempt("NPS", () => npsReport(db, workspaceId, { ...period, by: "stage" })),
   ]);

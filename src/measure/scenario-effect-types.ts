@@ -74,6 +74,8 @@ export interface ScenarioEffectOptions {
   bootstrap?: boolean;
   /** only this scenario (the strategy part is still computed) */
   scenario?: string;
+  /** false: leave out the variant tests' status (a look over every entry to `to`), for the metrics tree */
+  experiments?: boolean;
 }
 
 /** Bad input to the report: the option it names is wrong. */

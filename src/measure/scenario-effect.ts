@@ -54,17 +54,29 @@ export async function scenarioEffects(
     workspaceId,
     marketing.map((s) => s.name),
   );
-  const ctx = { db, workspaceId, strategy, from, to, pilots, bootstrap: Boolean(opts.bootstrap) };
-  const scenarios: ScenarioEffect[] = [];
-  for (const sc of marketing) {
-    if (opts.scenario !== undefined && sc.name !== opts.scenario) continue;
+  const ctx = {
+    db,
+    workspaceId,
+    strategy,
+    from,
+    to,
+    pilots,
+    bootstrap: Boolean(opts.bootstrap),
+    experiments: opts.experiments !== false,
+  };
+  // each scenario's queries and the strategy's are independent: they run side by side on the pool
+  const picked = marketing.flatMap((sc) => {
     const goal = strategy.goals[sc.goal];
-    if (goal) scenarios.push(await scenarioEffect(ctx, sc, goal));
-  }
+    return (opts.scenario === undefined || sc.name === opts.scenario) && goal ? [{ sc, goal }] : [];
+  });
+  const [strategyResult, scenarios] = await Promise.all([
+    strategyEffect(ctx, marketing),
+    Promise.all(picked.map(({ sc, goal }) => scenarioEffect(ctx, sc, goal))),
+  ]);
   return {
     ...base,
     currency: strategy.currency,
-    strategy: await strategyEffect(ctx, marketing),
+    strategy: strategyResult,
     scenarios,
     warnings: [],
   };
@@ -206,7 +218,8 @@ async function scenarioEffect(ctx: Ctx, sc: Scenario, goal: Goal): Promise<Scena
     treatment: figures("treatment", treatment),
     effect,
     variants,
-    experiment: sc.experiment ? await experimentStatus(ctx, sc, rows, controlSource) : null,
+    experiment:
+      sc.experiment && ctx.experiments ? await experimentStatus(ctx, sc, rows, controlSource) : null,
     pilot: pilotRows.length > 0 ? figures("pilot", sum(pilotRows)) : null,
     globalControl: figures("global control", sum(held)),
     warnings: [...warnings, ...openWindows(control, treatment)],

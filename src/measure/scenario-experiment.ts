@@ -35,6 +35,8 @@ export interface Ctx {
   to: Date;
   pilots: string[];
   bootstrap: boolean;
+  /** the variant tests' status is computed (not for the metrics tree) */
+  experiments: boolean;
 }
 
 export function query(
@@ -145,7 +147,16 @@ export async function closedWindowTotals(
   const goal = strategy.goals[sc.goal];
   if (!goal) return experimentArms([], sc, null);
   const pilots = await pilotKeys(db, workspaceId, [sc.name]);
-  const ctx: Ctx = { db, workspaceId, strategy, from: new Date(0), to, pilots, bootstrap: false };
+  const ctx: Ctx = {
+    db,
+    workspaceId,
+    strategy,
+    from: new Date(0),
+    to,
+    pilots,
+    bootstrap: false,
+    experiments: false,
+  };
   const rows = await outcomeTotals(db, { ...query(ctx, [sc], [goal], true), closedOnly: true });
   const own = rows.some((r) => r.variant === CONTROL_ARM) || (sc.experiment?.control ?? 0) > 0;
   return experimentArms(rows, sc, own ? "scenario" : "global");

@@ -3,7 +3,7 @@
 // goal window counted from that entry, and the cost of the messages actually sent — summed per group in one query,
 // so the report needs no row per customer (except the bootstrap, which asks for the revenues themselves).
 import type { Db } from "./db.ts";
-import { ORDER_KINDS, orderAmount, trackKind } from "./event-sql.ts";
+import { kindOf, trackKind } from "./event-sql.ts";
 
 export interface OutcomeQuery {
   workspaceId: number;
@@ -41,9 +41,8 @@ export interface GroupTotals {
   cost: number;
 }
 
-// Orders and refunds as the profile and the value models count them (store/event-sql.ts).
+// Goal events read through the track-kind index; orders and refunds from order_facts (store/event-sql.ts).
 const KIND = trackKind("e");
-const AMOUNT = orderAmount("e");
 const SENT = "('sent', 'delivered', 'opened', 'clicked', 'bounced')";
 
 function build(q: OutcomeQuery): { ctes: string; values: unknown[] } {
@@ -78,14 +77,20 @@ function build(q: OutcomeQuery): { ctes: string; values: unknown[] } {
      ${q.closedOnly ? "AND se.entered_at + $7::float8 * interval '1 millisecond' <= $4::timestamptz" : ""}
    ORDER BY se.customer_id, se.entered_at, se.entry_id
 ), o AS MATERIALIZED (
-  SELECT f.customer_id,
-         COALESCE(bool_or(${goal}), false) AS converted,
-         COALESCE(sum(CASE ${KIND} WHEN 'order_completed' THEN ${AMOUNT}
-                                  WHEN 'order_refunded' THEN -abs(${AMOUNT}) ELSE 0 END), 0) AS revenue
-    FROM f LEFT JOIN events e
-      ON e.workspace_id = $1 AND e.customer_id = f.customer_id AND e.type = 'track'
-     AND e.occurred_at >= f.entered_at AND e.occurred_at <= ${end}
-     AND (e.name = ANY($6::text[]) OR ${KIND} IN ${ORDER_KINDS})
+  SELECT f.customer_id, COALESCE(bool_or(x.goal), false) AS converted, COALESCE(sum(x.revenue), 0) AS revenue
+    FROM f LEFT JOIN (
+      -- the goal events and the orders of the period (an entry's window ends by its close): a goal that is an
+      -- order is in both, once as the goal and once as revenue
+      SELECT e.customer_id, e.occurred_at, ${goal} AS goal, 0 AS revenue
+        FROM events e
+       WHERE e.workspace_id = $1 AND e.type = 'track' AND e.name = ANY($6::text[])
+         AND ${KIND} = ANY(ARRAY(SELECT ${kindOf("n")} FROM unnest($6::text[]) n))
+         AND e.occurred_at >= $3 AND e.occurred_at <= $4
+      UNION ALL
+      SELECT r.customer_id, r.occurred_at, false, CASE WHEN r.refund THEN -abs(r.amount) ELSE r.amount END
+        FROM order_facts r
+       WHERE r.workspace_id = $1 AND r.occurred_at >= $3 AND r.occurred_at <= $4
+    ) x ON x.customer_id = f.customer_id AND x.occurred_at >= f.entered_at AND x.occurred_at <= ${end}
    GROUP BY f.customer_id
 ), c AS MATERIALIZED (
   SELECT f.customer_id, count(*) AS sent, sum(m.cost) AS cost
