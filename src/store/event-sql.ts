@@ -13,8 +13,13 @@ export function trackKind(alias: string): string {
   return kindOf(`${alias}.name`);
 }
 
-/** The kinds of the orders and refunds the profile counts ("Order Completed", "order-refunded"…). */
-export const ORDER_KINDS = "('order_completed', 'order_refunded')";
+/**
+ * The track event under `alias` has one of the kinds of the names in the text array `names` (a parameter): added
+ * beside an exact `name = ANY(names)`, it lets the index find a goal's events.
+ */
+export function kindAmong(alias: string, names: string): string {
+  return `${trackKind(alias)} = ANY(ARRAY(SELECT ${kindOf("n")} FROM unnest(${names}) n))`;
+}
 
 /** An event's order amount (revenue, else total, else 0) as the profile and the value models read it. */
 export function orderAmount(alias: string): string {

@@ -2,7 +2,7 @@
 // channel, messages by scenario and channel, scenario entries, and goal conversions after entry. Each is one
 // aggregate query over the period's rows, never a query per customer. Periods are half-open: from ≤ t < to.
 import type { Queryable } from "./customers.ts";
-import { kindOf, orderAmount, trackKind } from "./event-sql.ts";
+import { kindAmong, orderAmount, trackKind } from "./event-sql.ts";
 
 // Orders and refunds from order_facts; unsubscribes and goal events under the names the profile counts
 // (ingest/profile.ts eventKind), read through the track-kind index (store/event-sql.ts).
@@ -248,7 +248,7 @@ export async function goalTotals(
        SELECT e.customer_id, e.name, e.occurred_at, ${AMOUNT} AS amount
          FROM events e
         WHERE e.workspace_id = $1::integer AND e.type = 'track' AND e.name = ANY($7::text[])
-          AND ${KIND} = ANY(ARRAY(SELECT ${kindOf("n")} FROM unnest($7::text[]) n))
+          AND ${kindAmong("e", "$7::text[]")}
           AND e.occurred_at >= $2::timestamptz AND e.occurred_at <= $3::timestamptz + $9::interval
           ${filter ? `AND ${filter.sql}` : ""}),
      per AS (

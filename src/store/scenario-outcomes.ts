@@ -3,7 +3,7 @@
 // goal window counted from that entry, and the cost of the messages actually sent — summed per group in one query,
 // so the report needs no row per customer (except the bootstrap, which asks for the revenues themselves).
 import type { Db } from "./db.ts";
-import { kindOf, trackKind } from "./event-sql.ts";
+import { kindAmong } from "./event-sql.ts";
 
 export interface OutcomeQuery {
   workspaceId: number;
@@ -41,8 +41,7 @@ export interface GroupTotals {
   cost: number;
 }
 
-// Goal events read through the track-kind index; orders and refunds from order_facts (store/event-sql.ts).
-const KIND = trackKind("e");
+// Goal events are read through the track-kind index, orders and refunds from order_facts (store/event-sql.ts).
 const SENT = "('sent', 'delivered', 'opened', 'clicked', 'bounced')";
 
 function build(q: OutcomeQuery): { ctes: string; values: unknown[] } {
@@ -84,7 +83,7 @@ function build(q: OutcomeQuery): { ctes: string; values: unknown[] } {
       SELECT e.customer_id, e.occurred_at, ${goal} AS goal, 0 AS revenue
         FROM events e
        WHERE e.workspace_id = $1 AND e.type = 'track' AND e.name = ANY($6::text[])
-         AND ${KIND} = ANY(ARRAY(SELECT ${kindOf("n")} FROM unnest($6::text[]) n))
+         AND ${kindAmong("e", "$6::text[]")}
          AND e.occurred_at >= $3 AND e.occurred_at <= $4
       UNION ALL
       SELECT r.customer_id, r.occurred_at, false, CASE WHEN r.refund THEN -abs(r.amount) ELSE r.amount END
