@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS order_facts (
 CREATE INDEX IF NOT EXISTS order_facts_time_idx ON order_facts (workspace_id, occurred_at);
 CREATE INDEX IF NOT EXISTS order_facts_customer_idx ON order_facts (workspace_id, customer_id, occurred_at);
 
+-- Updates and deletes (a merge, an edit, erasure) are rare and touch few orders: a row trigger on orders only.
 CREATE OR REPLACE FUNCTION tact_order_facts_sync() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP IN ('UPDATE', 'DELETE') THEN
@@ -53,7 +54,7 @@ BEGIN
          AND occurred_at = OLD.occurred_at
        LIMIT 1);
   END IF;
-  IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.type = 'track'
+  IF TG_OP = 'UPDATE' AND NEW.type = 'track'
      AND tact_track_kind(NEW.name) IN ('order_completed', 'order_refunded') THEN
     INSERT INTO order_facts (workspace_id, customer_id, message_id, occurred_at, refund, amount, order_id)
     VALUES (NEW.workspace_id, NEW.customer_id, NEW.message_id, NEW.occurred_at,
@@ -63,10 +64,21 @@ BEGIN
   RETURN NULL;
 END $$;
 
+-- Inserts (ingestion's COPY and INSERT of whole batches) copy their orders set-wise, once per statement: with a
+-- row trigger an insert of 300,000 mixed events took ~50% longer than without, with this one ~15%.
+CREATE OR REPLACE FUNCTION tact_order_facts_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO order_facts (workspace_id, customer_id, message_id, occurred_at, refund, amount, order_id)
+  SELECT workspace_id, customer_id, message_id, occurred_at, tact_track_kind(name) = 'order_refunded',
+         tact_order_amount(properties), properties ->> 'order_id'
+    FROM inserted
+   WHERE type = 'track' AND tact_track_kind(name) IN ('order_completed', 'order_refunded');
+  RETURN NULL;
+END $$;
+
 DROP TRIGGER IF EXISTS order_facts_insert ON events;
-CREATE TRIGGER order_facts_insert AFTER INSERT ON events FOR EACH ROW
-  WHEN (NEW.type = 'track' AND tact_track_kind(NEW.name) IN ('order_completed', 'order_refunded'))
-  EXECUTE FUNCTION tact_order_facts_sync();
+CREATE TRIGGER order_facts_insert AFTER INSERT ON events REFERENCING NEW TABLE AS inserted
+  FOR EACH STATEMENT EXECUTE FUNCTION tact_order_facts_inserted();
 DROP TRIGGER IF EXISTS order_facts_change ON events;
 CREATE TRIGGER order_facts_change AFTER UPDATE OR DELETE ON events FOR EACH ROW
   WHEN (OLD.type = 'track' AND tact_track_kind(OLD.name) IN ('order_completed', 'order_refunded'))
