@@ -1,6 +1,7 @@
 // Messages: every planned communication with its fate and the reason for it. A send step plans a message; the
 // outbox decides it by the communication rules at the moment of sending, then sends it through its channel.
 import type { ChannelEngagement, SentMessage } from "../core/rules/index.ts";
+import { byCustomer } from "./by-customer.ts";
 import type { Queryable } from "./customers.ts";
 
 export type Fate =
@@ -211,13 +212,7 @@ export async function sentHistory(
         AND COALESCE(sent_at, updated_at) > $3`,
     values: [ws, ids, since],
   });
-  const out = new Map<string, SentMessage[]>();
-  for (const { customer_id, ...m } of rows) {
-    const list = out.get(customer_id);
-    if (list) list.push(m);
-    else out.set(customer_id, [m]);
-  }
-  return out;
+  return byCustomer<SentMessage>(rows);
 }
 
 /** Each customer's messages, opens and clicks by channel since `since` (the arbiter's `best` reads six months). */

@@ -3,6 +3,7 @@
 // real-time path reads all three for its customers in one round trip (loadSubjects).
 import { VALUE_FIELDS } from "../core/condition/ast.ts";
 import type { CustomerFacts, CustomerValueFacts, Subject, SubjectEvent } from "../core/condition/index.ts";
+import { byCustomer } from "./by-customer.ts";
 import type { Queryable } from "./customers.ts";
 import type { OpenMemberships } from "./memberships.ts";
 
@@ -88,21 +89,14 @@ export async function loadEvents(
   needs: readonly EventNeeds[],
   now: Date,
 ): Promise<Map<string, SubjectEvent[]>> {
-  const out = new Map<string, SubjectEvent[]>();
   const params = eventParams(needs, now);
-  if (!params) return out;
+  if (!params) return new Map();
   const { rows } = await client.query<SubjectEvent & { customer_id: string }>({
     name: "tact-load-events",
     text: eventParts("ANY($2::bigint[])", EVENT_COLUMNS),
     values: [workspaceId, ids, ...params],
   });
-  for (const r of rows) {
-    const { customer_id, ...event } = r;
-    const list = out.get(customer_id);
-    if (list) list.push(event);
-    else out.set(customer_id, [event]);
-  }
-  return out;
+  return byCustomer<SubjectEvent>(rows);
 }
 
 // One row per customer: the facts, the open memberships as 'kind:name', and the events as JSON arrays
@@ -176,11 +170,5 @@ export async function loadGoalEvents(
         AND occurred_at >= $4 AND occurred_at <= $5`,
     values: [workspaceId, ids, names, from, to],
   });
-  const out = new Map<string, GoalEvent[]>();
-  for (const { customer_id, ...e } of rows) {
-    const list = out.get(customer_id);
-    if (list) list.push(e);
-    else out.set(customer_id, [e]);
-  }
-  return out;
+  return byCustomer<GoalEvent>(rows);
 }
