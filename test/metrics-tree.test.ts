@@ -12,7 +12,7 @@ import { kindOf, trackKind } from "../src/store/event-sql.ts";
 import { insertStrategyVersion } from "../src/store/strategies.ts";
 import { createWorkspace } from "../src/store/workspaces.ts";
 import { type TestDb, testDb } from "./helpers.ts";
-import { NOW, PERIOD, seedMetrics } from "./metrics-tree-seed.ts";
+import { NOW, PERIOD, STRATEGY, seedMetrics } from "./metrics-tree-seed.ts";
 
 let t: TestDb;
 let wsId: number;
@@ -244,6 +244,40 @@ test("an empty workspace, a period with no data: zeros and nulls, never NaN", as
   assert.equal(quiet.channels[0]?.rates.opened, null);
   assert.ok(quiet.goals.every((g) => g.verdict === "not_enough_data"));
   assert.ok(numbers(quiet).every(Number.isFinite));
+});
+
+test("a goal is its exact event name: an order spelled otherwise is revenue, not the goal", async () => {
+  const ws = await createWorkspace(t.db, "spelling");
+  await insertStrategyVersion(
+    t.db.pool,
+    ws.id,
+    { name: "Metrics school", source: STRATEGY, document: {}, appliedBy: "test", inboxEvents: [] },
+    new Date("2026-09-01T00:00:00Z"),
+  );
+  await t.db.pool.query(
+    `INSERT INTO customers (workspace_id, customer_id, first_seen_at) VALUES ($1, 1, '2026-09-01'), ($1, 2, '2026-09-01')`,
+    [ws.id],
+  );
+  await t.db.pool.query(
+    `INSERT INTO events (workspace_id, customer_id, message_id, type, name, occurred_at, received_at, properties)
+     VALUES ($1, 1, 's1', 'track', 'order_completed', '2026-10-03T10:00:00Z', now(), '{"revenue": 10}'),
+            ($1, 2, 's2', 'track', 'Order Completed', '2026-10-03T10:00:00Z', now(), '{"revenue": 20}')`,
+    [ws.id],
+  );
+  await t.db.pool.query(
+    `INSERT INTO scenario_entries (workspace_id, customer_id, scenario, version, entered_at, state, global_control, updated_at)
+     SELECT $1, c, 'winback', 1, '2026-10-01T00:00:00Z', 'completed', false, now() FROM unnest(ARRAY[1, 2]) c`,
+    [ws.id],
+  );
+  const tree = await metricsTree(t.db, ws.id, { ...PERIOD, now: NOW });
+  assert.equal(tree.revenue.revenue, 30);
+  const goal = tree.goals.find((g) => g.goal === "win_back");
+  assert.deepEqual([goal?.entries, goal?.conversions, goal?.revenue], [2, 1, 10]);
+  const effect = tree.scenarios.find((s) => s.scenario === "winback")?.effect;
+  assert.deepEqual(
+    [effect?.treatment.customers, effect?.treatment.conversionRate, effect?.treatment.revenue],
+    [2, 0.5, 30],
+  );
 });
 
 test("periods: defaults, whole days, and errors that name the field", () => {

@@ -52,14 +52,14 @@ function event(
 /** The facts, and the same read from events with the profile's rules, both sorted. */
 async function both(): Promise<{ facts: string[]; expected: string[] }> {
   const row = (r: Record<string, unknown>) =>
-    `${r.customer_id} ${r.message_id} ${(r.occurred_at as Date).toISOString()} ${r.refund} ${Number(r.amount)} ${r.order_id}`;
+    `${r.customer_id} ${r.message_id} ${(r.occurred_at as Date).toISOString()} ${r.refund} ${Number(r.amount)} ${r.order_id} ${JSON.stringify(r.name)}`;
   const facts = await t.db.pool.query(
-    "SELECT customer_id, message_id, occurred_at, refund, amount, order_id FROM order_facts WHERE workspace_id = $1",
+    "SELECT customer_id, message_id, occurred_at, refund, amount, order_id, name FROM order_facts WHERE workspace_id = $1",
     [ws],
   );
   const events = await t.db.pool.query(
     `SELECT customer_id, message_id, occurred_at, tact_track_kind(name) = 'order_refunded' AS refund,
-            tact_order_amount(properties) AS amount, properties ->> 'order_id' AS order_id
+            tact_order_amount(properties) AS amount, properties ->> 'order_id' AS order_id, name
        FROM events WHERE workspace_id = $1 AND type = 'track'
         AND tact_track_kind(name) IN ('order_completed', 'order_refunded')`,
     [ws],

@@ -1,5 +1,6 @@
 // What one event says about its customer's profile: contact points, consents, preference, time zone, orders.
 import { type CountryCode, parsePhoneNumberFromString } from "libphonenumber-js";
+import { eventKind } from "../core/event-kind.ts";
 import type { IdentityKey } from "../core/identity/resolve.ts";
 import type { WorkspaceSettingsRow } from "../store/schema.ts";
 import type { TrackedEvent } from "./normalize.ts";
@@ -37,13 +38,6 @@ export function normalizePhone(v: unknown, defaultCountry?: string): string | nu
   if (s.length === 0 || s.length > 32) return null;
   const p = parsePhoneNumberFromString(s, (defaultCountry as CountryCode | undefined) ?? undefined);
   return p?.isValid() ? p.number : null;
-}
-
-export function eventKind(name: string | null): string {
-  return (name ?? "")
-    .trim()
-    .toLowerCase()
-    .replace(/[\s-]+/g, "_");
 }
 
 function amount(v: unknown): number | null {

@@ -13,7 +13,6 @@ import {
   type Touch,
 } from "../core/attribution/index.ts";
 import type { Db } from "../store/db.ts";
-import { trackKind } from "../store/event-sql.ts";
 import { PROVIDER_KIND } from "../strategy/channel-kinds.ts";
 import type { Provider } from "../strategy/types.ts";
 
@@ -56,10 +55,8 @@ export const ATTRIBUTION_LABEL =
 const PAGE = 5000;
 const NONE = "(none)";
 
-// Conversions are the orders and refunds of order_facts (store/event-sql.ts, migration 012); touches are read
-// through the track-kind index.
-const KIND = trackKind("e");
-// Tact records interactions under exactly these names; their kind is the same, and is what the index holds.
+// Conversions are the orders and refunds of order_facts (store/event-sql.ts, migration 012); touches are the
+// converting customers' interaction events, read by customer. Tact records interactions under exactly these names.
 const INTERACTIONS = "('message_delivered', 'message_opened', 'message_clicked')";
 
 // $1 workspace, $2 from (or null), $3 to, $4 channels, $5 interactions, $6 window ms, $7 longest window ms.
@@ -80,17 +77,24 @@ const PAIRS_SQL = `WITH credited AS (
    WHERE c.workspace_id = $1 AND ($2::timestamptz IS NULL OR c.occurred_at >= $2) AND c.occurred_at < $3
 ), w AS (
   SELECT * FROM unnest($4::text[], $5::text[], $6::float8[]) AS w(channel, interaction, ms)
+), k AS (
+  -- the converting customers, each with the span their touches can fall in
+  SELECT customer_id, min(credit_at) - $7::float8 * interval '1 millisecond' AS lo, max(credit_at) AS hi
+    FROM credited GROUP BY customer_id
 ), touch AS (
+  -- each converting customer's interactions, looked up by customer: a period's conversions are a few customers
+  -- of many, their touches a few of the period's interactions
   SELECT e.customer_id, e.properties ->> 'message_id' AS message_id, w.channel, w.interaction,
          e.occurred_at, w.ms, e.properties ->> 'scenario' AS scenario, e.properties ->> 'step_id' AS step,
          e.properties ->> 'template' AS template
-    FROM events e
+    FROM k CROSS JOIN LATERAL (
+      SELECT * FROM events e
+       WHERE e.workspace_id = $1 AND e.customer_id = k.customer_id AND e.type = 'track'
+         AND e.name IN ${INTERACTIONS} AND e.occurred_at >= k.lo AND e.occurred_at <= k.hi
+         -- the whole span too: the months outside it are pruned once, not probed for each customer
+         AND e.occurred_at >= (SELECT min(lo) FROM k) AND e.occurred_at <= (SELECT max(hi) FROM k)) e
     JOIN w ON w.channel = e.properties ->> 'channel' AND w.interaction = substr(e.name, 9)
-   WHERE e.workspace_id = $1 AND e.type = 'track'
-     AND e.name IN ${INTERACTIONS} AND ${KIND} IN ${INTERACTIONS}
-     AND e.properties ->> 'message_id' IS NOT NULL
-     AND e.occurred_at >= (SELECT min(credit_at) FROM credited) - $7::float8 * interval '1 millisecond'
-     AND e.occurred_at <= (SELECT max(credit_at) FROM credited)
+   WHERE e.properties ->> 'message_id' IS NOT NULL
 )
 SELECT c.customer_id, c.conversion_id, c.kind, c.amount::float8 AS amount, c.credit_at,
        t.message_id, t.channel, t.interaction, t.occurred_at AS touched_at, t.scenario, t.step, t.template

@@ -18,7 +18,7 @@ import {
   type StrategyEffect,
   type VariantEffect,
 } from "./scenario-effect-types.ts";
-import { type Ctx, experimentStatus, query, sum } from "./scenario-experiment.ts";
+import { type Ctx, experimentStatus, query, type Row, sum } from "./scenario-experiment.ts";
 
 export type { EffectComparison, GroupFigures } from "./effect-comparison.ts";
 export * from "./scenario-effect-types.ts";
@@ -69,10 +69,34 @@ export async function scenarioEffects(
     const goal = strategy.goals[sc.goal];
     return (opts.scenario === undefined || sc.name === opts.scenario) && goal ? [{ sc, goal }] : [];
   });
-  const [strategyResult, scenarios] = await Promise.all([
+  // the scenarios whose goals have no condition are measured in one query; one with a condition alone
+  const together = picked.filter(({ goal }) => !goal.where);
+  const alone = picked.filter(({ goal }) => goal.where);
+  const measure = (list: typeof picked) =>
+    outcomeTotals(
+      ctx.db,
+      query(
+        ctx,
+        list.map(({ sc, goal }) => ({ key: sc.name, scenarios: [sc], goals: [goal] })),
+        true,
+      ),
+    );
+  const [strategyResult, ...totals] = await Promise.all([
     strategyEffect(ctx, marketing),
-    Promise.all(picked.map(({ sc, goal }) => scenarioEffect(ctx, sc, goal))),
+    together.length > 0 ? measure(together) : Promise.resolve([]),
+    ...alone.map((p) => measure([p])),
   ]);
+  const rows = totals.flat();
+  const scenarios = await Promise.all(
+    picked.map(({ sc, goal }) =>
+      scenarioEffect(
+        ctx,
+        sc,
+        goal,
+        rows.filter((r) => r.group === sc.name),
+      ),
+    ),
+  );
   return {
     ...base,
     currency: strategy.currency,
@@ -117,8 +141,9 @@ async function strategyEffect(ctx: Ctx, marketing: readonly Scenario[]): Promise
     ...new Set(marketing.map((s) => ctx.strategy.goals[s.goal]).filter((g): g is Goal => g !== undefined)),
   ];
   if (goals.length === 0) return null;
-  const q = query(ctx, marketing, goals, false);
+  const q = query(ctx, [{ key: "strategy", scenarios: marketing, goals }], false);
   const rows = await outcomeTotals(ctx.db, q);
+  const group = q.groups[0];
   const control = sum(rows.filter((r) => r.globalControl === true));
   const treatment = sum(rows.filter((r) => r.globalControl === false));
   const unrecorded = sum(rows.filter((r) => r.globalControl === null)).n;
@@ -141,8 +166,8 @@ async function strategyEffect(ctx: Ctx, marketing: readonly Scenario[]): Promise
       )
     : null;
   return {
-    goalEvents: q.goalEvents.slice(),
-    windowDays: q.windowMs / DAY,
+    goalEvents: group?.goalEvents.slice() ?? [],
+    windowDays: (group?.windowMs ?? 0) / DAY,
     treatment: figures("everyone else", treatment),
     control: figures("global control", control),
     effect,
@@ -164,9 +189,12 @@ function openWindows(control: GroupTotals, treatment: GroupTotals): string[] {
     : [];
 }
 
-async function scenarioEffect(ctx: Ctx, sc: Scenario, goal: Goal): Promise<ScenarioEffect> {
-  const q = query(ctx, [sc], [goal], true);
-  const rows = await outcomeTotals(ctx.db, q);
+async function scenarioEffect(
+  ctx: Ctx,
+  sc: Scenario,
+  goal: Goal,
+  rows: readonly Row[],
+): Promise<ScenarioEffect> {
   const live = rows.filter((r) => !r.pilot);
   const held = live.filter((r) => r.globalControl === true);
   const open = live.filter((r) => r.globalControl !== true);
@@ -183,7 +211,14 @@ async function scenarioEffect(ctx: Ctx, sc: Scenario, goal: Goal): Promise<Scena
       return r.globalControl === true ? true : r.variant === CONTROL_ARM ? null : false;
     return r.globalControl === true ? null : r.variant === CONTROL_ARM;
   };
-  const boot = controlSource ? await revenuesBy(ctx, q, side, (v) => v ?? "") : null;
+  const boot = controlSource
+    ? await revenuesBy(
+        ctx,
+        query(ctx, [{ key: sc.name, scenarios: [sc], goals: [goal] }], true),
+        side,
+        (v) => v ?? "",
+      )
+    : null;
   const effect =
     controlSource && comparable(control, treatment, warnings, "the control group")
       ? compareGroups(

@@ -6,6 +6,7 @@ import { compileEventFilter } from "../store/condition-sql.ts";
 import type { Db } from "../store/db.ts";
 import { type ExperimentDecision, experimentDecision, experimentKey } from "../store/experiment-decisions.ts";
 import {
+  leadingValues,
   type OutcomeQuery,
   outcomeTotals,
   pilotKeys,
@@ -39,32 +40,41 @@ export interface Ctx {
   experiments: boolean;
 }
 
-export function query(
-  ctx: Ctx,
-  scenarios: readonly Scenario[],
-  goals: readonly Goal[],
-  perScenario: boolean,
-): OutcomeQuery {
-  const fixed = [
+/** Scenarios (or, for the strategy, every marketing scenario at once) measured together against their goals. */
+export interface Measured {
+  key: string;
+  scenarios: readonly Scenario[];
+  goals: readonly Goal[];
+}
+
+/**
+ * The outcome query of one or more groups: each scenario on its own (perScenario: cost by entry, pilot entries
+ * reported apart), or the whole strategy. A goal with a `where` is measured alone (its filter is one group's).
+ */
+export function query(ctx: Ctx, measured: readonly Measured[], perScenario: boolean): OutcomeQuery {
+  const groups = measured.map((m) => ({
+    key: m.key,
+    scenarios: m.scenarios.map((s) => s.name),
+    goalEvents: [...new Set(m.goals.map((g) => g.event))],
+    windowMs: Math.max(0, ...m.goals.map((g) => g.windowMs)),
+  }));
+  const only = measured.length === 1 && measured[0]?.goals.length === 1 ? measured[0].goals[0] : undefined;
+  if (measured.length > 1 && measured.some((m) => m.goals.some((g) => g.where)))
+    throw new Error("a goal with a condition is measured alone");
+  const leading = leadingValues(
     ctx.workspaceId,
-    scenarios.map((s) => s.name),
+    groups.flatMap((g) => g.scenarios),
     ctx.from,
     ctx.to,
     ctx.pilots,
-    goals.map((g) => g.event),
-  ];
-  const windowMs = Math.max(0, ...goals.map((g) => g.windowMs));
-  const only = goals.length === 1 ? goals[0] : undefined;
+    groups.flatMap((g) => g.goalEvents),
+  );
   return {
     workspaceId: ctx.workspaceId,
-    scenarios: scenarios.map((s) => s.name),
+    groups,
     pilotKeys: ctx.pilots,
     dropPilot: !perScenario,
-    goalEvents: [...new Set(goals.map((g) => g.event))],
-    goalFilter: only?.where
-      ? compileEventFilter(only.where.ast, EVENT_ONLY_ENV, ctx.to, [...fixed, windowMs])
-      : null,
-    windowMs,
+    goalFilter: only?.where ? compileEventFilter(only.where.ast, EVENT_ONLY_ENV, ctx.to, leading) : null,
     from: ctx.from,
     to: ctx.to,
     costBy: perScenario ? "entry" : "window",
@@ -157,7 +167,10 @@ export async function closedWindowTotals(
     bootstrap: false,
     experiments: false,
   };
-  const rows = await outcomeTotals(db, { ...query(ctx, [sc], [goal], true), closedOnly: true });
+  const rows = await outcomeTotals(db, {
+    ...query(ctx, [{ key: sc.name, scenarios: [sc], goals: [goal] }], true),
+    closedOnly: true,
+  });
   const own = rows.some((r) => r.variant === CONTROL_ARM) || (sc.experiment?.control ?? 0) > 0;
   return experimentArms(rows, sc, own ? "scenario" : "global");
 }

@@ -1,11 +1,12 @@
 // Set-wise totals of one period for the reports: orders and refunds (with a day-by-day series), unsubscribes by
 // channel, messages by scenario and channel, scenario entries, and goal conversions after entry. Each is one
 // aggregate query over the period's rows, never a query per customer. Periods are half-open: from ≤ t < to.
+import { isOrderName } from "../core/event-kind.ts";
 import type { Queryable } from "./customers.ts";
 import { kindAmong, orderAmount, trackKind } from "./event-sql.ts";
 
-// Orders and refunds from order_facts; unsubscribes and goal events under the names the profile counts
-// (ingest/profile.ts eventKind), read through the track-kind index (store/event-sql.ts).
+// Orders and refunds (and goals that are orders) from order_facts; unsubscribes and other goal events under the
+// names the profile counts (core/event-kind.ts), read through the track-kind index (store/event-sql.ts).
 const KIND = trackKind("e");
 
 const AMOUNT = orderAmount("e");
@@ -176,6 +177,8 @@ export interface GoalQuery {
   scenarios: readonly string[];
   event: string;
   windowMs: number;
+  /** the goal's target is revenue: its events' amounts are read */
+  revenue: boolean;
 }
 
 export interface GoalTotals {
@@ -228,7 +231,35 @@ export async function goalTotals(
   filter?: { sql: string; values: unknown[] },
 ): Promise<GoalTotals[]> {
   if (goals.length === 0) return [];
-  const values = filter?.values ?? goalQueryLeading(workspaceId, period.from, period.to, period.now, goals);
+  // Without a `where` on the event's properties, goals that are orders are read from order_facts ($11), the
+  // others from the events: those whose amount a revenue target needs from their properties ($12), the rest from
+  // the index alone ($10). With a `where`, every goal event is read from the events ($7) with its properties.
+  const names = [...new Set(goals.map((g) => g.event))];
+  const priced = new Set(goals.filter((g) => g.revenue).map((g) => g.event));
+  const values =
+    filter?.values ??
+    goalQueryLeading(workspaceId, period.from, period.to, period.now, goals).concat([
+      names.filter((n) => !isOrderName(n) && !priced.has(n)),
+      names.filter(isOrderName),
+      names.filter((n) => !isOrderName(n) && priced.has(n)),
+    ]);
+  const events = (list: string, amount: string, where = "") => `
+       SELECT e.customer_id, e.name, e.occurred_at, ${amount} AS amount
+         FROM events e
+        WHERE e.workspace_id = $1::integer AND e.type = 'track' AND e.name = ANY(${list})
+          AND ${kindAmong("e", list)}
+          AND e.occurred_at >= $2::timestamptz AND e.occurred_at <= $3::timestamptz + $9::interval ${where}`;
+  const ev = filter
+    ? events("$7::text[]", AMOUNT, `AND ${filter.sql}`)
+    : `${events("$10::text[]", "0")}
+       UNION ALL
+       SELECT r.customer_id, r.name, r.occurred_at, r.amount
+         FROM order_facts r
+        WHERE r.workspace_id = $1::integer AND r.name = ANY($11::text[])
+          AND r.occurred_at >= $2::timestamptz AND r.occurred_at <= $3::timestamptz + $9::interval
+       UNION ALL ${events("$12::text[]", AMOUNT)}`;
+  // The entries are counted by themselves, and those that reached the goal (hit: a few of them) apart: no row
+  // per entry is grouped against the events.
   const { rows } = await client.query<{
     goal: string;
     matured: string;
@@ -244,33 +275,27 @@ export async function goalTotals(
          FROM scenario_entries se JOIN g ON g.scenario = se.scenario
         WHERE se.workspace_id = $1::integer AND se.entered_at >= $2::timestamptz AND se.entered_at < $3::timestamptz
           AND se.variant IS DISTINCT FROM 'control' AND se.global_control IS NOT TRUE),
-     ev AS (
-       SELECT e.customer_id, e.name, e.occurred_at, ${AMOUNT} AS amount
-         FROM events e
-        WHERE e.workspace_id = $1::integer AND e.type = 'track' AND e.name = ANY($7::text[])
-          AND ${kindAmong("e", "$7::text[]")}
-          AND e.occurred_at >= $2::timestamptz AND e.occurred_at <= $3::timestamptz + $9::interval
-          ${filter ? `AND ${filter.sql}` : ""}),
-     per AS (
-       SELECT s.goal, s.entry_id, s.until <= $4::timestamptz AS matured, count(ev.customer_id) AS n,
-              sum(ev.amount) AS amount
-         FROM s LEFT JOIN ev ON ev.customer_id = s.customer_id AND ev.name = s.event
-                             AND ev.occurred_at >= s.entered_at AND ev.occurred_at <= s.until
-        GROUP BY 1, 2, 3)
-     SELECT goal, count(*) FILTER (WHERE matured) AS matured, count(*) FILTER (WHERE NOT matured) AS pending,
-            count(*) FILTER (WHERE matured AND n > 0) AS converted,
-            COALESCE(sum(amount) FILTER (WHERE matured), 0) AS revenue
-       FROM per GROUP BY goal`,
+     ev AS (${ev}),
+     hit AS MATERIALIZED (
+       SELECT s.goal, s.entry_id, sum(ev.amount) AS amount
+         FROM s JOIN ev ON ev.customer_id = s.customer_id AND ev.name = s.event
+                       AND ev.occurred_at >= s.entered_at AND ev.occurred_at <= s.until
+        WHERE s.until <= $4::timestamptz
+        GROUP BY 1, 2)
+     SELECT goal, count(*) FILTER (WHERE until <= $4::timestamptz) AS matured,
+            count(*) FILTER (WHERE until > $4::timestamptz) AS pending, 0 AS converted, 0 AS revenue
+       FROM s GROUP BY goal
+     UNION ALL
+     SELECT goal, 0, 0, count(*), COALESCE(sum(amount), 0) FROM hit GROUP BY goal`,
     values,
   );
-  return goals.map((g) => {
-    const r = rows.find((x) => x.goal === g.goal);
-    return {
-      goal: g.goal,
-      matured: Number(r?.matured ?? 0),
-      pending: Number(r?.pending ?? 0),
-      converted: Number(r?.converted ?? 0),
-      revenue: Number(r?.revenue ?? 0),
-    };
-  });
+  const total = (goal: string, k: "matured" | "pending" | "converted" | "revenue") =>
+    rows.filter((x) => x.goal === goal).reduce((a, x) => a + Number(x[k]), 0);
+  return goals.map((g) => ({
+    goal: g.goal,
+    matured: total(g.goal, "matured"),
+    pending: total(g.goal, "pending"),
+    converted: total(g.goal, "converted"),
+    revenue: total(g.goal, "revenue"),
+  }));
 }

@@ -1,22 +1,36 @@
 // Outcomes of the engine's own journeys, set-wise: each customer's first entry in a period (of one scenario, or of
 // any marketing scenario for the whole strategy), the goal conversion and the revenue net of refunds inside the
 // goal window counted from that entry, and the cost of the messages actually sent — summed per group in one query,
-// so the report needs no row per customer (except the bootstrap, which asks for the revenues themselves).
+// so the report needs no row per customer (except the bootstrap, which asks for the revenues themselves). Several
+// scenarios are measured in one query, each a group: the period's entries, goal events, orders and messages are
+// read once for all of them. Goal events are read through the track-kind index; orders and refunds (and goals
+// that are orders) from order_facts (store/event-sql.ts).
+import { isOrderName } from "../core/event-kind.ts";
 import type { Db } from "./db.ts";
 import { kindAmong } from "./event-sql.ts";
 
+/** A set of customers measured together: one scenario, or every marketing scenario for the whole strategy. */
+export interface OutcomeGroup {
+  key: string;
+  /** the scenarios whose entries count; a customer counts once per group, from their first entry */
+  scenarios: readonly string[];
+  goalEvents: readonly string[];
+  windowMs: number;
+}
+
 export interface OutcomeQuery {
   workspaceId: number;
-  /** the scenarios whose entries count; for the strategy: every marketing scenario */
-  scenarios: readonly string[];
+  /** measured side by side in one pass over the entries, goal events, orders and messages */
+  groups: readonly OutcomeGroup[];
   /** `scenario#version` of entries made while the scenario was in pilot mode */
   pilotKeys: readonly string[];
   /** for the strategy: pilot entries are left out altogether rather than reported apart */
   dropPilot: boolean;
-  goalEvents: readonly string[];
-  /** SQL over `e.properties` narrowing the goal events (a goal's `where`), with its bind values after ours */
+  /**
+   * SQL over `e.properties` narrowing the goal events (a goal's `where`; one group only), with its bind values
+   * after the leading ones of `leadingValues`
+   */
   goalFilter: { sql: string; values: unknown[] } | null;
-  windowMs: number;
   from: Date;
   to: Date;
   /** cost of the counted entry's messages (a scenario), or of every marketing message in the window (strategy) */
@@ -26,6 +40,8 @@ export interface OutcomeQuery {
 }
 
 export interface GroupTotals {
+  /** the OutcomeGroup's key */
+  group: string;
   variant: string | null;
   globalControl: boolean | null;
   pilot: boolean;
@@ -41,123 +57,182 @@ export interface GroupTotals {
   cost: number;
 }
 
-// Goal events are read through the track-kind index, orders and refunds from order_facts (store/event-sql.ts).
 const SENT = "('sent', 'delivered', 'opened', 'clicked', 'bounced')";
 
+/** The query's leading bind values, which a goal filter is compiled after ($1 … $6). */
+export function leadingValues(
+  workspaceId: number,
+  scenarios: readonly string[],
+  from: Date,
+  to: Date,
+  pilotKeys: readonly string[],
+  goalEvents: readonly string[],
+): unknown[] {
+  return [workspaceId, [...scenarios], from, to, [...pilotKeys], [...goalEvents]];
+}
+
 function build(q: OutcomeQuery): { ctes: string; values: unknown[] } {
-  const fixed: unknown[] = [
+  const filter = q.goalFilter;
+  if (filter && q.groups.length !== 1) throw new Error("a goal filter measures one group");
+  const goalEvents = [...new Set(q.groups.flatMap((g) => g.goalEvents))];
+  // A goal that is an order (and has no `where` on its properties) is read from order_facts with the revenue;
+  // other goal events from the events, through the track-kind index: $6 holds the names read from the events.
+  const fromOrders = filter ? [] : goalEvents.filter(isOrderName);
+  const values = leadingValues(
     q.workspaceId,
-    [...q.scenarios],
+    [...new Set(q.groups.flatMap((g) => g.scenarios))],
     q.from,
     q.to,
-    [...q.pilotKeys],
-    [...q.goalEvents],
-    q.windowMs,
-  ];
-  const filter = q.goalFilter;
-  const values = filter ? [...fixed, ...filter.values.slice(fixed.length)] : fixed;
-  const goal = `e.name = ANY($6::text[])${filter ? ` AND (${filter.sql})` : ""}`;
-  const end = "LEAST(f.entered_at + $7::float8 * interval '1 millisecond', $4::timestamptz)";
-  const cost =
-    q.costBy === "entry"
-      ? "m.entry_id = f.entry_id"
-      : `m.customer_id = f.customer_id AND m.kind = 'marketing' AND m.sent_at >= f.entered_at AND m.sent_at <= ${end}`;
-  // The outcomes (o) and costs (c) per customer are materialized: without statistics on the entries (the
-  // embedded database has no autovacuum, and a new workspace is in none) f is estimated at one row, and the
-  // planner put o and c inside a nested loop over f, aggregating every customer's events again for each customer
-  // (25 s for 400 customers on the embedded database). Computed once each, they cost the same whatever the estimate.
-  const ctes = `WITH f AS (
-  SELECT DISTINCT ON (se.customer_id) se.customer_id, se.entry_id, se.entered_at, se.variant, se.global_control,
-         (se.scenario || '#' || se.version) = ANY($5::text[]) AS pilot,
-         se.entered_at + $7::float8 * interval '1 millisecond' > $4::timestamptz AS pending
-    FROM scenario_entries se
+    q.pilotKeys,
+    goalEvents.filter((n) => !fromOrders.includes(n)),
+  );
+  if (filter) values.push(...filter.values.slice(values.length));
+  // each group by its index (gi), its goals once (gg)
+  const groups = q.groups.flatMap((g, gi) =>
+    g.scenarios.map((scenario) => ({ gi, scenario, window_ms: g.windowMs, goals: g.goalEvents })),
+  );
+  values.push(JSON.stringify(groups), fromOrders);
+  const [groupsAt, ordersAt] = [values.length - 1, values.length];
+  // f: each customer's first entry per group, with the group's figures' keys (GROUP_KEYS) and the end of its window
+  // o: the customers with a goal event or an order in their window, their conversion and revenue. It is
+  // materialized: without statistics on the entries (the embedded database has no autovacuum, and a new workspace
+  // is in none) f is estimated at one row, and the planner put o inside a nested loop over f, aggregating every
+  // customer's events again for each customer (25 s for 400 customers on the embedded database).
+  const ctes = `WITH g AS (
+  SELECT * FROM json_to_recordset($${groupsAt}::json) AS g(gi integer, scenario text, window_ms float8, goals text[])
+), gg AS (
+  SELECT DISTINCT ON (gi) gi, goals FROM g
+), f AS (
+  SELECT DISTINCT ON (g.gi, se.customer_id) g.gi, se.customer_id, se.entry_id, se.entered_at,
+         LEAST(se.entered_at + g.window_ms * interval '1 millisecond', $4::timestamptz) AS until, se.variant,
+         se.global_control, (se.scenario || '#' || se.version) = ANY($5::text[]) AS pilot,
+         se.entered_at + g.window_ms * interval '1 millisecond' > $4::timestamptz AS pending
+    FROM scenario_entries se JOIN g ON g.scenario = se.scenario
    WHERE se.workspace_id = $1 AND se.scenario = ANY($2::text[]) AND se.entered_at >= $3 AND se.entered_at < $4
      ${q.dropPilot ? "AND NOT (se.scenario || '#' || se.version) = ANY($5::text[])" : ""}
-     ${q.closedOnly ? "AND se.entered_at + $7::float8 * interval '1 millisecond' <= $4::timestamptz" : ""}
-   ORDER BY se.customer_id, se.entered_at, se.entry_id
+     ${q.closedOnly ? "AND se.entered_at + g.window_ms * interval '1 millisecond' <= $4::timestamptz" : ""}
+   ORDER BY g.gi, se.customer_id, se.entered_at, se.entry_id
 ), o AS MATERIALIZED (
-  SELECT f.customer_id, COALESCE(bool_or(x.goal), false) AS converted, COALESCE(sum(x.revenue), 0) AS revenue
-    FROM f LEFT JOIN (
-      -- the goal events and the orders of the period (an entry's window ends by its close): a goal that is an
-      -- order is in both, once as the goal and once as revenue
-      SELECT e.customer_id, e.occurred_at, ${goal} AS goal, 0 AS revenue
+  SELECT ${GROUP_KEYS.map((k) => `f.${k}`).join(", ")}, f.customer_id,
+         bool_or(x.goal AND x.name = ANY(gg.goals)) AS converted, sum(x.revenue) AS revenue
+    FROM f JOIN gg ON gg.gi = f.gi JOIN (
+      -- the goal events and the orders of the period (an entry's window ends by its close); an order is a goal
+      -- (read from order_facts) and revenue in one row
+      SELECT e.customer_id, e.occurred_at, e.name, ${filter ? `(${filter.sql})` : "true"} AS goal, 0 AS revenue
         FROM events e
        WHERE e.workspace_id = $1 AND e.type = 'track' AND e.name = ANY($6::text[])
          AND ${kindAmong("e", "$6::text[]")}
          AND e.occurred_at >= $3 AND e.occurred_at <= $4
       UNION ALL
-      SELECT r.customer_id, r.occurred_at, false, CASE WHEN r.refund THEN -abs(r.amount) ELSE r.amount END
+      SELECT r.customer_id, r.occurred_at, r.name, r.name = ANY($${ordersAt}::text[]),
+             CASE WHEN r.refund THEN -abs(r.amount) ELSE r.amount END
         FROM order_facts r
        WHERE r.workspace_id = $1 AND r.occurred_at >= $3 AND r.occurred_at <= $4
-    ) x ON x.customer_id = f.customer_id AND x.occurred_at >= f.entered_at AND x.occurred_at <= ${end}
-   GROUP BY f.customer_id
-), c AS MATERIALIZED (
-  SELECT f.customer_id, count(*) AS sent, sum(m.cost) AS cost
-    FROM f JOIN messages m ON m.workspace_id = $1 AND ${cost} AND m.fate IN ${SENT}
-   GROUP BY f.customer_id
+    ) x ON x.customer_id = f.customer_id AND x.occurred_at >= f.entered_at AND x.occurred_at <= f.until
+   GROUP BY ${GROUP_KEYS.map((k) => `f.${k}`).join(", ")}, f.customer_id
 )`;
   return { ctes, values };
 }
 
-/** Totals per (variant, global control, pilot) group. */
+/** What the totals are grouped by: the group, the customer's arm, global control, pilot, window still open. */
+const GROUP_KEYS = ["gi", "variant", "global_control", "pilot", "pending"] as const;
+
+/** Totals per (group, variant, global control, pilot, window open). */
 export async function outcomeTotals(db: Db, q: OutcomeQuery): Promise<GroupTotals[]> {
   const { ctes, values } = build(q);
+  const keys = GROUP_KEYS.join(", ");
+  const cost =
+    q.costBy === "entry"
+      ? "m.entry_id = f.entry_id"
+      : "m.customer_id = f.customer_id AND m.kind = 'marketing' AND m.sent_at >= f.entered_at AND m.sent_at <= f.until";
+  // Three sums per group, none needing a row per customer joined to another: customers (f), conversions and
+  // revenue (o: only the customers with an event), messages sent and their cost (the period's messages of f).
   const { rows } = await db.pool.query<{
+    gi: number;
     variant: string | null;
     global_control: boolean | null;
     pilot: boolean;
-    open: boolean;
-    n: string;
-    conversions: string;
-    revenue: string;
-    revenue_squares: string;
-    pending: string;
-    sent: string;
-    cost: string;
+    pending: boolean;
+    part: "f" | "o" | "c";
+    a: string;
+    b: string | null;
+    c: string | null;
   }>(
     `${ctes}
-SELECT f.variant, f.global_control, f.pilot, f.pending AS open, count(*) AS n,
-       count(*) FILTER (WHERE o.converted) AS conversions,
-       sum(o.revenue) AS revenue, sum(o.revenue * o.revenue) AS revenue_squares,
-       COALESCE(sum(c.sent), 0) AS sent, COALESCE(sum(c.cost), 0) AS cost
-  FROM f JOIN o ON o.customer_id = f.customer_id LEFT JOIN c ON c.customer_id = f.customer_id
- GROUP BY f.variant, f.global_control, f.pilot, f.pending
- ORDER BY f.pilot, f.global_control NULLS FIRST, f.variant NULLS FIRST, f.pending`,
+SELECT ${keys}, 'f' AS part, count(*) AS a, NULL::numeric AS b, NULL::numeric AS c FROM f GROUP BY ${keys}
+UNION ALL
+SELECT ${keys}, 'o', count(*) FILTER (WHERE converted), sum(revenue), sum(revenue * revenue) FROM o GROUP BY ${keys}
+UNION ALL
+SELECT ${GROUP_KEYS.map((k) => `f.${k}`).join(", ")}, 'c', count(*), sum(m.cost), NULL
+  FROM f JOIN messages m ON m.workspace_id = $1 AND ${cost} AND m.fate IN ${SENT}
+                         -- an entry's messages are sent after it, so in the period or later
+                         AND m.sent_at >= $3
+ GROUP BY ${GROUP_KEYS.map((k) => `f.${k}`).join(", ")}`,
     values,
   );
-  return rows.map((r) => ({
-    variant: r.variant,
-    globalControl: r.global_control,
-    pilot: r.pilot,
-    open: r.open,
-    n: Number(r.n),
-    conversions: Number(r.conversions),
-    revenue: Number(r.revenue),
-    revenueSquares: Number(r.revenue_squares),
-    pending: r.open ? Number(r.n) : 0,
-    sent: Number(r.sent),
-    cost: Number(r.cost),
-  }));
+  const totals = new Map<string, GroupTotals>();
+  for (const r of rows) {
+    const id = JSON.stringify([r.gi, r.variant, r.global_control, r.pilot, r.pending]);
+    let t = totals.get(id);
+    if (!t) {
+      t = {
+        group: q.groups[r.gi]?.key ?? String(r.gi),
+        variant: r.variant,
+        globalControl: r.global_control,
+        pilot: r.pilot,
+        open: r.pending,
+        n: 0,
+        conversions: 0,
+        revenue: 0,
+        revenueSquares: 0,
+        pending: 0,
+        sent: 0,
+        cost: 0,
+      };
+      totals.set(id, t);
+    }
+    if (r.part === "f") {
+      t.n = Number(r.a);
+      t.pending = r.pending ? t.n : 0;
+    } else if (r.part === "o") {
+      t.conversions = Number(r.a);
+      t.revenue = Number(r.b ?? 0);
+      t.revenueSquares = Number(r.c ?? 0);
+    } else {
+      t.sent = Number(r.a);
+      t.cost = Number(r.b ?? 0);
+    }
+  }
+  // groups with customers only, in a stable order
+  return [...totals.values()].filter((t) => t.n > 0).sort((x, y) => order(x).localeCompare(order(y)));
 }
+
+const order = (t: GroupTotals) =>
+  JSON.stringify([t.group, t.pilot, t.globalControl ?? "", t.variant ?? "", t.open]);
 
 /** Each counted customer's revenue with their group, for a bootstrap interval. */
 export async function outcomeRevenues(
   db: Db,
   q: OutcomeQuery,
-): Promise<{ variant: string | null; globalControl: boolean | null; pilot: boolean; revenue: number }[]> {
+): Promise<
+  { group: string; variant: string | null; globalControl: boolean | null; pilot: boolean; revenue: number }[]
+> {
   const { ctes, values } = build(q);
   const { rows } = await db.pool.query<{
+    gi: number;
     variant: string | null;
     global_control: boolean | null;
     pilot: boolean;
     revenue: string;
   }>(
     `${ctes}
-SELECT f.variant, f.global_control, f.pilot, o.revenue FROM f JOIN o ON o.customer_id = f.customer_id
- ORDER BY f.customer_id`,
+SELECT f.gi, f.variant, f.global_control, f.pilot, COALESCE(o.revenue, 0) AS revenue
+  FROM f LEFT JOIN o ON o.gi = f.gi AND o.customer_id = f.customer_id
+ ORDER BY f.gi, f.customer_id`,
     values,
   );
   return rows.map((r) => ({
+    group: q.groups[r.gi]?.key ?? String(r.gi),
     variant: r.variant,
     globalControl: r.global_control,
     pilot: r.pilot,

@@ -1,7 +1,7 @@
 -- How the reports read commerce: two functions every report, index and trigger share, an index of track events by
 -- kind and time, and order_facts, a compact copy of every order and refund kept by the database itself.
 
--- A track event's kind: its name as the profile normalises it (ingest/profile.ts eventKind) — trimmed, lower case,
+-- A track event's kind: its name as the profile normalises it (core/event-kind.ts) — trimmed, lower case,
 -- runs of spaces and hyphens as one `_` — so "Order Completed" and "order_completed" are one kind.
 CREATE OR REPLACE FUNCTION tact_track_kind(name text) RETURNS text
   LANGUAGE sql IMMUTABLE PARALLEL SAFE
