@@ -273,7 +273,8 @@ export async function goalTotals(
        SELECT se.entry_id, se.customer_id, se.entered_at, g.goal, g.event,
               se.entered_at + g.window_ms * interval '1 millisecond' AS until
          FROM scenario_entries se JOIN g ON g.scenario = se.scenario
-        WHERE se.workspace_id = $1::integer AND se.entered_at >= $2::timestamptz AND se.entered_at < $3::timestamptz
+        WHERE se.workspace_id = $1::integer AND se.scenario = ANY($6::text[])
+          AND se.entered_at >= $2::timestamptz AND se.entered_at < $3::timestamptz
           AND se.variant IS DISTINCT FROM 'control' AND se.global_control IS NOT TRUE),
      ev AS (${ev}),
      hit AS MATERIALIZED (
