@@ -46,8 +46,11 @@ export interface OpenOptions {
 //     with it, 8.8 s without).
 const SESSION_OPTIONS = "-c plan_cache_mode=force_generic_plan -c jit=off";
 
-/** The URL with the session's settings before any `options` it carries (which node-postgres would keep alone). */
-function withSessionOptions(databaseUrl: string): string {
+/**
+ * The URL with the session's settings before any `options` it carries (node-postgres keeps a URL's `options`
+ * alone); a connection string that is no URL gets them from the pool's `options`.
+ */
+export function withSessionOptions(databaseUrl: string): string {
   let url: URL;
   try {
     url = new URL(databaseUrl);
@@ -64,6 +67,7 @@ export async function openDb(opts: OpenOptions): Promise<Db> {
     const pool = new pg.Pool({
       connectionString: withSessionOptions(opts.databaseUrl),
       max: opts.poolSize ?? 10,
+      options: SESSION_OPTIONS,
     });
     pool.on("error", () => {
       // an idle client lost its connection; the pool replaces it on next use
