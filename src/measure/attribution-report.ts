@@ -56,8 +56,10 @@ const PAGE = 5000;
 const NONE = "(none)";
 
 // Conversions are the orders and refunds of order_facts (store/event-sql.ts, migration 012); touches are the
-// converting customers' interaction events, read by customer. Tact records interactions under exactly these names.
-const INTERACTIONS = "('message_delivered', 'message_opened', 'message_clicked')";
+// converting customers' interaction events, read by customer, one name at a time: with the name a constant the
+// planner reads events_track_customer_idx (customer, name, time), not every event of the customer's months.
+// Tact records interactions under exactly these names.
+const INTERACTION_NAMES = ["message_delivered", "message_opened", "message_clicked"] as const;
 
 // $1 workspace, $2 from (or null), $3 to, $4 channels, $5 interactions, $6 window ms, $7 longest window ms.
 // A refund is credited back to the touches that earned its order (the customer's order with the same
@@ -87,12 +89,15 @@ const PAIRS_SQL = `WITH credited AS (
   SELECT e.customer_id, e.properties ->> 'message_id' AS message_id, w.channel, w.interaction,
          e.occurred_at, w.ms, e.properties ->> 'scenario' AS scenario, e.properties ->> 'step_id' AS step,
          e.properties ->> 'template' AS template
-    FROM k CROSS JOIN LATERAL (
+    FROM k CROSS JOIN LATERAL (${INTERACTION_NAMES.map(
+      (name) => `
       SELECT * FROM events e
-       WHERE e.workspace_id = $1 AND e.customer_id = k.customer_id AND e.type = 'track'
-         AND e.name IN ${INTERACTIONS} AND e.occurred_at >= k.lo AND e.occurred_at <= k.hi
+       WHERE e.workspace_id = $1 AND e.customer_id = k.customer_id AND e.type = 'track' AND e.name = '${name}'
+         AND e.occurred_at >= k.lo AND e.occurred_at <= k.hi
          -- the whole span too: the months outside it are pruned once, not probed for each customer
-         AND e.occurred_at >= (SELECT min(lo) FROM k) AND e.occurred_at <= (SELECT max(hi) FROM k)) e
+         AND e.occurred_at >= (SELECT min(lo) FROM k) AND e.occurred_at <= (SELECT max(hi) FROM k)`,
+    ).join(`
+      UNION ALL`)}) e
     JOIN w ON w.channel = e.properties ->> 'channel' AND w.interaction = substr(e.name, 9)
    WHERE e.properties ->> 'message_id' IS NOT NULL
 )
