@@ -10,6 +10,6 @@ export function eventKind(name: string | null): string {
 }
 
 /** Kinds kept in order_facts (migration 012): every order and refund. */
-export const ORDER_KINDS: readonly string[] = ["order_completed", "order_refunded"];
+const ORDER_KINDS: readonly string[] = ["order_completed", "order_refunded"];
 
 export const isOrderName = (name: string): boolean => ORDER_KINDS.includes(eventKind(name));

@@ -42,7 +42,7 @@ export async function goalResults(
       goal: goal.name,
       event: goal.event,
       windowMs: goal.windowMs,
-      revenue: goal.target.kind === "revenue_per_customer",
+      revenueTarget: goal.target.kind === "revenue_per_customer",
       scenarios: Object.values(strategy.scenarios)
         .filter((s) => s.goal === goal.name)
         .map((s) => s.name),

@@ -18,7 +18,7 @@ import {
   type StrategyEffect,
   type VariantEffect,
 } from "./scenario-effect-types.ts";
-import { type Ctx, experimentStatus, query, type Row, sum } from "./scenario-experiment.ts";
+import { type Ctx, experimentStatus, query, type Row, scenariosQuery, sum } from "./scenario-experiment.ts";
 
 export type { EffectComparison, GroupFigures } from "./effect-comparison.ts";
 export * from "./scenario-effect-types.ts";
@@ -64,23 +64,15 @@ export async function scenarioEffects(
     bootstrap: Boolean(opts.bootstrap),
     experiments: opts.experiments !== false,
   };
-  // each scenario's queries and the strategy's are independent: they run side by side on the pool
   const picked = marketing.flatMap((sc) => {
     const goal = strategy.goals[sc.goal];
     return (opts.scenario === undefined || sc.name === opts.scenario) && goal ? [{ sc, goal }] : [];
   });
-  // the scenarios whose goals have no condition are measured in one query; one with a condition alone
+  // the scenarios whose goals have no condition are measured in one query, one with a condition alone; these
+  // queries and the strategy's are independent and run side by side on the pool
   const together = picked.filter(({ goal }) => !goal.where);
   const alone = picked.filter(({ goal }) => goal.where);
-  const measure = (list: typeof picked) =>
-    outcomeTotals(
-      ctx.db,
-      query(
-        ctx,
-        list.map(({ sc, goal }) => ({ key: sc.name, scenarios: [sc], goals: [goal] })),
-        true,
-      ),
-    );
+  const measure = (list: typeof picked) => outcomeTotals(ctx.db, scenariosQuery(ctx, list));
   const [strategyResult, ...totals] = await Promise.all([
     strategyEffect(ctx, marketing),
     together.length > 0 ? measure(together) : Promise.resolve([]),
@@ -212,12 +204,7 @@ async function scenarioEffect(
     return r.globalControl === true ? null : r.variant === CONTROL_ARM;
   };
   const boot = controlSource
-    ? await revenuesBy(
-        ctx,
-        query(ctx, [{ key: sc.name, scenarios: [sc], goals: [goal] }], true),
-        side,
-        (v) => v ?? "",
-      )
+    ? await revenuesBy(ctx, scenariosQuery(ctx, [{ sc, goal }]), side, (v) => v ?? "")
     : null;
   const effect =
     controlSource && comparable(control, treatment, warnings, "the control group")

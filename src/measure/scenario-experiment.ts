@@ -82,6 +82,15 @@ export function query(ctx: Ctx, measured: readonly Measured[], perScenario: bool
   };
 }
 
+/** The outcome query of scenarios each measured on its own against its goal, in one pass. */
+export function scenariosQuery(ctx: Ctx, list: readonly { sc: Scenario; goal: Goal }[]): OutcomeQuery {
+  return query(
+    ctx,
+    list.map(({ sc, goal }) => ({ key: sc.name, scenarios: [sc], goals: [goal] })),
+    true,
+  );
+}
+
 export async function experimentStatus(
   ctx: Ctx,
   sc: Scenario,
@@ -168,7 +177,7 @@ export async function closedWindowTotals(
     experiments: false,
   };
   const rows = await outcomeTotals(db, {
-    ...query(ctx, [{ key: sc.name, scenarios: [sc], goals: [goal] }], true),
+    ...scenariosQuery(ctx, [{ sc, goal }]),
     closedOnly: true,
   });
   const own = rows.some((r) => r.variant === CONTROL_ARM) || (sc.experiment?.control ?? 0) > 0;

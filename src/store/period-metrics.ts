@@ -177,8 +177,8 @@ export interface GoalQuery {
   scenarios: readonly string[];
   event: string;
   windowMs: number;
-  /** the goal's target is revenue: its events' amounts are read */
-  revenue: boolean;
+  /** the goal's target is revenue per entry: its events' amounts are read */
+  revenueTarget: boolean;
 }
 
 export interface GoalTotals {
@@ -235,7 +235,7 @@ export async function goalTotals(
   // others from the events: those whose amount a revenue target needs from their properties ($12), the rest from
   // the index alone ($10). With a `where`, every goal event is read from the events ($7) with its properties.
   const names = [...new Set(goals.map((g) => g.event))];
-  const priced = new Set(goals.filter((g) => g.revenue).map((g) => g.event));
+  const priced = new Set(goals.filter((g) => g.revenueTarget).map((g) => g.event));
   const values =
     filter?.values ??
     goalQueryLeading(workspaceId, period.from, period.to, period.now, goals).concat([

@@ -59,6 +59,11 @@ export interface GroupTotals {
 
 const SENT = "('sent', 'delivered', 'opened', 'clicked', 'bounced')";
 
+/** What the totals are grouped by: the group, the customer's arm, global control, pilot, window still open. */
+const GROUP_KEYS = ["gi", "variant", "global_control", "pilot", "pending"] as const;
+const KEYS = GROUP_KEYS.join(", ");
+const F_KEYS = GROUP_KEYS.map((k) => `f.${k}`).join(", ");
+
 /** The query's leading bind values, which a goal filter is compiled after ($1 … $6). */
 export function leadingValues(
   workspaceId: number,
@@ -113,7 +118,7 @@ function build(q: OutcomeQuery): { ctes: string; values: unknown[] } {
      ${q.closedOnly ? "AND se.entered_at + g.window_ms * interval '1 millisecond' <= $4::timestamptz" : ""}
    ORDER BY g.gi, se.customer_id, se.entered_at, se.entry_id
 ), o AS MATERIALIZED (
-  SELECT ${GROUP_KEYS.map((k) => `f.${k}`).join(", ")}, f.customer_id,
+  SELECT ${F_KEYS}, f.customer_id,
          bool_or(x.goal AND x.name = ANY(gg.goals)) AS converted, sum(x.revenue) AS revenue
     FROM f JOIN gg ON gg.gi = f.gi JOIN (
       -- the goal events and the orders of the period (an entry's window ends by its close); an order is a goal
@@ -129,18 +134,14 @@ function build(q: OutcomeQuery): { ctes: string; values: unknown[] } {
         FROM order_facts r
        WHERE r.workspace_id = $1 AND r.occurred_at >= $3 AND r.occurred_at <= $4
     ) x ON x.customer_id = f.customer_id AND x.occurred_at >= f.entered_at AND x.occurred_at <= f.until
-   GROUP BY ${GROUP_KEYS.map((k) => `f.${k}`).join(", ")}, f.customer_id
+   GROUP BY ${F_KEYS}, f.customer_id
 )`;
   return { ctes, values };
 }
 
-/** What the totals are grouped by: the group, the customer's arm, global control, pilot, window still open. */
-const GROUP_KEYS = ["gi", "variant", "global_control", "pilot", "pending"] as const;
-
 /** Totals per (group, variant, global control, pilot, window open). */
 export async function outcomeTotals(db: Db, q: OutcomeQuery): Promise<GroupTotals[]> {
   const { ctes, values } = build(q);
-  const keys = GROUP_KEYS.join(", ");
   const cost =
     q.costBy === "entry"
       ? "m.entry_id = f.entry_id"
@@ -159,15 +160,17 @@ export async function outcomeTotals(db: Db, q: OutcomeQuery): Promise<GroupTotal
     c: string | null;
   }>(
     `${ctes}
-SELECT ${keys}, 'f' AS part, count(*) AS a, NULL::numeric AS b, NULL::numeric AS c FROM f GROUP BY ${keys}
+SELECT ${KEYS}, 'f' AS part, count(*) AS a, NULL::numeric AS b, NULL::numeric AS c FROM f GROUP BY ${KEYS}
 UNION ALL
-SELECT ${keys}, 'o', count(*) FILTER (WHERE converted), sum(revenue), sum(revenue * revenue) FROM o GROUP BY ${keys}
+SELECT ${KEYS}, 'o', count(*) FILTER (WHERE converted), sum(revenue), sum(revenue * revenue) FROM o GROUP BY ${KEYS}
 UNION ALL
-SELECT ${GROUP_KEYS.map((k) => `f.${k}`).join(", ")}, 'c', count(*), sum(m.cost), NULL
+SELECT ${F_KEYS}, 'c', count(*), sum(m.cost), NULL
   FROM f JOIN messages m ON m.workspace_id = $1 AND ${cost} AND m.fate IN ${SENT}
                          -- an entry's messages are sent after it, so in the period or later
                          AND m.sent_at >= $3
- GROUP BY ${GROUP_KEYS.map((k) => `f.${k}`).join(", ")}`,
+ GROUP BY ${F_KEYS}
+ -- a group's three rows together, the groups in a stable order
+ ORDER BY gi, pilot, global_control NULLS FIRST, variant NULLS FIRST, pending`,
     values,
   );
   const totals = new Map<string, GroupTotals>();
@@ -203,12 +206,8 @@ SELECT ${GROUP_KEYS.map((k) => `f.${k}`).join(", ")}, 'c', count(*), sum(m.cost)
       t.cost = Number(r.b ?? 0);
     }
   }
-  // groups with customers only, in a stable order
-  return [...totals.values()].filter((t) => t.n > 0).sort((x, y) => order(x).localeCompare(order(y)));
+  return [...totals.values()];
 }
-
-const order = (t: GroupTotals) =>
-  JSON.stringify([t.group, t.pilot, t.globalControl ?? "", t.variant ?? "", t.open]);
 
 /** Each counted customer's revenue with their group, for a bootstrap interval. */
 export async function outcomeRevenues(
