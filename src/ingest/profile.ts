@@ -2,6 +2,7 @@
 import { type CountryCode, parsePhoneNumberFromString } from "libphonenumber-js";
 import { eventKind } from "../core/event-kind.ts";
 import type { IdentityKey } from "../core/identity/resolve.ts";
+import { isKnownTimeZone } from "../core/time-zone.ts";
 import type { WorkspaceSettingsRow } from "../store/schema.ts";
 import type { TrackedEvent } from "./normalize.ts";
 
@@ -51,21 +52,8 @@ function consentState(v: unknown): ConsentState | null {
   return null;
 }
 
-let tzCache = new Map<string, boolean>();
 export function isTimeZone(tz: unknown): tz is string {
-  if (typeof tz !== "string" || tz.length > 64) return false;
-  let ok = tzCache.get(tz);
-  if (ok === undefined) {
-    try {
-      new Intl.DateTimeFormat("en", { timeZone: tz });
-      ok = true;
-    } catch {
-      ok = false;
-    }
-    if (tzCache.size > 1000) tzCache = new Map();
-    tzCache.set(tz, ok);
-  }
-  return ok;
+  return typeof tz === "string" && tz.length <= 64 && isKnownTimeZone(tz);
 }
 
 export function profileDelta(e: TrackedEvent, settings: WorkspaceSettingsRow): ProfileDelta {

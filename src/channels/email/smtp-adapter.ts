@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import type { Channel, ChannelKind } from "../../strategy/types.ts";
 import type { ChannelAdapter, ConfigProblem, OutboundMessage, SendResult } from "../channel.ts";
 import { trackedHtml } from "./html-tracking.ts";
+import { composeEmail } from "./mime.ts";
 import { mapSmtpError } from "./smtp-errors.ts";
 import {
   checkSmtpSettings,
@@ -97,9 +98,9 @@ export class SmtpAdapter implements ChannelAdapter {
       return { status: "failed", reason: `the ${this.name} channel sends email, not a ${body.kind} body` };
     }
     const messageId = this.messageIdOf(message);
-    let result: SendResult;
+    let raw: string;
     try {
-      const info = await this.#transport.sendMail({
+      raw = composeEmail({
         from: this.settings.from,
         to: message.to,
         replyTo: this.settings.replyTo,
@@ -107,7 +108,19 @@ export class SmtpAdapter implements ChannelAdapter {
         text: body.text,
         html: trackedHtml(body.html, body.preheader, message.links),
         messageId,
+        date: new Date(),
         headers: this.#headers(message),
+      });
+    } catch (err) {
+      // a template's header that cannot be written: no attempt will do better
+      const result: SendResult = { status: "failed", reason: err instanceof Error ? err.message : String(err) };
+      this.#log(message, result);
+      return result;
+    }
+    let result: SendResult;
+    try {
+      const info = await this.#transport.sendMail({
+        raw,
         // no display name or path from the customer's data reaches the envelope
         envelope: { from: this.#envelopeFrom(), to: message.to },
         disableFileAccess: true,
@@ -116,7 +129,7 @@ export class SmtpAdapter implements ChannelAdapter {
       // with one recipient a refusal is an error; an empty accepted list would be a server's odd answer
       result =
         info.accepted.length > 0
-          ? { status: "sent", providerId: info.messageId || messageId }
+          ? { status: "sent", providerId: messageId }
           : { status: "failed", reason: `the server accepted no recipient: ${info.response}` };
     } catch (err) {
       result = mapSmtpError(err, message.attempt, this.#random, this.#secrets);

@@ -3,6 +3,7 @@
 // links made for it) and `strategy`. Absent values are left out rather than set to null, so strict rendering
 // refuses them unless the template gives a `| default:`.
 import type { CustomerFacts } from "../../core/condition/index.ts";
+import { chooseTimeZone } from "../../core/time-zone.ts";
 import { RENDER_INFO, type Scope } from "./liquid-engines.ts";
 
 /** Top-level names a template may use; links of the message are also offered at the top level. */
@@ -117,16 +118,6 @@ function eventVariables(e: TriggerEvent): Record<string, unknown> {
   return { ...present(e.properties ?? {}), ...own };
 }
 
-function validTimezone(tz: string | null | undefined): tz is string {
-  if (!tz) return false;
-  try {
-    new Intl.DateTimeFormat("en", { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export function renderScope(ctx: RenderContext): Scope {
   const message = present(ctx.message ?? {});
   const scope: Record<string, unknown> = {
@@ -143,7 +134,7 @@ export function renderScope(ctx: RenderContext): Scope {
     });
   }
   for (const link of LINKS) if (typeof message[link] === "string") scope[link] = message[link];
-  const timezone = [ctx.customer.timezone, ctx.strategy.timezone].find(validTimezone) ?? "UTC";
+  const timezone = chooseTimeZone(ctx.customer.timezone ?? null, ctx.strategy.timezone ?? null).zone;
   return Object.assign(scope, {
     [RENDER_INFO]: {
       now: ctx.now,
