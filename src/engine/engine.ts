@@ -1,6 +1,7 @@
 // The running system, in one place: the membership refresher, the scenario runner, the outbox (decide, then
-// send), and the calls of webhook steps. `runOnce(now)` does all due work up to `now` — tests and simulation drive it on a virtual clock; `start`
-// runs it in the background, at once when woken (new data) and on a short poll otherwise.
+// send), and the calls of webhook steps. `runOnce(now)` does all due work up to `now`: tests and simulation drive
+// it on a virtual clock. `start` runs it in the background: the pipeline at once when woken (new data) and on a
+// short poll otherwise, and the sender in a loop of its own.
 import type { Logger } from "pino";
 import type { ChannelRegistry } from "../channels/registry.ts";
 import type { WebhookTransport } from "../channels/webhook/webhook-http.ts";
@@ -42,19 +43,16 @@ export class Engine {
   readonly #sender: OutboxSender;
   readonly #webhooks: WebhookSender;
   readonly #batch: number;
-  readonly #pollMs: number;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<unknown> | undefined;
-  #again = false;
-  #stopped = true;
+  readonly #pipeline: Loop;
+  readonly #sending: Loop;
 
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
-    private readonly opts: EngineOptions,
+    opts: EngineOptions,
   ) {
     this.#batch = opts.batchSize ?? 1000;
-    this.#pollMs = opts.pollMs ?? 1000;
+    const pollMs = opts.pollMs ?? 1000;
     this.#refresher = new MembershipRefresher(db, strategyModels(this.cache), clock);
     this.#runner = new ScenarioRunner(db, this.cache, { batchSize: this.#batch });
     this.#sender = new OutboxSender(db, this.cache, {
@@ -72,6 +70,16 @@ export class Engine {
       ...(opts.leaseMs ? { leaseMs: opts.leaseMs } : {}),
       ...(opts.webhookTransport ? { transport: opts.webhookTransport } : {}),
     });
+    this.#pipeline = new Loop(
+      () => this.#passes(undefined, false),
+      pollMs,
+      (err) => opts.logger?.error({ err }, "engine round failed"),
+    );
+    this.#sending = new Loop(
+      () => this.#sender.runOnce(() => clock.now()),
+      pollMs,
+      (err) => opts.logger?.error({ err }, "sending failed"),
+    );
   }
 
   /**
@@ -80,7 +88,11 @@ export class Engine {
    * keeps flowing to the channels rather than waiting for an inbox that never empties. Without `at`, each pass
    * reads the clock, so work that falls due while the engine is busy is taken up too.
    */
-  async runOnce(at?: Date): Promise<EngineWork> {
+  runOnce(at?: Date): Promise<EngineWork> {
+    return this.#passes(at, true);
+  }
+
+  async #passes(at: Date | undefined, send: boolean): Promise<EngineWork> {
     const work: EngineWork = { memberships: 0, events: 0, entries: 0, decided: 0, sent: 0, webhooks: 0 };
     for (;;) {
       const now = at ?? this.clock.now();
@@ -89,7 +101,8 @@ export class Engine {
       const decided = await withTransaction(this.db, (c) =>
         decideDueMessages(c, this.cache, now, this.#batch),
       );
-      const sent = await this.#sender.batch(now);
+      if (decided > 0 && !send) this.#sending.wake();
+      const sent = send ? await this.#sender.batch(now) : 0;
       const webhooks = await this.#webhooks.batch(now);
       work.memberships += memberships;
       work.events += events;
@@ -100,6 +113,39 @@ export class Engine {
       if (memberships + scheduled + events + entries + decided + sent + webhooks === 0) return work;
     }
   }
+
+  /**
+   * Runs in the background: the pipeline up to the decide, at once when woken (new data) and on a short poll
+   * otherwise; and the sender in a loop of its own, woken by every decide, so channels are fed while the pipeline
+   * works on the next batch.
+   */
+  start(): void {
+    this.#pipeline.start();
+    this.#sending.start();
+  }
+
+  wake(): void {
+    this.#pipeline.wake();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.#pipeline.stop(), this.#sending.stop()]);
+    await this.#sender.close();
+  }
+}
+
+/** Background work: run at once when woken, else every `pollMs`; never two runs at a time. */
+class Loop {
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<unknown> | undefined;
+  #again = false;
+  #stopped = true;
+
+  constructor(
+    private readonly work: () => Promise<unknown>,
+    private readonly pollMs: number,
+    private readonly onError: (err: unknown) => void,
+  ) {}
 
   start(): void {
     this.#stopped = false;
@@ -116,7 +162,6 @@ export class Engine {
     this.#stopped = true;
     clearTimeout(this.#timer);
     await this.#running;
-    await this.#sender.close();
   }
 
   #schedule(ms: number): void {
@@ -127,14 +172,14 @@ export class Engine {
 
   #tick(): void {
     if (this.#stopped || this.#running) return;
-    this.#running = this.runOnce()
-      .catch((err: unknown) => this.opts.logger?.error({ err }, "engine round failed"))
+    this.#running = this.work()
+      .catch(this.onError)
       .finally(() => {
         this.#running = undefined;
         if (this.#stopped) return;
         const again = this.#again;
         this.#again = false;
-        this.#schedule(again ? 0 : this.#pollMs);
+        this.#schedule(again ? 0 : this.pollMs);
       });
   }
 }

@@ -13,10 +13,15 @@ import { linkSecret } from "../store/message-feedback.ts";
 import { type ClaimedMessage, claimForSending, recordSends, type SendOutcome } from "../store/messages.ts";
 import { loadFacts } from "../store/subjects.ts";
 import type { Channel } from "../strategy/types.ts";
-import { drain, inLanes } from "./lanes.ts";
+import { inLanes } from "./lanes.ts";
 import { builtInSurvey } from "./render/nps-survey.ts";
 import { type RenderedBody, renderMessage } from "./render/render-message.ts";
 import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";
+
+// Outcomes are written in groups: each write is a commit, and a commit per message cost more than the send. A
+// message the provider accepted stays unrecorded for RECORD_WAIT_MS at most before its write starts.
+const RECORD_GROUP = 64;
+const RECORD_WAIT_MS = 20;
 
 export interface SenderOptions {
   publicUrl: string;
@@ -53,34 +58,61 @@ export class OutboxSender {
   }
 
   /**
-   * Sends every message due at `now`; returns how many were tried. Messages are claimed in batches; what sending
-   * them reads (the customers' rows, the strategy, the link secret) is read once per batch; outcomes are written
-   * in groups as they come (each write takes what finished while the previous one ran), so a message the provider
-   * accepted stays unrecorded only for the moment of one write.
+   * Sends every message due at `now`; returns how many were tried. Messages are claimed in batches, and the next
+   * batch is claimed and read while the current one is sent, so the channels are not left idle between batches.
+   * What sending a batch reads (the customers' rows, the strategy, the link secret) is read once per batch;
+   * outcomes are written in groups as they come (see RECORD_GROUP), so a message the provider accepted stays
+   * unrecorded only for a moment.
    */
-  async runOnce(now: Date): Promise<number> {
-    return drain(() => this.batch(now));
+  async runOnce(at: Date | (() => Date)): Promise<number> {
+    const now = typeof at === "function" ? at : () => at;
+    let total = 0;
+    let next = this.#claim(now());
+    for (;;) {
+      const batch = await next;
+      if (!batch) return total;
+      // A full batch is likely followed by more. (Should sending fail, what was claimed ahead is sent again after
+      // the lease, like any interrupted batch.) A smaller one emptied the queue: look again once it is sent.
+      const ahead = batch.claimed.length === this.#batch ? this.#claim(now()) : undefined;
+      ahead?.catch(() => undefined);
+      total += await this.#send(batch);
+      next = ahead ?? this.#claim(now());
+    }
   }
 
   /** Claims one batch of due messages and sends it; returns how many were tried. */
   async batch(now: Date): Promise<number> {
+    const batch = await this.#claim(now);
+    return batch ? this.#send(batch) : 0;
+  }
+
+  async #claim(now: Date): Promise<Batch | undefined> {
     const claimed = await withTransaction(this.db, (c) =>
       claimForSending(c, now, new Date(now.getTime() - this.#leaseMs), this.#batch),
     );
-    if (claimed.length === 0) return 0;
-    const batch = await this.#prepare(claimed);
+    return claimed.length === 0 ? undefined : this.#prepare(claimed, now);
+  }
+
+  async #send(batch: Batch): Promise<number> {
+    const now = batch.now;
     const done: Outcome[] = [];
     let wake: (() => void) | undefined;
     let sending = true;
     const recorder = (async () => {
       while (sending || done.length > 0) {
-        if (done.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-        else await this.#record(done.splice(0), now);
+        // a group is written when it is full, when the oldest outcome in it has waited long enough, or at the end
+        if (sending && done.length < RECORD_GROUP) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            if (done.length > 0) setTimeout(resolve, RECORD_WAIT_MS);
+          });
+        }
+        if (done.length > 0) await this.#record(done.splice(0), now);
       }
     })();
     // a failed write is raised below, once the sends in flight are done, never as an unhandled rejection
     recorder.catch(() => undefined);
-    await inLanes(claimed, this.#concurrency, async (m) => {
+    await inLanes(batch.claimed, this.#concurrency, async (m) => {
       const result = await this.#attempt(m, batch, now).catch(
         (err: unknown): SendResult => ({
           status: "retry",
@@ -89,12 +121,12 @@ export class OutboxSender {
         }),
       );
       done.push({ m, result });
-      wake?.();
+      if (done.length === 1 || done.length >= RECORD_GROUP) wake?.();
     });
     sending = false;
     wake?.();
     await recorder;
-    return claimed.length;
+    return batch.claimed.length;
   }
 
   async close(): Promise<void> {
@@ -103,9 +135,9 @@ export class OutboxSender {
   }
 
   /** What sending a batch reads, once: the versions in force, the link secrets, the customers' rows. */
-  async #prepare(claimed: readonly ClaimedMessage[]): Promise<Batch> {
+  async #prepare(claimed: readonly ClaimedMessage[], now: Date): Promise<Batch> {
     const pool = this.db.pool;
-    const batch: Batch = { current: new Map(), secrets: new Map(), facts: new Map() };
+    const batch: Batch = { claimed, now, current: new Map(), secrets: new Map(), facts: new Map() };
     const byWorkspace = new Map<number, Set<string>>();
     for (const m of claimed)
       byWorkspace.set(m.workspace_id, (byWorkspace.get(m.workspace_id) ?? new Set()).add(m.customer_id));
@@ -199,6 +231,9 @@ export class OutboxSender {
 }
 
 interface Batch {
+  claimed: readonly ClaimedMessage[];
+  /** when it was claimed: the time its sends are recorded at */
+  now: Date;
   current: Map<number, RunningStrategy | null>;
   secrets: Map<number, string>;
   /** by `${workspace}:${customer}` */

@@ -4,9 +4,9 @@
 // - A small request (at most 100 messages: an interactive call such as a sign-up's identify, the web snippet, a
 //   server SDK's flush) is answered once its messages are applied, so that a read right after sees them, when its
 //   turn is expected within `maxWaitMs` (from the messages ahead of it and the rate of applying).
-// - Otherwise (bulk batches, a burst) it is answered as soon as its log row is committed (`queued: true`), and
-//   the applier gives way to arriving requests until arrivals pause or the oldest waiting message is `maxLagMs`
-//   old.
+// - Otherwise (bulk batches, a burst) it is answered as soon as its log row is committed (`queued: true`). While
+//   bulk batches keep arriving the applier gives way to them until they pause or the oldest waiting message is
+//   `maxLagMs` old; small calls never hold it back.
 // - At `backlogLimit` messages waiting, requests are refused with 503 and Retry-After until there is room.
 //
 // On a graceful stop the applier finishes this process's entries when that takes a few seconds at most; entries
@@ -17,9 +17,10 @@ import type { Logger } from "pino";
 import type { Clock } from "../core/clock.ts";
 import { type Db, withTransaction } from "../store/db.ts";
 import {
-  appendLog,
+  appendLogs,
   deleteEntries,
   type LogEntry,
+  type LoggedRequest,
   lockEntries,
   logBacklog,
   markFailed,
@@ -78,6 +79,58 @@ const STOP_DRAIN_S = 5;
 /** requests of at most this many messages are interactive calls, answered once applied when that is soon */
 const SMALL_REQUEST = 100;
 
+/** Writes of the log in flight at once, and the most one write takes: requests and payload bytes. */
+const WRITES_IN_FLIGHT = 2;
+const GROUP_REQUESTS = 500;
+const GROUP_BYTES = 4_000_000;
+
+/**
+ * Requests logged at the same moment share one INSERT and one commit (a group commit): with a write free the
+ * request goes at once; those arriving while the writes are busy go together in the next. One commit per request
+ * cost more than the rest of accepting it when small calls stream in.
+ */
+class GroupAppender {
+  readonly #waiting: { r: LoggedRequest; resolve: (id: string) => void; reject: (err: unknown) => void }[] =
+    [];
+  #inFlight = 0;
+
+  constructor(private readonly db: Db) {}
+
+  append(r: LoggedRequest): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ r, resolve, reject });
+      this.#write();
+    });
+  }
+
+  #write(): void {
+    while (this.#inFlight < WRITES_IN_FLIGHT && this.#waiting.length > 0) {
+      let n = 0;
+      let bytes = 0;
+      while (n < this.#waiting.length && n < GROUP_REQUESTS && (n === 0 || bytes < GROUP_BYTES))
+        bytes += (this.#waiting[n++] as { r: LoggedRequest }).r.payload.length;
+      const group = this.#waiting.splice(0, n);
+      this.#inFlight++;
+      appendLogs(
+        this.db,
+        group.map((g) => g.r),
+      )
+        .then(
+          (ids) => {
+            for (const [i, g] of group.entries()) g.resolve(ids[i] as string);
+          },
+          (err: unknown) => {
+            for (const g of group) g.reject(err);
+          },
+        )
+        .finally(() => {
+          this.#inFlight--;
+          this.#write();
+        });
+    }
+  }
+}
+
 export class IngestQueue {
   readonly #db: Db;
   readonly #clock: Clock;
@@ -90,9 +143,11 @@ export class IngestQueue {
   readonly #onApplied: (() => void) | undefined;
   /** entries this process logged and has not seen applied, by id, oldest first */
   readonly #mine = new Map<string, Pending>();
+  readonly #appender: GroupAppender;
   /** messages waiting in the log, all processes: counted on append, read back after each chunk */
   #backlog = 0;
-  #lastArrival = 0;
+  /** when the last bulk batch was logged: bulk batches, not a stream of small calls, make a burst */
+  #lastBulkArrival = 0;
   /** messages applied per second, a moving average over chunks */
   #rate = 5_000;
   #loop: Promise<void> | undefined;
@@ -102,6 +157,7 @@ export class IngestQueue {
 
   constructor(db: Db, opts: IngestQueueOptions) {
     this.#db = db;
+    this.#appender = new GroupAppender(db);
     this.#clock = opts.clock;
     this.#log = opts.logger;
     this.#maxWaitMs = opts.maxWaitMs ?? 250;
@@ -126,7 +182,7 @@ export class IngestQueue {
       throw new BacklogFullError(`${this.#backlog} messages are waiting to be stored; retry in a moment`);
     }
     const kept = new Set(v.events.map((e) => e.index));
-    const id = await appendLog(this.#db, {
+    const id = await this.#appender.append({
       workspaceId: workspace.id,
       receivedAt: request.receivedAt,
       events: n,
@@ -138,7 +194,7 @@ export class IngestQueue {
     const ahead = this.#backlog;
     this.#mine.set(id, pending);
     this.#backlog += n;
-    this.#lastArrival = pending.loggedAt;
+    if (n > SMALL_REQUEST) this.#lastBulkArrival = pending.loggedAt;
     const soon = n <= SMALL_REQUEST && ((ahead + n) / this.#rate) * 1000 <= this.#maxWaitMs;
     if (this.#stopped || !soon) {
       this.#kick();
@@ -206,10 +262,13 @@ export class IngestQueue {
     });
   }
 
-  /** Arrivals come first during a burst, as long as nobody waits for an answer and the lag stays bounded. */
+  /**
+   * Arrivals come first during a burst of bulk batches, as long as nobody waits for an answer and the lag stays
+   * bounded. A stream of small calls (events that may trigger a scenario) is applied as it comes, chunk by chunk.
+   */
   #yieldToArrivals(): boolean {
     const now = performance.now();
-    if (now - this.#lastArrival >= QUIET_MS) return false;
+    if (now - this.#lastBulkArrival >= QUIET_MS) return false;
     let oldest = Number.POSITIVE_INFINITY;
     for (const p of this.#mine.values()) {
       if (p.resolve) return false;

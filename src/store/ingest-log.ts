@@ -21,12 +21,30 @@ export interface LogEntry extends LoggedRequest {
 
 /** Commits one request's messages; returns the entry's id. */
 export async function appendLog(db: Db, r: LoggedRequest): Promise<string> {
-  const { rows } = await db.pool.query<{ id: string }>(
-    `INSERT INTO ingest_log (workspace_id, received_at, events, call, payload, skip)
-     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-    [r.workspaceId, r.receivedAt, r.events, r.call, r.payload, r.skip],
-  );
-  return (rows[0] as { id: string }).id;
+  return (await appendLogs(db, [r]))[0] as string;
+}
+
+/** Commits several requests' messages in one statement; returns the entries' ids, in the order given. */
+export async function appendLogs(db: Db, rs: readonly LoggedRequest[]): Promise<string[]> {
+  const { rows } = await db.pool.query<{ id: string }>({
+    name: "tact-append-log",
+    text: `INSERT INTO ingest_log (workspace_id, received_at, events, call, payload, skip)
+           SELECT w, r, e, c, p, s::int[]
+             FROM unnest($1::int[], $2::timestamptz[], $3::int[], $4::text[], $5::text[], $6::text[])
+                  WITH ORDINALITY AS t(w, r, e, c, p, s, i)
+            ORDER BY i
+           RETURNING id`,
+    values: [
+      rs.map((r) => r.workspaceId),
+      rs.map((r) => r.receivedAt),
+      rs.map((r) => r.events),
+      rs.map((r) => r.call),
+      rs.map((r) => r.payload),
+      rs.map((r) => `{${r.skip.join(",")}}`),
+    ],
+  });
+  // ids come from the identity in insertion order, which follows the ORDER BY
+  return rows.map((r) => r.id).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
 }
 
 /**

@@ -19,7 +19,10 @@ test("a composed email parses back to the same parts, headers and body text", as
     replyTo: "Support <help@shop.example>",
     headers: { "List-Unsubscribe": "<https://t.example/u/1>", "X-Campaign": "spring" },
   });
-  assert.ok(raw.split("\r\n").every((line) => line.length <= 998), "no line longer than SMTP allows");
+  assert.ok(
+    raw.split("\r\n").every((line) => line.length <= 998),
+    "no line longer than SMTP allows",
+  );
   assert.ok(!/[^\r]\n/.test(raw), "CRLF line endings only");
   const mail = await simpleParser(Buffer.from(raw));
   assert.equal(mail.subject, "Spring is here");
@@ -64,7 +67,10 @@ test("a CR or LF in a header value cannot start a header of its own", async () =
 });
 
 test("an extra header whose name is not a header name is refused by name", () => {
-  assert.throws(() => composeEmail({ ...base, headers: { "X Bad:Name": "v" } }), /'X Bad:Name' is not a valid/);
+  assert.throws(
+    () => composeEmail({ ...base, headers: { "X Bad:Name": "v" } }),
+    /'X Bad:Name' is not a valid/,
+  );
 });
 
 test("each message has its own boundary, and dates follow RFC 5322", () => {

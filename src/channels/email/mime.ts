@@ -32,10 +32,7 @@ let boundaries = 0;
 /** The message as sent, CRLF line endings throughout; throws when an extra header's name is not a header name. */
 export function composeEmail(p: EmailParts): string {
   const boundary = `${BOUNDARY_PREFIX}${(boundaries++).toString(36)}`;
-  const lines = [
-    header("From", formatAddress(p.from)),
-    header("To", formatAddress(p.to)),
-  ];
+  const lines = [header("From", formatAddress(p.from)), header("To", formatAddress(p.to))];
   if (p.replyTo) lines.push(header("Reply-To", formatAddress(p.replyTo)));
   lines.push(
     header("Subject", encodeText(p.subject)),
@@ -83,13 +80,32 @@ function encodeText(value: string): string {
   return isPlainText(flat) ? flat : encodeWords(flat, "Q", 52);
 }
 
+// a bare ASCII address, as customers' addresses are: written as it is
+const PLAIN_ADDRESS = /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+$/;
+
+// the sender's and reply-to addresses come with every message: each is formatted once
+const formatted = new Map<string, string>();
+
 /** `Name <local@domain>` with the name quoted or encoded as needed and the domain in its ASCII form. */
 export function formatAddress(input: string): string {
+  if (PLAIN_ADDRESS.test(input)) return input;
+  let out = formatted.get(input);
+  if (out === undefined) {
+    out = formatNamed(input);
+    if (formatted.size >= 100) formatted.clear();
+    formatted.set(input, out);
+  }
+  return out;
+}
+
+function formatNamed(input: string): string {
   const parsed = addressparser(oneLine(input), { flatten: true })[0];
   const address = parsed?.address ?? oneLine(input).trim();
   const at = address.lastIndexOf("@");
   const ascii =
-    at > 0 ? `${address.slice(0, at)}@${domainToASCII(address.slice(at + 1)) || address.slice(at + 1)}` : address;
+    at > 0
+      ? `${address.slice(0, at)}@${domainToASCII(address.slice(at + 1)) || address.slice(at + 1)}`
+      : address;
   const name = parsed?.name ?? "";
   if (!name) return ascii;
   const shown = /^[\w ]*$/.test(name)

@@ -113,7 +113,10 @@ export class SmtpAdapter implements ChannelAdapter {
       });
     } catch (err) {
       // a template's header that cannot be written: no attempt will do better
-      const result: SendResult = { status: "failed", reason: err instanceof Error ? err.message : String(err) };
+      const result: SendResult = {
+        status: "failed",
+        reason: err instanceof Error ? err.message : String(err),
+      };
       this.#log(message, result);
       return result;
     }
