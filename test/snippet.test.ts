@@ -261,7 +261,11 @@ test("a visitor's page views, identify and track end on one customer", async () 
     api.identify("u-42", { email: "Anna@Example.com" });
     api.track("signed_up", { plan: "pro" });
   });
-  const done = await customerWith({ userId: "u-42" }, (ev) => ev.some((e) => e.type === "track"));
+  // The identify and the track are two requests sent at once: either may be applied first, so wait for both.
+  const done = await customerWith(
+    { userId: "u-42" },
+    (ev) => ev.some((e) => e.type === "track") && ev.some((e) => e.type === "identify"),
+  );
   const { customer, events } = done;
   assert.equal(customer.userId, "u-42");
   assert.ok(
