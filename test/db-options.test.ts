@@ -42,3 +42,20 @@ test("a server session runs without JIT and keeps the URL's settings", { skip: !
     }
   }
 });
+
+test("report queries are planned with their values on a server; an error leaves the connection clean", async () => {
+  const db = await openDb(pgUrl ? { databaseUrl: pgUrl } : { dataDir: "memory://" });
+  try {
+    const setting = "SELECT current_setting('plan_cache_mode') AS plans WHERE $1::integer = 1";
+    const { rows } = await db.reports.query<{ plans: string }>(setting, [1]);
+    assert.deepEqual(rows, [{ plans: pgUrl ? "force_custom_plan" : "auto" }]);
+    await assert.rejects(db.reports.query("SELECT 1 / $1::integer", [0]), /division by zero/);
+    // every connection of the pool is usable (no transaction left aborted) and keeps the sessions' setting
+    const after = await Promise.all(
+      Array.from({ length: 12 }, () => db.pool.query<{ plans: string }>(setting, [1])),
+    );
+    for (const r of after) assert.deepEqual(r.rows, [{ plans: pgUrl ? "force_generic_plan" : "auto" }]);
+  } finally {
+    await db.close();
+  }
+});

@@ -65,7 +65,7 @@ export async function metricsTree(
         consent: strategy.rules.consent,
       }))
     : [];
-  const pool = db.pool;
+  const pool = db.reports;
   const [orders, messages, entries, base, stages, flows, goals, effects] = await Promise.all([
     orderTotals(pool, workspaceId, from, to, strategy?.timezone ?? "UTC"),
     messageTotals(pool, workspaceId, from, to),

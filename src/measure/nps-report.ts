@@ -98,11 +98,11 @@ export async function npsReport(
   if (from && from.getTime() >= opts.to.getTime()) throw new RangeError("from must be before to");
   const params = [workspaceId, from, opts.to];
   const [overallRows, groupRows, sent] = await Promise.all([
-    db.pool.query<Counted>(countingSql("all"), params),
+    db.reports.query<Counted>(countingSql("all"), params),
     opts.by
-      ? db.pool.query<Counted>(countingSql(opts.by), params)
+      ? db.reports.query<Counted>(countingSql(opts.by), params)
       : Promise.resolve({ rows: [] as Counted[] }),
-    db.pool.query<{ n: number }>(
+    db.reports.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM messages
         WHERE workspace_id = $1 AND survey = 'nps' AND sent_at IS NOT NULL
           AND ($2::timestamptz IS NULL OR sent_at >= $2) AND sent_at < $3`,

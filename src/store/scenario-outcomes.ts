@@ -117,23 +117,27 @@ function build(q: OutcomeQuery): { ctes: string; values: unknown[] } {
      ${q.dropPilot ? "AND NOT (se.scenario || '#' || se.version) = ANY($5::text[])" : ""}
      ${q.closedOnly ? "AND se.entered_at + g.window_ms * interval '1 millisecond' <= $4::timestamptz" : ""}
    ORDER BY g.gi, se.customer_id, se.entered_at, se.entry_id
+), x AS MATERIALIZED (
+  -- the goal events and the orders of the period (an entry's window ends by its close); an order is a goal (read
+  -- from order_facts) and revenue in one row
+  SELECT e.customer_id, e.occurred_at, e.name, ${filter ? `(${filter.sql})` : "true"} AS goal, 0 AS revenue
+    FROM events e
+   WHERE e.workspace_id = $1 AND e.type = 'track' AND e.name = ANY($6::text[])
+     AND ${kindAmong("e", "$6::text[]")}
+     AND e.occurred_at >= $3 AND e.occurred_at <= $4
+  UNION ALL
+  SELECT r.customer_id, r.occurred_at, r.name, r.name = ANY($${ordersAt}::text[]),
+         CASE WHEN r.refund THEN -abs(r.amount) ELSE r.amount END
+    FROM order_facts r
+   WHERE r.workspace_id = $1 AND r.occurred_at >= $3 AND r.occurred_at <= $4
 ), o AS MATERIALIZED (
+  -- the first entries of customers with an event are found by a semi-join on those few customers before the
+  -- windows are matched: joined directly, every entry of the period was sorted by customer
   SELECT ${F_KEYS}, f.customer_id,
          bool_or(x.goal AND x.name = ANY(gg.goals)) AS converted, sum(x.revenue) AS revenue
-    FROM f JOIN gg ON gg.gi = f.gi JOIN (
-      -- the goal events and the orders of the period (an entry's window ends by its close); an order is a goal
-      -- (read from order_facts) and revenue in one row
-      SELECT e.customer_id, e.occurred_at, e.name, ${filter ? `(${filter.sql})` : "true"} AS goal, 0 AS revenue
-        FROM events e
-       WHERE e.workspace_id = $1 AND e.type = 'track' AND e.name = ANY($6::text[])
-         AND ${kindAmong("e", "$6::text[]")}
-         AND e.occurred_at >= $3 AND e.occurred_at <= $4
-      UNION ALL
-      SELECT r.customer_id, r.occurred_at, r.name, r.name = ANY($${ordersAt}::text[]),
-             CASE WHEN r.refund THEN -abs(r.amount) ELSE r.amount END
-        FROM order_facts r
-       WHERE r.workspace_id = $1 AND r.occurred_at >= $3 AND r.occurred_at <= $4
-    ) x ON x.customer_id = f.customer_id AND x.occurred_at >= f.entered_at AND x.occurred_at <= f.until
+    FROM (SELECT * FROM f WHERE f.customer_id IN (SELECT customer_id FROM x)) f
+    JOIN gg ON gg.gi = f.gi
+    JOIN x ON x.customer_id = f.customer_id AND x.occurred_at >= f.entered_at AND x.occurred_at <= f.until
    GROUP BY ${F_KEYS}, f.customer_id
 )`;
   return { ctes, values };
@@ -148,7 +152,7 @@ export async function outcomeTotals(db: Db, q: OutcomeQuery): Promise<GroupTotal
       : "m.customer_id = f.customer_id AND m.kind = 'marketing' AND m.sent_at >= f.entered_at AND m.sent_at <= f.until";
   // Three sums per group, none needing a row per customer joined to another: customers (f), conversions and
   // revenue (o: only the customers with an event), messages sent and their cost (the period's messages of f).
-  const { rows } = await db.pool.query<{
+  const { rows } = await db.reports.query<{
     gi: number;
     variant: string | null;
     global_control: boolean | null;
@@ -168,10 +172,17 @@ SELECT ${F_KEYS}, 'c', count(*), sum(m.cost), NULL
   FROM f JOIN messages m ON m.workspace_id = $1 AND ${cost} AND m.fate IN ${SENT}
                          -- an entry's messages are sent after it, so in the period or later
                          AND m.sent_at >= $3
- GROUP BY ${F_KEYS}
- -- a group's three rows together, the groups in a stable order
- ORDER BY gi, pilot, global_control NULLS FIRST, variant NULLS FIRST, pending`,
+ GROUP BY ${F_KEYS}`,
     values,
+  );
+  // the groups in a stable order, sorted here: an ORDER BY made the database sort every row before summing
+  rows.sort(
+    (a, b) =>
+      a.gi - b.gi ||
+      Number(a.pilot) - Number(b.pilot) ||
+      nullsFirst(a.global_control, b.global_control) ||
+      nullsFirst(a.variant, b.variant) ||
+      Number(a.pending) - Number(b.pending),
   );
   const totals = new Map<string, GroupTotals>();
   for (const r of rows) {
@@ -209,6 +220,13 @@ SELECT ${F_KEYS}, 'c', count(*), sum(m.cost), NULL
   return [...totals.values()];
 }
 
+function nullsFirst<T extends string | boolean>(a: T | null, b: T | null): number {
+  if (a === b) return 0;
+  if (a === null) return -1;
+  if (b === null) return 1;
+  return a < b ? -1 : 1;
+}
+
 /** Each counted customer's revenue with their group, for a bootstrap interval. */
 export async function outcomeRevenues(
   db: Db,
@@ -217,7 +235,7 @@ export async function outcomeRevenues(
   { group: string; variant: string | null; globalControl: boolean | null; pilot: boolean; revenue: number }[]
 > {
   const { ctes, values } = build(q);
-  const { rows } = await db.pool.query<{
+  const { rows } = await db.reports.query<{
     gi: number;
     variant: string | null;
     global_control: boolean | null;
@@ -245,7 +263,7 @@ export async function pilotKeys(
   workspaceId: number,
   scenarios: readonly string[],
 ): Promise<string[]> {
-  const { rows } = await db.pool.query<{ k: string }>(
+  const { rows } = await db.reports.query<{ k: string }>(
     `SELECT s.name || '#' || v.version AS k
        FROM strategy_versions v CROSS JOIN unnest($2::text[]) AS s(name)
       WHERE v.workspace_id = $1 AND v.document #>> ARRAY['scenarios', s.name, 'mode'] = 'pilot'`,
