@@ -133,7 +133,10 @@ export interface StageFlow {
 
 /**
  * Moves between stages in the period. A move closes one stay and opens the next at the same moment (the
- * refresher and the recompute both write them so), which pairs them without looking at customers one by one.
+ * refresher and the recompute both write them so), which pairs them: each stay closed in the period looks up the
+ * stay its customer opened at that moment (an index probe per exit), and the stays opened in the period are only
+ * counted by stage, the paired ones taken off as moves from another stage. A first strategy applied in the period
+ * opens a stay for every customer; they are not joined one by one.
  */
 export async function stageFlows(
   client: Queryable,
@@ -142,15 +145,24 @@ export async function stageFlows(
   to: Date,
 ): Promise<StageFlow[]> {
   const { rows } = await client.query<{ from_stage: string | null; to_stage: string | null; n: string }>(
-    `WITH entered AS (
-       SELECT customer_id, name, entered_at FROM memberships
-        WHERE workspace_id = $1 AND kind = 'stage' AND entered_at >= $2 AND entered_at < $3),
-     exited AS (
-       SELECT customer_id, name, left_at FROM memberships
-        WHERE workspace_id = $1 AND kind = 'stage' AND left_at >= $2 AND left_at < $3)
-     SELECT x.name AS from_stage, e.name AS to_stage, count(*) AS n
-       FROM entered e FULL JOIN exited x ON x.customer_id = e.customer_id AND x.left_at = e.entered_at
-      GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2`,
+    `WITH pairs AS MATERIALIZED (
+       SELECT x.name AS from_stage, e.name AS to_stage, e.customer_id, e.entered_at
+         FROM memberships x
+         LEFT JOIN memberships e ON e.workspace_id = $1 AND e.customer_id = x.customer_id AND e.kind = 'stage'
+                                AND e.entered_at = x.left_at
+        WHERE x.workspace_id = $1 AND x.kind = 'stage' AND x.left_at >= $2 AND x.left_at < $3),
+     opened AS (
+       SELECT name, count(*) AS n FROM memberships
+        WHERE workspace_id = $1 AND kind = 'stage' AND entered_at >= $2 AND entered_at < $3
+        GROUP BY name),
+     paired AS (
+       SELECT to_stage, count(DISTINCT (customer_id, entered_at)) AS n FROM pairs
+        WHERE to_stage IS NOT NULL GROUP BY to_stage),
+     flows AS (
+       SELECT from_stage, to_stage, count(*) AS n FROM pairs GROUP BY 1, 2
+       UNION ALL
+       SELECT NULL, o.name, o.n - COALESCE(p.n, 0) FROM opened o LEFT JOIN paired p ON p.to_stage = o.name)
+     SELECT from_stage, to_stage, n FROM flows WHERE n > 0 ORDER BY 3 DESC, 1, 2`,
     [workspaceId, from, to],
   );
   return rows.map((r) => ({ from: r.from_stage, to: r.to_stage, moves: Number(r.n) }));
