@@ -72,7 +72,8 @@ export async function seedMetrics(db: Db, ws: number, other: number): Promise<vo
     ],
     [4, null, null, null, "{}", "2026-08-01"],
     [5, "u5", null, null, "{}", "2026-09-01"],
-    [6, null, "c6@example.com", null, "{}", "2026-09-01"],
+    // a consent state that is no string (an array holding one) is unknown: not opted in, not unsubscribed
+    [6, null, "c6@example.com", null, JSON.stringify({ email: { state: ["opted_in"] } }), "2026-09-01"],
     [7, null, "c7@example.com", null, optIn("email"), "2026-10-15"],
     [8, "u8", "c8@example.com", null, optIn("email"), "2026-11-05"],
   ];

@@ -71,7 +71,7 @@ test("the base: size, new, identified, digitised, each channel's reach", async (
   close(base.digitisedShare, 4 / 7, "digitised share");
   const email = channels.find((c) => c.channel === "email");
   const sms = channels.find((c) => c.channel === "sms");
-  assert.equal(email?.reachable, 3, "opt-in: c6 never consented");
+  assert.equal(email?.reachable, 3, "opt-in: c6's consent state is no string, so unknown");
   close(email?.reach ?? null, 3 / 7, "email reach");
   assert.equal(sms?.reachable, 1, "c3 unsubscribed from SMS");
 });

@@ -43,12 +43,12 @@ export async function baseTotals(
   channels: readonly ChannelReachSpec[],
 ): Promise<BaseTotals> {
   const values: unknown[] = [workspaceId, from, to];
-  const param = (v: unknown) => `$${values.push(v)}::text`;
-  const consentState = (channel: string) => {
-    const ch = param(channel);
-    return `(CASE WHEN jsonb_typeof(c.consents -> ${ch} -> 'state') = 'string'
-                  THEN c.consents -> ${ch} ->> 'state' ELSE 'unknown' END)`;
-  };
+  // Each channel's consent state (s0, s1, … in the subquery below) is one lookup in the JSON with no type check:
+  // only a JSON string reads as 'opted_in' or 'unsubscribed' through ->>, so a state of another JSON type counts as
+  // unknown, as an absent one does (a quarter of the query's time at 1,000,000 customers went to the checks).
+  const states = channels.map(
+    (ch, i) => `COALESCE(consents -> $${values.push(ch.name)}::text ->> 'state', 'unknown') AS s${i}`,
+  );
   const contactOf = (kind: ChannelReachSpec["contact"]): string | null => {
     const column = CONTACT_COLUMN[kind];
     return column ? present(column) : kind === "none" ? "TRUE" : null;
@@ -57,11 +57,8 @@ export async function baseTotals(
   const reach = channels.map((ch, i) => {
     const contact = contactOf(ch.contact);
     if (contact === null) return `0 AS r${i}`;
-    reachable.push(`(${contact} AND ${consentState(ch.name)} <> 'unsubscribed')`);
-    const consented =
-      ch.consent === "opt_in"
-        ? `${consentState(ch.name)} = 'opted_in'`
-        : `${consentState(ch.name)} <> 'unsubscribed'`;
+    reachable.push(`(${contact} AND c.s${i} <> 'unsubscribed')`);
+    const consented = ch.consent === "opt_in" ? `c.s${i} = 'opted_in'` : `c.s${i} <> 'unsubscribed'`;
     return `count(*) FILTER (WHERE ${contact} AND ${consented}) AS r${i}`;
   });
   // With no channels declared (no strategy), any contact point counts as a way to reach the customer.
@@ -83,6 +80,7 @@ export async function baseTotals(
             count(*) FILTER (WHERE ${identified} AND (${anyReach})) AS digitised
             ${reach.map((r) => `, ${r}`).join("")}
        FROM (SELECT *, LEAST(created_at, COALESCE(first_seen_at, created_at)) AS since
+                    ${states.map((x) => `, ${x}`).join("")}
                FROM customers WHERE workspace_id = $1) c
       WHERE c.since < $3`,
     values,

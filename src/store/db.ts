@@ -138,12 +138,16 @@ function customPlans(pool: pg.Pool): Reports {
       await client.query("BEGIN; SET LOCAL plan_cache_mode = force_custom_plan");
       const result = await client.query(text, values);
       await client.query("COMMIT");
+      client.release();
       return result;
     } catch (err) {
-      await client.query("ROLLBACK").catch(() => undefined);
+      // a connection that cannot even roll back is not given back to the pool
+      const clean = await client.query("ROLLBACK").then(
+        () => true,
+        () => false,
+      );
+      client.release(!clean);
       throw err;
-    } finally {
-      client.release();
     }
   };
   return { query } as unknown as Reports;
