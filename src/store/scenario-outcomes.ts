@@ -130,12 +130,14 @@ function build(q: OutcomeQuery): { ctes: string; values: unknown[] } {
          CASE WHEN r.refund THEN -abs(r.amount) ELSE r.amount END
     FROM order_facts r
    WHERE r.workspace_id = $1 AND r.occurred_at >= $3 AND r.occurred_at <= $4
+), fx AS MATERIALIZED (
+  -- the first entries of customers with an event, found by a semi-join on those few customers before the windows
+  -- are matched: joined directly, every entry of the period was sorted by customer
+  SELECT * FROM f WHERE f.customer_id IN (SELECT customer_id FROM x)
 ), o AS MATERIALIZED (
-  -- the first entries of customers with an event are found by a semi-join on those few customers before the
-  -- windows are matched: joined directly, every entry of the period was sorted by customer
   SELECT ${F_KEYS}, f.customer_id,
          bool_or(x.goal AND x.name = ANY(gg.goals)) AS converted, sum(x.revenue) AS revenue
-    FROM (SELECT * FROM f WHERE f.customer_id IN (SELECT customer_id FROM x)) f
+    FROM fx f
     JOIN gg ON gg.gi = f.gi
     JOIN x ON x.customer_id = f.customer_id AND x.occurred_at >= f.entered_at AND x.occurred_at <= f.until
    GROUP BY ${F_KEYS}, f.customer_id
