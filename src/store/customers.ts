@@ -1,10 +1,9 @@
 // Customers and their identifiers: lookup, creation, profile updates and merges. Functions take the client
 // of the caller's transaction.
-import type pg from "pg";
-import { StaleReadError } from "./db.ts";
+import { type Queryable, StaleReadError } from "./db.ts";
 import { closeMembershipsOfMerged } from "./memberships.ts";
 
-export type Queryable = Pick<pg.PoolClient, "query">;
+export type { Queryable };
 
 export interface CustomerPatch {
   customerId: string;

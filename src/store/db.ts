@@ -24,7 +24,7 @@ export interface Db {
    * Where reports send their queries: each is planned for its parameters' values (a custom plan), whatever the
    * sessions' setting for prepared statements.
    */
-  readonly reports: Reports;
+  readonly reports: Queryable;
   /**
    * Runs `COPY table (columns) FROM STDIN` (text format) with the data in `chunks`, in one transaction. Each
    * chunk must end at the end of a row: the embedded database copies chunk by chunk.
@@ -123,44 +123,31 @@ function keepClientOnError(pool: pg.Pool): pg.Pool {
   return pool;
 }
 
-/** Report queries: `query` with text and values, as on a pool. */
-export type Reports = Pick<pg.Pool, "query">;
+/** Anything that runs a query with text and values: a pool, a client, `Db.reports`. */
+export type Queryable = Pick<pg.PoolClient, "query">;
 
 /**
  * On a server, each report query runs in a transaction of its own with `plan_cache_mode = force_custom_plan`.
  * Planned without its values, a month's 472,000 scenario entries were estimated at 6,600 rows and the metrics tree
  * probed an index once per entry. The embedded database has no such session setting: its pool serves as it is.
  */
-function customPlans(pool: pg.Pool): Reports {
-  const query = async (text: string, values?: unknown[]) => {
-    const client = await pool.connect();
-    try {
-      await client.query("BEGIN; SET LOCAL plan_cache_mode = force_custom_plan");
-      const result = await client.query(text, values);
-      await client.query("COMMIT");
-      client.release();
-      return result;
-    } catch (err) {
-      // a connection that cannot even roll back is not given back to the pool
-      const clean = await client.query("ROLLBACK").then(
-        () => true,
-        () => false,
-      );
-      client.release(!clean);
-      throw err;
-    }
-  };
-  return { query } as unknown as Reports;
+function customPlans(db: Db): Queryable {
+  const query = (text: string, values?: unknown[]) =>
+    withTransaction(db, async (c) => {
+      await c.query("SET LOCAL plan_cache_mode = force_custom_plan");
+      return c.query(text, values);
+    });
+  return { query } as unknown as Queryable;
 }
 
 function makeDb(backend: Backend, pool: pg.Pool, copyIn: CopyIn, closeBackend: () => Promise<void>): Db {
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   let closed = false;
-  return {
+  const db: Db = {
     backend,
     kysely,
     pool,
-    reports: backend === "postgres" ? customPlans(pool) : pool,
+    reports: pool,
     copyIn,
     async close() {
       if (closed) return;
@@ -169,6 +156,7 @@ function makeDb(backend: Backend, pool: pg.Pool, copyIn: CopyIn, closeBackend: (
       await closeBackend();
     },
   };
+  return backend === "postgres" ? { ...db, reports: customPlans(db) } : db;
 }
 
 function serverCopyIn(pool: pg.Pool): CopyIn {
