@@ -1,11 +1,10 @@
 // Applies the plain SQL migrations in src/store/migrations in name order, each once, under a lock so that
 // several processes starting together apply them once.
 import { readdirSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { MIGRATIONS_DIR } from "../version.ts";
 import type { Db } from "./db.ts";
 import { ensureEventPartitions } from "./partitions.ts";
 
-const MIGRATIONS_DIR = fileURLToPath(new URL("./migrations/", import.meta.url));
 const LOCK_KEY = 7_274_001;
 
 export async function migrate(db: Db, now: Date = new Date()): Promise<string[]> {
