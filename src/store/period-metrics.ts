@@ -49,10 +49,11 @@ export async function orderTotals(
          FROM events e
         WHERE e.workspace_id = $1 AND e.occurred_at >= $2 AND e.occurred_at < $3
           AND e.type = 'track' AND ${KIND} = 'unsubscribed')
-     -- one pass, two groupings: totals by kind (and channel, for unsubscribes), and orders by day
-     SELECT k, ch, d AS day, count(*) AS n, count(DISTINCT customer_id) AS buyers,
+     -- one pass, two groupings: totals by kind (and channel, for unsubscribes), and orders by day (grouped as a
+     -- date, written as text once per day: to_char on every row took a fifth of the query over a year)
+     SELECT k, ch, to_char(d, 'YYYY-MM-DD') AS day, count(*) AS n, count(DISTINCT customer_id) AS buyers,
             sum(CASE WHEN k = 'order_refunded' THEN abs(amount) ELSE amount END) AS amount
-       FROM (SELECT m.*, to_char(m.occurred_at AT TIME ZONE $4, 'YYYY-MM-DD') AS d FROM m) m
+       FROM (SELECT m.*, (m.occurred_at AT TIME ZONE $4)::date AS d FROM m) m
       GROUP BY GROUPING SETS ((k, ch), (k, d))`,
     [workspaceId, from, to, timeZone],
   );
