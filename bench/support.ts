@@ -102,7 +102,7 @@ export async function startTact(t: Target, opts: StartOptions = {}): Promise<Tac
   Object.assign(env, opts.env);
   if (t.url) env.DATABASE_URL = t.url;
   else env.TACT_DATA_DIR = t.dataDir;
-  // bin/tact.js registers tsx's loader in-process, so the spawned node is Tact itself.
+  // bin/tact.js runs the bundle of the sources (or the sources through tsx) in-process: the spawned node is Tact.
   const child = spawnNode([...(opts.nodeArgs ?? []), join(ROOT, "bin/tact.js"), command], env);
   const output = child.output;
 
