@@ -11,6 +11,7 @@ import { lockDecisions } from "../store/decision-locks.ts";
 import { claimInbox, type InboxRow } from "../store/engine-inbox.ts";
 import { markDue } from "../store/memberships.ts";
 import { claimDueEntries, type Entry } from "../store/scenario-entries.ts";
+import { noteGrowth } from "../store/statistics.ts";
 import { firstOf } from "../strategy/step-plan.ts";
 import type { Scenario, Step, Trigger } from "../strategy/types.ts";
 import { RunnerRound, scenarioConditions } from "./runner-round.ts";
@@ -52,6 +53,8 @@ export class ScenarioRunner {
     const scheduled = await withTransaction(this.db, (c) => runDueSchedules(c, this.cache, now));
     const events = await withTransaction(this.db, (c) => this.#inboxRound(c, now));
     const entries = await withTransaction(this.db, (c) => this.#dueRound(c, now));
+    // each of these wrote entries or messages: the tables the engine's named statements read keep growing
+    noteGrowth(this.db, scheduled + events + entries);
     return { scheduled, events, entries };
   }
 
