@@ -51,6 +51,12 @@ export interface OpenOptions {
 //   - no JIT compilation: no query of Tact runs long enough to repay it, and a report's queries, whose cost
 //     estimates pass the threshold, spent about a second each compiling (the metrics tree at 1M customers: 12 s
 //     with it, 8.8 s without).
+//
+// Kept plans: a named statement's plan is made at its first run on a session and kept until the statistics of a
+// table it reads change (store/statistics.ts analyses them as they grow). The engine's writes by key into tables
+// that churn (messages, scenario_entries: every row updated several times) and its reads of customers' sent
+// history are unnamed instead, planned at each run: kept, a plan made while `messages` held a few thousand rows
+// went on scanning the whole table, dead rows included, for every batch.
 const SESSION_OPTIONS = "-c plan_cache_mode=force_generic_plan -c jit=off";
 
 /**

@@ -187,7 +187,7 @@ export interface DecidedFate {
 export async function writeFates(client: Queryable, fates: readonly DecidedFate[], now: Date): Promise<void> {
   if (fates.length === 0) return;
   await client.query({
-    name: "tact-write-fates",
+    // planned at each run, with the table as it is now: see "Kept plans" in store/db.ts
     text: `UPDATE messages m SET fate = d.fate, reason = d.reason, channel = d.channel, due_at = d.due,
               decision = d.trace::jsonb, cost = d.cost, updated_at = $1
          FROM json_to_recordset($2::json) AS d(ws integer, id bigint, fate text, reason text, channel text,
@@ -205,7 +205,7 @@ export async function sentHistory(
   since: Date,
 ): Promise<Map<string, SentMessage[]>> {
   const { rows } = await client.query<SentMessage & { customer_id: string }>({
-    name: "tact-sent-history",
+    // planned at each run, with the table as it is now: see "Kept plans" in store/db.ts
     text: `SELECT customer_id, COALESCE(sent_at, updated_at) AS at, channel, kind FROM messages
       WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[]) AND channel IS NOT NULL
         AND fate IN ('queued', 'sending', 'sent', 'delivered', 'opened', 'clicked')
@@ -229,7 +229,7 @@ export async function engagementOf(
     opens: string;
     clicks: string;
   }>({
-    name: "tact-engagement",
+    // planned at each run, with the table as it is now: see "Kept plans" in store/db.ts
     text: `SELECT customer_id, channel, count(*) AS messages,
             count(*) FILTER (WHERE fate IN ('opened', 'clicked')) AS opens,
             count(*) FILTER (WHERE fate = 'clicked') AS clicks
@@ -323,7 +323,7 @@ export async function recordSends(
   now: Date,
 ): Promise<void> {
   await client.query({
-    name: "tact-record-sends",
+    // planned at each run, with the table as it is now: see "Kept plans" in store/db.ts
     text: `UPDATE messages m SET fate = d.fate,
               sent_at = CASE WHEN d.fate = 'sent' THEN $1 ELSE m.sent_at END,
               provider_id = CASE WHEN d.fate = 'sent' THEN d.provider ELSE m.provider_id END,

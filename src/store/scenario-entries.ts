@@ -143,7 +143,7 @@ export async function saveEntries(
 ): Promise<void> {
   if (saved.length === 0) return;
   await client.query({
-    name: "tact-save-entries",
+    // planned at each run, with the table as it is now: see "Kept plans" in store/db.ts
     text: `UPDATE scenario_entries e SET state = d.state, step_id = d.step, due_at = d.due, waiting = d.waiting,
               variant = d.variant, context = d.context, exit_reason = COALESCE(d.reason, e.exit_reason),
               updated_at = $1
