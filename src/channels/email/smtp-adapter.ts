@@ -126,6 +126,9 @@ export class SmtpAdapter implements ChannelAdapter {
         raw,
         // no display name or path from the customer's data reaches the envelope
         envelope: { from: this.#envelopeFrom(), to: message.to },
+        // both are inside the raw text already; given here, nodemailer draws no random bytes for its own
+        messageId,
+        baseBoundary: "tact",
         disableFileAccess: true,
         disableUrlAccess: true,
       });
