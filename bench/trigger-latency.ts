@@ -44,6 +44,8 @@ const MAX_IN_FLIGHT = 2000;
 // 5 connections' worth while the machine is busy with the load (about 350 emails/s here).
 const SMTP_POOL = Number(process.env.BENCH_TRIGGER_POOL) || 32;
 const SEND_CONCURRENCY = process.env.TACT_SEND_CONCURRENCY || "128";
+// `tact worker` processes beside `tact serve` (which runs the engine too): 0 by default
+const WORKERS = Number(process.env.BENCH_TRIGGER_WORKERS) || 0;
 const SMTP_FLOOR_SENDS = { small: 500, full: 2000 } as const;
 const DOMAIN = "bench.example";
 
@@ -83,9 +85,12 @@ export async function run(opts: RunOptions): Promise<BenchFigure[]> {
   await smtp.listen();
   const target = await freshDatabase(opts.backend, opts.databaseUrl);
   let server: TactProcess | undefined;
+  const workers: TactProcess[] = [];
   try {
     const { writeKey } = await prepare(target, smtp.port, events);
-    server = await startTact(target, { log, env: { TACT_SEND_CONCURRENCY: SEND_CONCURRENCY } });
+    const env = { TACT_SEND_CONCURRENCY: SEND_CONCURRENCY };
+    server = await startTact(target, { log, env });
+    for (let w = 0; w < WORKERS; w++) workers.push(await startTact(target, { log, env, command: "worker" }));
     log(`tact serve pid ${server.pid} on port ${server.port}, SMTP on ${smtp.port}`);
     const url = `http://127.0.0.1:${server.port}/v1/track`;
     const auth = `Basic ${Buffer.from(`${writeKey}:`).toString("base64")}`;
@@ -232,6 +237,7 @@ export async function run(opts: RunOptions): Promise<BenchFigure[]> {
     return figures;
   } finally {
     agent.destroy();
+    await Promise.all(workers.map((w) => w.stop()));
     await server?.stop();
     await smtp.close();
     await target.drop();
