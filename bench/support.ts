@@ -84,6 +84,8 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** node options for this process only, e.g. ["--cpu-prof"] */
   nodeArgs?: string[];
+  /** the command's own options, e.g. ["--no-engine"] */
+  args?: string[];
   /** where its output goes when it stops */
   log?: (msg: string) => void;
 }
@@ -103,7 +105,7 @@ export async function startTact(t: Target, opts: StartOptions = {}): Promise<Tac
   if (t.url) env.DATABASE_URL = t.url;
   else env.TACT_DATA_DIR = t.dataDir;
   // bin/tact.js runs the bundle of the sources (or the sources through tsx) in-process: the spawned node is Tact.
-  const child = spawnNode([...(opts.nodeArgs ?? []), join(ROOT, "bin/tact.js"), command], env);
+  const child = spawnNode([...(opts.nodeArgs ?? []), join(ROOT, "bin/tact.js"), command, ...(opts.args ?? [])], env);
   const output = child.output;
 
   const deadline = Date.now() + 120_000;

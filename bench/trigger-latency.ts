@@ -44,8 +44,10 @@ const MAX_IN_FLIGHT = 2000;
 // 5 connections' worth while the machine is busy with the load (about 350 emails/s here).
 const SMTP_POOL = Number(process.env.BENCH_TRIGGER_POOL) || 32;
 const SEND_CONCURRENCY = process.env.TACT_SEND_CONCURRENCY || "128";
-// `tact worker` processes beside `tact serve` (which runs the engine too): 0 by default
+// `tact worker` processes beside `tact serve` (0 by default); with workers, BENCH_TRIGGER_SERVE_ENGINE=0 leaves
+// the engine to them and `tact serve --no-engine` answers HTTP only
 const WORKERS = Number(process.env.BENCH_TRIGGER_WORKERS) || 0;
+const SERVE_ARGS = WORKERS > 0 && process.env.BENCH_TRIGGER_SERVE_ENGINE === "0" ? ["--no-engine"] : [];
 const SMTP_FLOOR_SENDS = { small: 500, full: 2000 } as const;
 const DOMAIN = "bench.example";
 
@@ -89,7 +91,7 @@ export async function run(opts: RunOptions): Promise<BenchFigure[]> {
   try {
     const { writeKey } = await prepare(target, smtp.port, events);
     const env = { TACT_SEND_CONCURRENCY: SEND_CONCURRENCY };
-    server = await startTact(target, { log, env });
+    server = await startTact(target, { log, env, args: SERVE_ARGS });
     for (let w = 0; w < WORKERS; w++) workers.push(await startTact(target, { log, env, command: "worker" }));
     log(`tact serve pid ${server.pid} on port ${server.port}, SMTP on ${smtp.port}`);
     const url = `http://127.0.0.1:${server.port}/v1/track`;
@@ -152,6 +154,8 @@ export async function run(opts: RunOptions): Promise<BenchFigure[]> {
       events,
       target_rate: rate,
       smtp_pool: SMTP_POOL,
+      workers: WORKERS,
+      serve_runs_engine: SERVE_ARGS.length === 0,
       send_concurrency: Number(SEND_CONCURRENCY),
       achieved_rate: round(achieved, 1),
       send_rate: round(acceptedCount / Math.max(sendSpan, 1e-9), 1),

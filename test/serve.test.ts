@@ -45,9 +45,9 @@ interface Running {
   exited: Promise<number | null>;
 }
 
-async function startTact(): Promise<Running> {
+async function startTact(...args: string[]): Promise<Running> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [BIN, "serve"], {
+  const proc = spawn(process.execPath, [BIN, "serve", ...args], {
     env: { ...env, PORT: String(port), HOST: "127.0.0.1" },
   });
   let out = "";
@@ -187,4 +187,20 @@ test("workspaces and keys from the command line: create, use, revoke", async () 
   assert.deepEqual(JSON.parse(tact("customers", "find", "--workspace", "shop", "--user-id", "a").stdout), []);
   assert.equal(tact("customers", "get", String(customer?.id), "--workspace", "shop").code, 1);
   assert.equal(tact("customers", "find", "--workspace", "shop").code, 2);
+});
+
+test("serve --no-engine answers HTTP only on PostgreSQL, and is refused on the embedded database", async () => {
+  if (!process.env.TACT_TEST_DATABASE_URL) {
+    const r = tact("serve", "--no-engine");
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /--no-engine: the embedded database serves one process/);
+    return;
+  }
+  const running = await startTact("--no-engine");
+  try {
+    assert.equal((await fetch(`${running.url}/health`)).status, 200);
+  } finally {
+    running.proc.kill("SIGTERM");
+    assert.equal(await running.exited, 0, running.stdout());
+  }
 });

@@ -40,8 +40,12 @@ program
   .description(
     "run the HTTP API (tracking, admin, snippet) and the background workers; creates workspace 'default' on first start",
   )
+  .option(
+    "--no-engine",
+    "serve HTTP only; `tact worker` processes on the same PostgreSQL run memberships, scenarios and sending",
+  )
   // the server and the engine load most of the code base: only the commands that run them pay for it
-  .action(async () => (await import("./serve.ts")).serve());
+  .action(async (o: { engine: boolean }) => (await import("./serve.ts")).serve({ engine: o.engine }));
 
 program
   .command("worker")

@@ -14,13 +14,20 @@ import { pruneMessageIds } from "../store/events.ts";
 import { migrate } from "../store/migrate.ts";
 import { ensureEventPartitions } from "../store/partitions.ts";
 import { createKey, createWorkspace, listWorkspaces } from "../store/workspaces.ts";
+import { UsageError } from "./context.ts";
 
 const DEDUPE_DAYS = 8;
 const HOUR = 3600_000;
 
-export async function serve(): Promise<void> {
+/** `engine: false` serves HTTP only, leaving memberships, scenarios and sending to `tact worker` processes. */
+export async function serve(opts: { engine?: boolean } = {}): Promise<void> {
   const config = loadConfig();
   const logger = pino({ level: config.logLevel });
+  const withEngine = opts.engine !== false;
+  if (!withEngine && !config.databaseUrl)
+    throw new UsageError(
+      "--no-engine: the embedded database serves one process, so no worker could run the engine; set DATABASE_URL",
+    );
   const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   await migrate(db);
   logger.info(
@@ -46,17 +53,19 @@ export async function serve(): Promise<void> {
     );
   }
 
-  const engine = new Engine(db, systemClock, {
-    publicUrl: config.publicUrl,
-    logger,
-    leaseMs: config.sendLeaseMs,
-    sendConcurrency: config.sendConcurrency,
-  });
+  const engine = withEngine
+    ? new Engine(db, systemClock, {
+        publicUrl: config.publicUrl,
+        logger,
+        leaseMs: config.sendLeaseMs,
+        sendConcurrency: config.sendConcurrency,
+      })
+    : null;
   const app = await buildApp({
     db,
     clock: systemClock,
     logger,
-    onIngested: () => engine.wake(),
+    onIngested: () => engine?.wake(),
     ingest: config.ingest,
   });
   const housekeeping = startHousekeeping(db, logger, config.valueRefitHours);
@@ -69,7 +78,7 @@ export async function serve(): Promise<void> {
     clearInterval(housekeeping);
     try {
       await app.close();
-      await engine.stop();
+      await engine?.stop();
       await db.close();
       logger.info("stopped cleanly");
       process.exit(0);
@@ -82,8 +91,8 @@ export async function serve(): Promise<void> {
   process.on("SIGINT", () => void stop("SIGINT"));
 
   await app.listen({ port: config.port, host: config.host });
-  engine.start();
-  logger.info({ port: config.port }, "listening");
+  engine?.start();
+  logger.info({ port: config.port, engine: withEngine }, "listening");
 }
 
 /**
