@@ -105,7 +105,10 @@ export async function startTact(t: Target, opts: StartOptions = {}): Promise<Tac
   if (t.url) env.DATABASE_URL = t.url;
   else env.TACT_DATA_DIR = t.dataDir;
   // bin/tact.js runs the bundle of the sources (or the sources through tsx) in-process: the spawned node is Tact.
-  const child = spawnNode([...(opts.nodeArgs ?? []), join(ROOT, "bin/tact.js"), command, ...(opts.args ?? [])], env);
+  const child = spawnNode(
+    [...(opts.nodeArgs ?? []), join(ROOT, "bin/tact.js"), command, ...(opts.args ?? [])],
+    env,
+  );
   const output = child.output;
 
   const deadline = Date.now() + 120_000;
