@@ -13,6 +13,7 @@ import { type Db, openDb } from "../store/db.ts";
 import { pruneMessageIds } from "../store/events.ts";
 import { migrate } from "../store/migrate.ts";
 import { ensureEventPartitions } from "../store/partitions.ts";
+import { onWork, workSignal } from "../store/work-signal.ts";
 import { createKey, createWorkspace, listWorkspaces } from "../store/workspaces.ts";
 import { UsageError } from "./context.ts";
 
@@ -61,11 +62,17 @@ export async function serve(opts: { engine?: boolean } = {}): Promise<void> {
         sendConcurrency: config.sendConcurrency,
       })
     : null;
+  // stored events wake this process's engine, and those of other processes through the database
+  const signal = workSignal(db);
+  const unlisten = engine ? onWork(db, () => engine.wake()) : async () => {};
   const app = await buildApp({
     db,
     clock: systemClock,
     logger,
-    onIngested: () => engine?.wake(),
+    onIngested: () => {
+      engine?.wake();
+      signal();
+    },
     ingest: config.ingest,
   });
   const housekeeping = startHousekeeping(db, logger, config.valueRefitHours);
@@ -78,6 +85,7 @@ export async function serve(opts: { engine?: boolean } = {}): Promise<void> {
     clearInterval(housekeeping);
     try {
       await app.close();
+      await unlisten();
       await engine?.stop();
       await db.close();
       logger.info("stopped cleanly");
@@ -151,11 +159,16 @@ export async function worker(): Promise<void> {
     sendConcurrency: config.sendConcurrency,
   });
   // Applies what stopped servers left in the ingestion log.
+  const signal = workSignal(db);
+  const unlisten = onWork(db, () => engine.wake());
   const ingest = new IngestQueue(db, {
     ...config.ingest,
     clock: systemClock,
     logger,
-    onApplied: () => engine.wake(),
+    onApplied: () => {
+      engine.wake();
+      signal();
+    },
   });
   ingest.start();
   engine.start();
@@ -165,6 +178,7 @@ export async function worker(): Promise<void> {
     logger.info({ signal }, "worker stopping");
     clearInterval(housekeeping);
     await ingest.stop();
+    await unlisten();
     await engine.stop();
     await db.close();
     process.exit(0);
