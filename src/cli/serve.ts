@@ -1,7 +1,7 @@
 // `tact serve`: migrations, first-run bootstrap, the HTTP server with the engine (memberships, scenarios, sending), and
 // a clean shutdown on SIGTERM/SIGINT. `tact worker`: the background workers alone, to scale out.
 import { type Logger, pino } from "pino";
-import { loadConfig } from "../config.ts";
+import { type Config, loadConfig } from "../config.ts";
 import { systemClock } from "../core/clock.ts";
 import { Engine } from "../engine/engine.ts";
 import { readsValue, recomputeWorkspace, strategyReadsValue } from "../engine/strategy-runtime.ts";
@@ -54,25 +54,12 @@ export async function serve(opts: { engine?: boolean } = {}): Promise<void> {
     );
   }
 
-  const engine = withEngine
-    ? new Engine(db, systemClock, {
-        publicUrl: config.publicUrl,
-        logger,
-        leaseMs: config.sendLeaseMs,
-        sendConcurrency: config.sendConcurrency,
-      })
-    : null;
-  // stored events wake this process's engine, and those of other processes through the database
-  const signal = workSignal(db);
-  const unlisten = engine ? onWork(db, () => engine.wake()) : async () => {};
+  const engine = processEngine(db, config, logger, withEngine);
   const app = await buildApp({
     db,
     clock: systemClock,
     logger,
-    onIngested: () => {
-      engine?.wake();
-      signal();
-    },
+    onIngested: engine.stored,
     ingest: config.ingest,
   });
   const housekeeping = startHousekeeping(db, logger, config.valueRefitHours);
@@ -85,8 +72,7 @@ export async function serve(opts: { engine?: boolean } = {}): Promise<void> {
     clearInterval(housekeeping);
     try {
       await app.close();
-      await unlisten();
-      await engine?.stop();
+      await engine.stop();
       await db.close();
       logger.info("stopped cleanly");
       process.exit(0);
@@ -99,7 +85,7 @@ export async function serve(opts: { engine?: boolean } = {}): Promise<void> {
   process.on("SIGINT", () => void stop("SIGINT"));
 
   await app.listen({ port: config.port, host: config.host });
-  engine?.start();
+  engine.start();
   logger.info({ port: config.port, engine: withEngine }, "listening");
 }
 
@@ -146,29 +132,48 @@ function startHousekeeping(db: Db, logger: Logger, refitHours: number): NodeJS.T
   return timer;
 }
 
+/**
+ * This process's engine (none for `serve --no-engine`), woken by work stored here and, through the database, by
+ * work other processes store (store/work-signal.ts).
+ */
+function processEngine(db: Db, config: Config, logger: Logger, run: boolean) {
+  const engine = run
+    ? new Engine(db, systemClock, {
+        publicUrl: config.publicUrl,
+        logger,
+        leaseMs: config.sendLeaseMs,
+        sendConcurrency: config.sendConcurrency,
+      })
+    : null;
+  const signal = workSignal(db);
+  const unlisten = engine ? onWork(db, () => engine.wake()) : async () => {};
+  return {
+    /** work was stored here: this process's engine and those of the others take it up */
+    stored: () => {
+      engine?.wake();
+      signal();
+    },
+    start: () => engine?.start(),
+    stop: async () => {
+      await unlisten();
+      await engine?.stop();
+    },
+  };
+}
+
 /** `tact worker`: keeps memberships current, runs scenarios and sends messages, without serving HTTP. */
 export async function worker(): Promise<void> {
   const config = loadConfig();
   const logger = pino({ level: config.logLevel });
   const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   await migrate(db);
-  const engine = new Engine(db, systemClock, {
-    publicUrl: config.publicUrl,
-    logger,
-    leaseMs: config.sendLeaseMs,
-    sendConcurrency: config.sendConcurrency,
-  });
+  const engine = processEngine(db, config, logger, true);
   // Applies what stopped servers left in the ingestion log.
-  const signal = workSignal(db);
-  const unlisten = onWork(db, () => engine.wake());
   const ingest = new IngestQueue(db, {
     ...config.ingest,
     clock: systemClock,
     logger,
-    onApplied: () => {
-      engine.wake();
-      signal();
-    },
+    onApplied: engine.stored,
   });
   ingest.start();
   engine.start();
@@ -178,7 +183,6 @@ export async function worker(): Promise<void> {
     logger.info({ signal }, "worker stopping");
     clearInterval(housekeeping);
     await ingest.stop();
-    await unlisten();
     await engine.stop();
     await db.close();
     process.exit(0);

@@ -1,7 +1,7 @@
 // Applies the plain SQL migrations in src/store/migrations in name order, each once, under a lock so that
 // several processes starting together apply them once.
 import { readdirSync, readFileSync } from "node:fs";
-import { MIGRATIONS_DIR } from "../version.ts";
+import { MIGRATIONS_DIR } from "../paths.ts";
 import type { Db } from "./db.ts";
 import { ensureEventPartitions } from "./partitions.ts";
 

@@ -15,7 +15,10 @@ interface Growth {
 const growth = new WeakMap<Db, Growth>();
 const TABLES = "customers, identities, event_dedupe, order_facts, scenario_entries, messages";
 
-/** Counts rows written (events stored, journeys and messages the engine handled); past a threshold (that doubles each time, from 2,000) it analyses in the background. */
+/**
+ * Counts rows written (events stored, journeys and messages the engine handled); past a threshold (that doubles
+ * each time, from 2,000) it analyses in the background.
+ */
 export function noteGrowth(db: Db, rows: number): void {
   let g = growth.get(db);
   if (!g) {
