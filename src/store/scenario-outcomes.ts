@@ -92,31 +92,43 @@ function build(q: OutcomeQuery): { ctes: string; values: unknown[] } {
     goalEvents.filter((n) => !fromOrders.includes(n)),
   );
   if (filter) values.push(...filter.values.slice(values.length));
-  // each group by its index (gi), its goals once (gg)
-  const groups = q.groups.flatMap((g, gi) =>
-    g.scenarios.map((scenario) => ({ gi, scenario, window_ms: g.windowMs, goals: g.goalEvents })),
+  // each group by its index (gi), its goals once (gg); each scenario's group and window by its place in $2
+  const scenarios = values[1] as string[];
+  const groupOf = scenarios.map((s) => q.groups.findIndex((g) => g.scenarios.includes(s)));
+  if (q.groups.some((g, gi) => g.scenarios.some((s) => groupOf[scenarios.indexOf(s)] !== gi)))
+    throw new Error("a scenario is measured in one group of a query");
+  const groups = q.groups.map((g, gi) => ({ gi, goals: g.goalEvents }));
+  values.push(
+    JSON.stringify(groups),
+    fromOrders,
+    groupOf,
+    groupOf.map((gi) => q.groups[gi]?.windowMs ?? 0),
   );
-  values.push(JSON.stringify(groups), fromOrders);
-  const [groupsAt, ordersAt] = [values.length - 1, values.length];
-  // f: each customer's first entry per group, with the group's figures' keys (GROUP_KEYS) and the end of its window
+  const [groupsAt, ordersAt, giAt, windowAt] = [3, 2, 1, 0].map((back) => values.length - back);
+  // f: each customer's first entry per group, with the group's figures' keys (GROUP_KEYS) and the end of its window.
+  // When each group is one scenario, they are found in the order of scenario_entries_customer_idx (customer,
+  // scenario, time), with no sort of the period's entries.
   // o: the customers with a goal event or an order in their window, their conversion and revenue. It is
   // materialized: without statistics on the entries (the embedded database has no autovacuum, and a new workspace
   // is in none) f is estimated at one row, and the planner put o inside a nested loop over f, aggregating every
   // customer's events again for each customer (25 s for 400 customers on the embedded database).
-  const ctes = `WITH g AS (
-  SELECT * FROM json_to_recordset($${groupsAt}::json) AS g(gi integer, scenario text, window_ms float8, goals text[])
-), gg AS (
-  SELECT DISTINCT ON (gi) gi, goals FROM g
-), f AS (
-  SELECT DISTINCT ON (g.gi, se.customer_id) g.gi, se.customer_id, se.entry_id, se.entered_at,
-         LEAST(se.entered_at + g.window_ms * interval '1 millisecond', $4::timestamptz) AS until, se.variant,
-         se.global_control, (se.scenario || '#' || se.version) = ANY($5::text[]) AS pilot,
-         se.entered_at + g.window_ms * interval '1 millisecond' > $4::timestamptz AS pending
-    FROM scenario_entries se JOIN g ON g.scenario = se.scenario
+  const firstOf =
+    q.groups.length === 1 ? null : q.groups.every((g) => g.scenarios.length === 1) ? "scenario" : "gi";
+  const ctes = `WITH gg AS (
+  SELECT * FROM json_to_recordset($${groupsAt}::json) AS g(gi integer, goals text[])
+), entries AS (
+  SELECT se.customer_id, se.scenario, se.entry_id, se.entered_at, se.variant, se.global_control,
+         (cardinality($5::text[]) > 0 AND (se.scenario || '#' || se.version) = ANY($5::text[])) AS pilot,
+         ($${giAt}::int[])[array_position($2::text[], se.scenario)] AS gi,
+         se.entered_at + ($${windowAt}::float8[])[array_position($2::text[], se.scenario)] * interval '1 millisecond' AS ends
+    FROM scenario_entries se
    WHERE se.workspace_id = $1 AND se.scenario = ANY($2::text[]) AND se.entered_at >= $3 AND se.entered_at < $4
-     ${q.dropPilot ? "AND NOT (se.scenario || '#' || se.version) = ANY($5::text[])" : ""}
-     ${q.closedOnly ? "AND se.entered_at + g.window_ms * interval '1 millisecond' <= $4::timestamptz" : ""}
-   ORDER BY g.gi, se.customer_id, se.entered_at, se.entry_id
+), f AS (
+  SELECT DISTINCT ON (e.customer_id${firstOf ? `, e.${firstOf}` : ""}) e.gi, e.customer_id, e.entry_id, e.entered_at,
+         LEAST(e.ends, $4::timestamptz) AS until, e.variant, e.global_control, e.pilot, e.ends > $4::timestamptz AS pending
+    FROM entries e
+   WHERE true ${q.dropPilot ? "AND NOT e.pilot" : ""} ${q.closedOnly ? "AND e.ends <= $4::timestamptz" : ""}
+   ORDER BY e.customer_id, ${firstOf ? `e.${firstOf}, ` : ""}e.entered_at, e.entry_id
 ), x AS MATERIALIZED (
   -- the goal events and the orders of the period (an entry's window ends by its close); an order is a goal (read
   -- from order_facts) and revenue in one row
