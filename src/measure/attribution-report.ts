@@ -1,8 +1,8 @@
 // The attribution report: the revenue of a period's orders shared among the messages that touched each buyer
 // before the order (core/attribution: per-channel windows, five models), added up by message (scenario, step,
-// template), scenario and channel. One SQL query pairs every conversion with its eligible touches (opens, clicks,
+// template), scenario and channel. One SQL query pairs each conversion with its eligible touches (opens, clicks,
 // deliveries inside their channel's window) and is read through a cursor, conversion by conversion, so memory holds
-// one page however many events the period has. Attributed revenue says where revenue came from, never what the
+// one page however many events the period has; conversions no touch reached are only counted, by another query. Attributed revenue says where revenue came from, never what the
 // messages added: that is the control groups' answer (SPEC §7), and every figure here is labelled "attributed".
 import {
   ATTRIBUTION_MODELS,
@@ -68,7 +68,6 @@ const NAME_RANGE = [...INTERACTION_NAMES].sort().filter((_, i, all) => i === 0 |
 // properties.order_id, before the refund); without one, to the touches before the refund itself.
 const PAIRS_SQL = `WITH credited AS (
   SELECT c.customer_id, c.message_id AS conversion_id,
-         CASE WHEN c.refund THEN 'order_refunded' ELSE 'order_completed' END AS kind,
          CASE WHEN c.refund THEN -abs(c.amount) ELSE c.amount END AS amount,
          COALESCE(o.occurred_at, c.occurred_at) AS credit_at
     FROM order_facts c
@@ -103,17 +102,22 @@ const PAIRS_SQL = `WITH credited AS (
     JOIN w ON w.channel = e.properties ->> 'channel' AND w.interaction = substr(e.name, 9)
    WHERE e.properties ->> 'message_id' IS NOT NULL
 )
-SELECT c.customer_id, c.conversion_id, c.kind, c.amount::float8 AS amount, c.credit_at,
+SELECT c.customer_id, c.conversion_id, c.amount::float8 AS amount, c.credit_at,
        t.message_id, t.channel, t.interaction, t.occurred_at AS touched_at, t.scenario, t.step, t.template
   FROM credited c
-  LEFT JOIN touch t ON t.customer_id = c.customer_id AND t.occurred_at <= c.credit_at
+  JOIN touch t ON t.customer_id = c.customer_id AND t.occurred_at <= c.credit_at
                    AND t.occurred_at >= c.credit_at - t.ms * interval '1 millisecond'
  ORDER BY c.customer_id, c.conversion_id`;
+
+/** Every conversion of the period, touched or not: the pairs above hold only those with a touch. */
+const TOTALS_SQL = `SELECT count(*) AS count, count(*) FILTER (WHERE refund) AS refunds,
+       COALESCE(sum(CASE WHEN refund THEN -abs(amount) ELSE amount END), 0)::float8 AS revenue
+  FROM order_facts
+ WHERE workspace_id = $1 AND ($2::timestamptz IS NULL OR occurred_at >= $2) AND occurred_at < $3`;
 
 interface PairRow {
   customer_id: string;
   conversion_id: string;
-  kind: string;
   amount: number;
   credit_at: Date;
   message_id: string | null;
@@ -202,15 +206,13 @@ export async function attributionReport(
   const byScenario = new Totals();
   const byChannel = new Totals();
   const conv = { count: 0, revenue: 0, refunds: 0, attributedCount: 0, attributedRevenue: 0 };
+  // the conversions read below are those with a touch in their window; the totals count every conversion
   // assigned inside settle() too: the cast keeps TypeScript from narrowing it to null here
-  let current = null as { id: string; conversion: Conversion; refund: boolean; touches: Touch[] } | null;
+  let current = null as { id: string; conversion: Conversion; touches: Touch[] } | null;
   const meta = new Map<Touch, Meta>();
 
   const settle = () => {
     if (!current) return;
-    conv.count++;
-    conv.revenue += current.conversion.revenue;
-    if (current.refund) conv.refunds++;
     const credits = attribute(current.conversion, current.touches, { model, windows });
     if (credits.length > 0) {
       conv.attributedCount++;
@@ -228,7 +230,14 @@ export async function attributionReport(
 
   const client = await db.pool.connect();
   try {
-    await client.query("BEGIN READ ONLY");
+    // one snapshot for the totals and the pairs
+    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    const totals = (
+      await client.query<{ count: string; refunds: string; revenue: number }>(TOTALS_SQL, params.slice(0, 3))
+    ).rows[0];
+    conv.count = Number(totals?.count ?? 0);
+    conv.refunds = Number(totals?.refunds ?? 0);
+    conv.revenue = Number(totals?.revenue ?? 0);
     // every row is read: plan for the whole result, not for the first rows (a cursor's default)
     await client.query("SET LOCAL cursor_tuple_fraction = 1");
     await client.query(`DECLARE attribution_pairs NO SCROLL CURSOR FOR ${PAIRS_SQL}`, params);
@@ -241,7 +250,6 @@ export async function attributionReport(
           current = {
             id,
             conversion: { at: r.credit_at.getTime(), revenue: Number(r.amount) },
-            refund: r.kind === "order_refunded",
             touches: [],
           };
         }
