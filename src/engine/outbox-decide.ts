@@ -12,7 +12,7 @@ import {
   type StrategyInput,
 } from "../core/rules/index.ts";
 import type { Queryable } from "../store/customers.ts";
-import { lockDecisions } from "../store/decision-locks.ts";
+import { lockChannelLimits, lockDecisions } from "../store/decision-locks.ts";
 import { globalControlPeriods } from "../store/global-control.ts";
 import {
   channelSendsSince,
@@ -52,6 +52,12 @@ export async function decideDueMessages(
     client,
     [...byWorkspace].flatMap(([ws, customers]) => [...customers.keys()].map((id) => ({ ws, id }))),
   );
+  const limited: number[] = [];
+  for (const ws of byWorkspace.keys()) {
+    const current = await cache.current(client, ws);
+    if (current && Object.values(current.strategy.channels).some((c) => c.capacity || c.rate)) limited.push(ws);
+  }
+  await lockChannelLimits(client, limited);
   const fates: DecidedFate[] = [];
   for (const [ws, customers] of byWorkspace) await decideWorkspace(client, cache, ws, customers, now, fates);
   await writeFates(client, fates, now);

@@ -16,3 +16,19 @@ export async function lockDecisions(
     values: [keys],
   });
 }
+
+/**
+ * A channel's capacity and rate limits count every decision of its workspace, so rounds of workspaces with a
+ * limited channel take a lock per workspace, after their customers' and in workspace order: two workers deciding
+ * at once never both take the last free slot. Held until the transaction ends.
+ */
+export async function lockChannelLimits(client: Queryable, workspaceIds: readonly number[]): Promise<void> {
+  const ids = [...new Set(workspaceIds)].sort((a, b) => a - b);
+  if (ids.length === 0) return;
+  await client.query({
+    name: "tact-lock-channel-limits",
+    text: `SELECT count(pg_advisory_xact_lock(hashtextextended('channel-limits:' || w, 7274030)))
+             FROM unnest($1::integer[]) WITH ORDINALITY AS t(w, i)`,
+    values: [ids],
+  });
+}

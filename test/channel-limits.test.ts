@@ -1,0 +1,88 @@
+// A channel's capacity holds with two workers deciding at once: while one round that took the last free slot is
+// still open, another round of the same workspace waits for it and then defers its message (on the embedded
+// database the pool's one connection runs the rounds one after the other, which must give the same fates).
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { VirtualClock } from "../src/core/clock.ts";
+import { decideDueMessages } from "../src/engine/outbox-decide.ts";
+import { ScenarioRunner } from "../src/engine/scenario-runner.ts";
+import { StrategyCache } from "../src/engine/strategy-cache.ts";
+import { applyStrategy } from "../src/engine/strategy-runtime.ts";
+import { ingestMessages } from "../src/ingest/ingest.ts";
+import { withTransaction } from "../src/store/db.ts";
+import { createWorkspace, type Workspace } from "../src/store/workspaces.ts";
+import { type TestDb, testDb } from "./helpers.ts";
+
+const STRATEGY = `version: 1
+name: Receipts
+timezone: Europe/Berlin
+currency: EUR
+goals:
+  paid: { event: order_completed, window: 1d, target: 10% }
+channels:
+  desk: { provider: sink, contact: email, cost: 1, capacity: 1/day }
+scenarios:
+  receipt:
+    kind: transactional
+    goal: paid
+    trigger: { event: signed_up }
+    steps:
+      - send: note
+        via: [desk]
+templates:
+  note: { desk: { text: "Welcome" } }
+`;
+
+const clock = new VirtualClock("2026-03-02T10:00:00Z");
+let t: TestDb;
+let ws: Workspace;
+
+before(async () => {
+  t = await testDb();
+  ws = await createWorkspace(t.db, "desk");
+  const r = await applyStrategy(t.db, ws.id, STRATEGY, "desk.yaml", "test", clock.now());
+  assert.ok(r.ok, JSON.stringify(!r.ok && r.diagnostics));
+  const at = clock.now().toISOString();
+  const users = ["a", "b"];
+  const ingested = await ingestMessages(
+    t.db,
+    ws,
+    users.flatMap((u) => [
+      { type: "identify", userId: u, traits: { email: `${u}@example.com` }, timestamp: at },
+      { type: "track", userId: u, event: "signed_up", timestamp: at },
+    ]),
+    { receivedAt: clock.now() },
+  );
+  assert.deepEqual(ingested.rejected, []);
+  await new ScenarioRunner(t.db, new StrategyCache()).runOnce(clock.now());
+});
+
+after(() => t.close());
+
+test("two rounds deciding at once give the channel's one daily slot to one message", async () => {
+  const planned = await t.db.pool.query("SELECT count(*)::int AS n FROM messages WHERE fate = 'planned'");
+  assert.equal(planned.rows[0]?.n, 2);
+  const first = await t.db.pool.connect();
+  let second: Promise<number> | undefined;
+  try {
+    await first.query("BEGIN");
+    assert.equal(await decideDueMessages(first, new StrategyCache(), clock.now(), 1), 1);
+    // the first round holds its slot, uncommitted, while the second decides
+    second = withTransaction(t.db, (c) => decideDueMessages(c, new StrategyCache(), clock.now(), 1));
+    await sleep(300);
+    await first.query("COMMIT");
+  } finally {
+    first.release();
+  }
+  assert.equal(await second, 1);
+  const { rows } = await t.db.pool.query(
+    "SELECT fate, reason FROM messages WHERE workspace_id = $1 ORDER BY fate",
+    [ws.id],
+  );
+  assert.deepEqual(
+    rows.map((r) => r.fate),
+    ["deferred", "queued"],
+  );
+  assert.equal(rows[0]?.reason, "capacity");
+});
