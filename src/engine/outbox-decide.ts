@@ -52,14 +52,18 @@ export async function decideDueMessages(
     client,
     [...byWorkspace].flatMap(([ws, customers]) => [...customers.keys()].map((id) => ({ ws, id }))),
   );
-  const limited: number[] = [];
-  for (const ws of byWorkspace.keys()) {
-    const current = await cache.current(client, ws);
-    if (current && Object.values(current.strategy.channels).some((c) => c.capacity || c.rate)) limited.push(ws);
-  }
-  await lockChannelLimits(client, limited);
+  // each workspace is judged against the strategy in force for the rules and channels, read once for the round
+  const inForce = new Map<number, RunningStrategy | null>();
+  for (const ws of byWorkspace.keys()) inForce.set(ws, await cache.current(client, ws));
+  await lockChannelLimits(
+    client,
+    [...inForce].flatMap(([ws, rs]) =>
+      rs && Object.values(rs.strategy.channels).some((c) => c.capacity || c.rate) ? [ws] : [],
+    ),
+  );
   const fates: DecidedFate[] = [];
-  for (const [ws, customers] of byWorkspace) await decideWorkspace(client, cache, ws, customers, now, fates);
+  for (const [ws, customers] of byWorkspace)
+    await decideWorkspace(client, cache, ws, inForce.get(ws) ?? null, customers, now, fates);
   await writeFates(client, fates, now);
   return rows.length;
 }
@@ -73,6 +77,7 @@ async function decideWorkspace(
   client: Queryable,
   cache: StrategyCache,
   ws: number,
+  current: RunningStrategy | null,
   customers: Map<string, DueMessage[]>,
   now: Date,
   out: DecidedFate[],
@@ -91,8 +96,6 @@ async function decideWorkspace(
     });
   const ids = [...customers.keys()];
   const facts = await loadFacts(client, ws, ids);
-  // All of a customer's due messages are judged against the strategy in force for the rules and channels.
-  const current = await cache.current(client, ws);
   if (!current) {
     for (const [id, due] of customers)
       for (const m of due) fate(m, "suppressed", facts.has(id) ? "no_strategy" : "erased");

@@ -2,8 +2,9 @@
 // before the order (core/attribution: per-channel windows, five models), added up by message (scenario, step,
 // template), scenario and channel. One SQL query pairs each conversion with its eligible touches (opens, clicks,
 // deliveries inside their channel's window) and is read through a cursor, conversion by conversion, so memory holds
-// one page however many events the period has; conversions no touch reached are only counted, by another query. Attributed revenue says where revenue came from, never what the
-// messages added: that is the control groups' answer (SPEC §7), and every figure here is labelled "attributed".
+// one page however many events the period has; conversions no touch reached are only counted, by another query.
+// Attributed revenue says where revenue came from, never what the messages added: that is the control groups'
+// answer (SPEC §7), and every figure here is labelled "attributed".
 import {
   ATTRIBUTION_MODELS,
   type AttributionModel,

@@ -120,12 +120,14 @@ function build(q: OutcomeQuery): { ctes: string; values: unknown[] } {
   SELECT se.customer_id, se.scenario, se.entry_id, se.entered_at, se.variant, se.global_control,
          (cardinality($5::text[]) > 0 AND (se.scenario || '#' || se.version) = ANY($5::text[])) AS pilot,
          ($${giAt}::int[])[array_position($2::text[], se.scenario)] AS gi,
-         se.entered_at + ($${windowAt}::float8[])[array_position($2::text[], se.scenario)] * interval '1 millisecond' AS ends
+         se.entered_at
+           + ($${windowAt}::float8[])[array_position($2::text[], se.scenario)] * interval '1 millisecond' AS ends
     FROM scenario_entries se
    WHERE se.workspace_id = $1 AND se.scenario = ANY($2::text[]) AND se.entered_at >= $3 AND se.entered_at < $4
 ), f AS (
-  SELECT DISTINCT ON (e.customer_id${firstOf ? `, e.${firstOf}` : ""}) e.gi, e.customer_id, e.entry_id, e.entered_at,
-         LEAST(e.ends, $4::timestamptz) AS until, e.variant, e.global_control, e.pilot, e.ends > $4::timestamptz AS pending
+  SELECT DISTINCT ON (e.customer_id${firstOf ? `, e.${firstOf}` : ""})
+         e.gi, e.customer_id, e.entry_id, e.entered_at, LEAST(e.ends, $4::timestamptz) AS until, e.variant,
+         e.global_control, e.pilot, e.ends > $4::timestamptz AS pending
     FROM entries e
    WHERE true ${q.dropPilot ? "AND NOT e.pilot" : ""} ${q.closedOnly ? "AND e.ends <= $4::timestamptz" : ""}
    ORDER BY e.customer_id, ${firstOf ? `e.${firstOf}, ` : ""}e.entered_at, e.entry_id
