@@ -157,15 +157,33 @@ export interface DueMessage {
   global_control: boolean | null;
 }
 
-/** Planned and deferred messages whose time has come, locked until the caller's transaction ends. */
+/**
+ * Planned and deferred messages whose time has come, locked until the caller's transaction ends: the first `limit`
+ * by due time, and every other due message of their customers with them, so a customer's messages due together are
+ * judged in one round (by priority) even where the limit falls between them. Messages another worker holds are
+ * skipped.
+ */
 export async function claimDueDecisions(client: Queryable, now: Date, limit: number): Promise<DueMessage[]> {
   const { rows } = await client.query<DueMessage>({
     name: "tact-claim-decide",
-    text: `SELECT m.workspace_id, m.message_id, m.customer_id, m.scenario, m.step_id, m.kind, m.template, m.priority,
-            m.planned_at, e.version, e.variant, e.global_control
-       FROM messages m JOIN scenario_entries e ON e.workspace_id = m.workspace_id AND e.entry_id = m.entry_id
-      WHERE m.fate IN ('planned', 'deferred') AND m.due_at <= $1
-      ORDER BY m.due_at LIMIT $2 FOR UPDATE OF m SKIP LOCKED`,
+    text: `WITH first AS (
+         SELECT m.workspace_id, m.customer_id FROM messages m
+          WHERE m.fate IN ('planned', 'deferred') AND m.due_at <= $1
+          ORDER BY m.due_at LIMIT $2 FOR UPDATE OF m SKIP LOCKED
+       ), claimed AS (
+         -- by customer, through the customer index: the due messages of a broadcast are many, its customers' few
+         SELECT m.* FROM (SELECT DISTINCT workspace_id, customer_id FROM first) c
+          CROSS JOIN LATERAL (
+            SELECT m.workspace_id, m.message_id, m.customer_id, m.scenario, m.step_id, m.kind, m.template,
+                   m.priority, m.planned_at, m.entry_id
+              FROM messages m
+             WHERE m.workspace_id = c.workspace_id AND m.customer_id = c.customer_id
+               AND m.fate IN ('planned', 'deferred') AND m.due_at <= $1
+               FOR UPDATE OF m SKIP LOCKED) m
+       )
+       SELECT m.workspace_id, m.message_id, m.customer_id, m.scenario, m.step_id, m.kind, m.template, m.priority,
+              m.planned_at, e.version, e.variant, e.global_control
+         FROM claimed m JOIN scenario_entries e ON e.workspace_id = m.workspace_id AND e.entry_id = m.entry_id`,
     values: [now, limit],
   });
   return rows;

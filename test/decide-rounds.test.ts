@@ -1,0 +1,148 @@
+// Decide rounds with the real claim and locks: a channel's capacity holds with two workers deciding at once (while
+// one round that took the last free slot is still open, another round of the same workspace waits for it and then
+// defers its message; on the embedded database the pool's one connection runs the rounds one after the other,
+// which must give the same fates), and a customer's messages due together are judged in one round, by priority,
+// even when the round's limit falls between them.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { VirtualClock } from "../src/core/clock.ts";
+import { decideDueMessages } from "../src/engine/outbox-decide.ts";
+import { ScenarioRunner } from "../src/engine/scenario-runner.ts";
+import { StrategyCache } from "../src/engine/strategy-cache.ts";
+import { applyStrategy } from "../src/engine/strategy-runtime.ts";
+import { ingestMessages } from "../src/ingest/ingest.ts";
+import { withTransaction } from "../src/store/db.ts";
+import { createWorkspace, type Workspace } from "../src/store/workspaces.ts";
+import { type TestDb, testDb } from "./helpers.ts";
+
+const RECEIPTS = `version: 1
+name: Receipts
+timezone: Europe/Berlin
+currency: EUR
+goals:
+  paid: { event: order_completed, window: 1d, target: 10% }
+channels:
+  desk: { provider: sink, contact: email, cost: 1, capacity: 1/day }
+scenarios:
+  receipt:
+    kind: transactional
+    goal: paid
+    trigger: { event: signed_up }
+    steps:
+      - send: note
+        via: [desk]
+templates:
+  note: { desk: { text: "Welcome" } }
+`;
+
+// two marketing scenarios started by one event, planned in this order: the lower priority first
+const PROMOS = `version: 1
+name: Promos
+timezone: Europe/Berlin
+currency: EUR
+goals:
+  paid: { event: order_completed, window: 1d, target: 10% }
+channels:
+  inbox: { provider: sink, contact: email, cost: 0 }
+rules:
+  consent: opt_out
+  frequency:
+    - { max: 1, per: 1d }
+  control_group: 0%
+scenarios:
+  newsletter:
+    goal: paid
+    priority: 30
+    trigger: { event: signed_up }
+    steps:
+      - send: note
+        via: [inbox]
+  vip:
+    goal: paid
+    priority: 80
+    trigger: { event: signed_up }
+    steps:
+      - send: note
+        via: [inbox]
+templates:
+  note: { inbox: { text: "Hello" } }
+`;
+
+const clock = new VirtualClock("2026-03-02T10:00:00Z"); // 11:00 in Berlin
+let t: TestDb;
+
+before(async () => {
+  t = await testDb();
+});
+
+after(() => t.close());
+
+/** A workspace under `source` whose `users` signed up now, their messages planned and not yet decided. */
+async function plannedFor(name: string, source: string, users: string[]): Promise<Workspace> {
+  const ws = await createWorkspace(t.db, name);
+  const r = await applyStrategy(t.db, ws.id, source, `${name}.yaml`, "test", clock.now());
+  assert.ok(r.ok, JSON.stringify(!r.ok && r.diagnostics));
+  const at = clock.now().toISOString();
+  const ingested = await ingestMessages(
+    t.db,
+    ws,
+    users.flatMap((u) => [
+      { type: "identify", userId: u, traits: { email: `${u}@example.com` }, timestamp: at },
+      { type: "track", userId: u, event: "signed_up", timestamp: at },
+    ]),
+    { receivedAt: clock.now() },
+  );
+  assert.deepEqual(ingested.rejected, []);
+  await new ScenarioRunner(t.db, new StrategyCache()).runOnce(clock.now());
+  return ws;
+}
+
+test("two rounds deciding at once give the channel's one daily slot to one message", async () => {
+  const ws = await plannedFor("desk", RECEIPTS, ["a", "b"]);
+  const planned = await t.db.pool.query(
+    "SELECT count(*)::int AS n FROM messages WHERE workspace_id = $1 AND fate = 'planned'",
+    [ws.id],
+  );
+  assert.equal(planned.rows[0]?.n, 2);
+  const first = await t.db.pool.connect();
+  let second: Promise<number> | undefined;
+  try {
+    await first.query("BEGIN");
+    assert.equal(await decideDueMessages(first, new StrategyCache(), clock.now(), 1), 1);
+    // the first round holds its slot, uncommitted, while the second decides
+    second = withTransaction(t.db, (c) => decideDueMessages(c, new StrategyCache(), clock.now(), 1));
+    await sleep(300);
+    await first.query("COMMIT");
+  } finally {
+    first.release();
+  }
+  assert.equal(await second, 1);
+  const { rows } = await t.db.pool.query(
+    "SELECT fate, reason FROM messages WHERE workspace_id = $1 ORDER BY fate",
+    [ws.id],
+  );
+  assert.deepEqual(
+    rows.map((r) => r.fate),
+    ["deferred", "queued"],
+  );
+  assert.equal(rows[0]?.reason, "capacity");
+});
+
+test("a round whose limit falls between a customer's due messages judges them all, the higher priority first", async () => {
+  const ws = await plannedFor("promos", PROMOS, ["c"]);
+  // a limit of one message: the claim takes the customer's other due message with it
+  const n = await withTransaction(t.db, (c) => decideDueMessages(c, new StrategyCache(), clock.now(), 1));
+  assert.equal(n, 2);
+  const { rows } = await t.db.pool.query(
+    "SELECT scenario, fate, reason FROM messages WHERE workspace_id = $1 ORDER BY scenario",
+    [ws.id],
+  );
+  assert.deepEqual(
+    rows.map((r) => [r.scenario, r.fate, r.fate === "suppressed" ? r.reason : null]),
+    [
+      ["newsletter", "suppressed", "frequency_capped"],
+      ["vip", "queued", null],
+    ],
+  );
+});
