@@ -114,6 +114,9 @@ test("two rounds deciding at once give the channel's one daily slot to one messa
     second = withTransaction(t.db, (c) => decideDueMessages(c, new StrategyCache(), clock.now(), 1));
     await sleep(300);
     await first.query("COMMIT");
+  } catch (err) {
+    await first.query("ROLLBACK");
+    throw err;
   } finally {
     first.release();
   }
