@@ -16,13 +16,18 @@ import { withTransaction } from "../src/store/db.ts";
 import { createWorkspace, type Workspace } from "../src/store/workspaces.ts";
 import { type TestDb, testDb } from "./helpers.ts";
 
-const RECEIPTS = `version: 1
-name: Receipts
+/** A strategy with one goal, `paid`, and the rest as given. */
+const strategy = (name: string, rest: string) => `version: 1
+name: ${name}
 timezone: Europe/Berlin
 currency: EUR
 goals:
   paid: { event: order_completed, window: 1d, target: 10% }
-channels:
+${rest}`;
+
+const RECEIPTS = strategy(
+  "Receipts",
+  `channels:
   desk: { provider: sink, contact: email, cost: 1, capacity: 1/day }
 scenarios:
   receipt:
@@ -34,16 +39,13 @@ scenarios:
         via: [desk]
 templates:
   note: { desk: { text: "Welcome" } }
-`;
+`,
+);
 
 // two marketing scenarios started by one event, planned in this order: the lower priority first
-const PROMOS = `version: 1
-name: Promos
-timezone: Europe/Berlin
-currency: EUR
-goals:
-  paid: { event: order_completed, window: 1d, target: 10% }
-channels:
+const PROMOS = strategy(
+  "Promos",
+  `channels:
   inbox: { provider: sink, contact: email, cost: 0 }
 rules:
   consent: opt_out
@@ -67,7 +69,8 @@ scenarios:
         via: [inbox]
 templates:
   note: { inbox: { text: "Hello" } }
-`;
+`,
+);
 
 const clock = new VirtualClock("2026-03-02T10:00:00Z"); // 11:00 in Berlin
 let t: TestDb;
