@@ -152,3 +152,58 @@ test("a round whose limit falls between a customer's due messages judges them al
     ],
   );
 });
+
+// `via: best` reads six months of each customer's messages, opens and clicks by channel; other choices read none
+const BEST = strategy(
+  "Best",
+  `channels:
+  inbox: { provider: sink, contact: email, cost: 0 }
+  texts: { provider: sink, contact: phone, cost: 0 }
+rules:
+  consent: opt_out
+  control_group: 0%
+  channel_order: [inbox, texts]
+scenarios:
+  hello:
+    goal: paid
+    trigger: { event: signed_up }
+    steps:
+      - send: note
+        via: best
+templates:
+  note: { inbox: { text: "Hello" }, texts: { text: "Hello" } }
+`,
+);
+
+test("via best chooses the channel the customer engages with, from the messages stored", async () => {
+  const ws = await plannedFor("best", BEST, ["d", "e"]);
+  await ingestMessages(
+    t.db,
+    ws,
+    ["d", "e"].map((u) => ({ type: "identify", userId: u, traits: { phone: "+4915112345678" } })),
+    { receivedAt: clock.now() },
+  );
+  // d opened three texts and none of three emails last month; e has no history, so the channel order decides
+  await t.db.pool.query(
+    `INSERT INTO messages (workspace_id, customer_id, scenario, entry_id, step_id, template, channel, fate,
+                           planned_at, sent_at, updated_at)
+     SELECT $1, c.customer_id, 'earlier', -g, 'send', 'note', CASE WHEN g <= 3 THEN 'texts' ELSE 'inbox' END,
+            CASE WHEN g <= 3 THEN 'opened' ELSE 'sent' END, $2::timestamptz - interval '30 days',
+            $2::timestamptz - interval '30 days', $2::timestamptz - interval '30 days'
+       FROM customers c, generate_series(1, 6) g WHERE c.workspace_id = $1 AND c.user_id = 'd'`,
+    [ws.id, clock.now()],
+  );
+  await withTransaction(t.db, (c) => decideDueMessages(c, new StrategyCache(), clock.now(), 10));
+  const { rows } = await t.db.pool.query(
+    `SELECT c.user_id, m.fate, m.channel, m.reason FROM messages m JOIN customers c USING (workspace_id, customer_id)
+      WHERE m.workspace_id = $1 AND m.scenario = 'hello' ORDER BY c.user_id`,
+    [ws.id],
+  );
+  assert.deepEqual(
+    rows.map((r) => [r.user_id, r.fate, r.channel, r.reason]),
+    [
+      ["d", "queued", "texts", "engagement"],
+      ["e", "queued", "inbox", "channel_order"],
+    ],
+  );
+});

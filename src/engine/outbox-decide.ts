@@ -4,7 +4,9 @@
 // decision commits together with the queue entry (a transactional outbox).
 import { withOneMore } from "../core/rules/capacity.ts";
 import {
+  type ChannelEngagement,
   type ChannelUsage,
+  type CustomerFactsInput,
   chooseTimeZone,
   decideRound,
   limitWindow,
@@ -23,7 +25,7 @@ import {
   sentHistory,
   writeFates,
 } from "../store/messages.ts";
-import { loadFacts } from "../store/subjects.ts";
+import { loadContactFacts } from "../store/subjects.ts";
 import type { Step } from "../strategy/types.ts";
 import { templateBodyFor } from "../strategy/types.ts";
 import { builtInSurvey } from "./render/nps-survey.ts";
@@ -94,27 +96,19 @@ async function decideWorkspace(
       cost: 0,
       ...rest,
     });
-  const ids = [...customers.keys()];
-  const facts = await loadFacts(client, ws, ids);
+  const facts = await loadContactFacts(client, ws, [...customers.keys()]);
   if (!current) {
     for (const [id, due] of customers)
       for (const m of due) fate(m, "suppressed", facts.has(id) ? "no_strategy" : "erased");
     return;
   }
-  const strategy = strategyInput(current);
-  const longest = Math.max(strategy.rules.minGapMs, ...strategy.rules.frequency.map((f) => f.perMs), 0);
-  const history = await sentHistory(client, ws, ids, new Date(now.getTime() - longest));
-  const engagement = await engagementOf(client, ws, ids, new Date(now.getTime() - ENGAGEMENT_MS));
-  const periods = await globalControlPeriods(client, ws);
-  const usage = await channelUsage(client, ws, strategy, now);
-  const zone = chooseTimeZone(null, strategy.timezone).zone;
-  const globalControl = {
-    periods: periods.map((p) => ({
-      salt: p.salt,
-      from: p.from,
-      fraction: current.strategy.rules.controlGroup,
-    })),
-  };
+  // each message as the rules see it, by the strategy version its journey entered on
+  const rounds: {
+    customer: CustomerFactsInput;
+    requests: MessageRequest[];
+    byId: Map<string, DueMessage>;
+  }[] = [];
+  let best = false;
   for (const [customerId, due] of customers) {
     const customer = facts.get(customerId);
     if (!customer) {
@@ -131,13 +125,15 @@ async function decideWorkspace(
         fate(m, "failed", "the scenario's step no longer exists");
         continue;
       }
+      const via = viaOf(step);
+      best ||= via.kind === "best";
       byId.set(m.message_id, m);
       requests.push({
         id: m.message_id,
         scenario: m.scenario,
         kind: m.kind,
         priority: m.priority,
-        via: viaOf(step),
+        via,
         onQuietHours: sc.onQuietHours,
         onFrequencyCap: sc.onFrequencyCap,
         templateChannels: templateChannels(rs, m.template, step.kind === "survey"),
@@ -146,7 +142,28 @@ async function decideWorkspace(
         firstDecidedAt: m.planned_at,
       });
     }
-    if (requests.length === 0) continue;
+    if (requests.length > 0) rounds.push({ customer, requests, byId });
+  }
+  if (rounds.length === 0) return;
+  const ids = rounds.map((r) => r.customer.customer_id);
+  const strategy = strategyInput(current);
+  const longest = Math.max(strategy.rules.minGapMs, ...strategy.rules.frequency.map((f) => f.perMs), 0);
+  const history = await sentHistory(client, ws, ids, new Date(now.getTime() - longest));
+  // engagement only decides `via: best`
+  const engagement = best
+    ? await engagementOf(client, ws, ids, new Date(now.getTime() - ENGAGEMENT_MS))
+    : new Map<string, Record<string, ChannelEngagement>>();
+  const periods = await globalControlPeriods(client, ws);
+  const usage = await channelUsage(client, ws, strategy, now);
+  const zone = chooseTimeZone(null, strategy.timezone).zone;
+  const globalControl = {
+    periods: periods.map((p) => ({
+      salt: p.salt,
+      from: p.from,
+      fraction: current.strategy.rules.controlGroup,
+    })),
+  };
+  for (const { customer, requests, byId } of rounds) {
     const results = decideRound({
       now,
       customer: {
@@ -157,8 +174,8 @@ async function decideWorkspace(
         globalControl: requests.every((r) => r.globalControl !== undefined) ? false : globalControl,
       },
       strategy,
-      history: history.get(customerId) ?? [],
-      engagement: engagement.get(customerId) ?? {},
+      history: history.get(customer.customer_id) ?? [],
+      engagement: engagement.get(customer.customer_id) ?? {},
       usage,
       requests,
     });

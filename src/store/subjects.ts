@@ -3,6 +3,7 @@
 // real-time path reads all three for its customers in one round trip (loadSubjects).
 import { VALUE_FIELDS } from "../core/condition/ast.ts";
 import type { CustomerFacts, CustomerValueFacts, Subject, SubjectEvent } from "../core/condition/index.ts";
+import type { CustomerFactsInput } from "../core/rules/index.ts";
 import { byCustomer } from "./by-customer.ts";
 import type { Queryable } from "./customers.ts";
 import type { OpenMemberships } from "./memberships.ts";
@@ -38,6 +39,21 @@ export async function loadFacts(
     values: [workspaceId, ids],
   });
   return new Map(rows.map((r) => [r.customer_id, toFacts(r)]));
+}
+
+/** What the communication rules read of customers (their addresses, zone, consents and preferred channel). */
+export async function loadContactFacts(
+  client: Queryable,
+  workspaceId: number,
+  ids: readonly string[],
+): Promise<Map<string, CustomerFactsInput>> {
+  const { rows } = await client.query<CustomerFactsInput>({
+    name: "tact-load-contact-facts",
+    text: `SELECT customer_id, email, phone, telegram_chat_id, timezone, consents, preferred_channel FROM customers
+            WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[])`,
+    values: [workspaceId, ids],
+  });
+  return new Map(rows.map((r) => [r.customer_id, r]));
 }
 
 // Two parts, each read through the index that finds only its rows: events of the track names read (by customer
