@@ -12,18 +12,21 @@
 //   BENCH_BROADCAST_LIMIT_SEND=N  emails of the bare nodemailer loop (default: small 10,000, full 100,000)
 //   BENCH_BROADCAST_POOL=N        SMTP connections (the channel's `pool`, default 5, the channel's own default)
 //   BENCH_BROADCAST_BATCH=N       the engine's batch size (default 1,000, the engine's own default)
+//   BENCH_BROADCAST_LANES=N       decide rounds at once (default 2 on PostgreSQL, the engine's TACT_DECIDE_LANES; 1 on
+//                                 PGlite)
 //   BENCH_BROADCAST_CAPACITY=1    also a daily capacity on the SMS channel (rule 8 of the arbiter: every decide
 //                                 batch then counts the channel's sends of the day)
 //   TACT_SEND_CONCURRENCY=N       sends in flight at once (default 16, as in production)
 import { performance } from "node:perf_hooks";
-import { decideDueMessages } from "../src/engine/outbox-decide.ts";
+import { drain } from "../src/engine/lanes.ts";
+import { decideInLanes } from "../src/engine/outbox-decide.ts";
 import { OutboxSender } from "../src/engine/outbox-send.ts";
 import { ScenarioRunner } from "../src/engine/scenario-runner.ts";
 import { takenUpAt } from "../src/engine/schedules.ts";
 import { StrategyCache } from "../src/engine/strategy-cache.ts";
 import { applyStrategy } from "../src/engine/strategy-runtime.ts";
 import { loadSynthetic } from "../src/store/bulk-load.ts";
-import { type Db, openDb, withTransaction } from "../src/store/db.ts";
+import { type Db, openDb } from "../src/store/db.ts";
 import { migrate } from "../src/store/migrate.ts";
 import { createWorkspace } from "../src/store/workspaces.ts";
 import { type BenchDatabase, benchDatabase } from "./bench-database.ts";
@@ -70,6 +73,8 @@ export async function run(opts: RunOptions): Promise<BenchFigure[]> {
   const limitSends = envInt("BENCH_BROADCAST_LIMIT_SEND") ?? LIMIT_SENDS[opts.scale];
   const pool = envInt("BENCH_BROADCAST_POOL") ?? 5;
   const batch = envInt("BENCH_BROADCAST_BATCH") ?? 1000;
+  // the engine's default: two decide rounds at once on PostgreSQL, one on the embedded database
+  const lanes = opts.backend === "postgres" ? Math.max(1, envInt("BENCH_BROADCAST_LANES") ?? 2) : 1;
   const concurrency = envInt("TACT_SEND_CONCURRENCY") ?? 16;
   const capacity = process.env.BENCH_BROADCAST_CAPACITY === "1";
   const base = {
@@ -119,11 +124,12 @@ export async function run(opts: RunOptions): Promise<BenchFigure[]> {
     await withProgress(
       async () => `${decided} decided`,
       async () => {
-        for (;;) {
-          const n = await withTransaction(db, (c) => decideDueMessages(c, cache, ALL_DUE_AT, batch));
+        // the engine's decide: each pass runs a round in each lane at once, as that many workers would
+        await drain(async () => {
+          const n = await decideInLanes(db, cache, ALL_DUE_AT, batch, lanes);
           decided += n;
-          if (n < batch) return;
-        }
+          return n;
+        });
       },
     );
     const decideSeconds = (performance.now() - t) / 1000;
@@ -186,6 +192,7 @@ export async function run(opts: RunOptions): Promise<BenchFigure[]> {
       {
         ...base,
         metric: "decisions_per_second",
+        lanes,
         value: round(decided / decideSeconds),
         unit: "decisions/s",
         decided,

@@ -11,6 +11,7 @@ const envSchema = z.object({
   TACT_PUBLIC_URL: z.string().url().optional(),
   TACT_SEND_LEASE_MS: z.coerce.number().int().min(1000).default(300_000),
   TACT_SEND_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  TACT_DECIDE_LANES: z.coerce.number().int().min(1).max(8).default(2),
   TACT_INGEST_MAX_WAIT_MS: z.coerce.number().int().min(0).default(250),
   TACT_INGEST_BACKLOG: z.coerce.number().int().min(1).default(2_000_000),
   TACT_INGEST_MAX_LAG_MS: z.coerce.number().int().min(0).default(60_000),
@@ -29,6 +30,8 @@ export interface Config {
   sendLeaseMs: number;
   /** messages in flight at once per engine */
   sendConcurrency: number;
+  /** decide rounds at once per engine (PostgreSQL) */
+  decideLanes: number;
   /** the tracking API's queue: see docs/ingestion.md */
   ingest: { maxWaitMs: number; backlogLimit: number; maxLagMs: number };
   /** refit the value models when the last fit is this old and orders changed since; 0: never */
@@ -51,6 +54,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: (e.TACT_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ""),
     sendLeaseMs: e.TACT_SEND_LEASE_MS,
     sendConcurrency: e.TACT_SEND_CONCURRENCY,
+    decideLanes: e.TACT_DECIDE_LANES,
     ingest: {
       maxWaitMs: e.TACT_INGEST_MAX_WAIT_MS,
       backlogLimit: e.TACT_INGEST_BACKLOG,

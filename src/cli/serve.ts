@@ -143,6 +143,7 @@ function processEngine(db: Db, config: Config, logger: Logger, run: boolean) {
         logger,
         leaseMs: config.sendLeaseMs,
         sendConcurrency: config.sendConcurrency,
+        decideLanes: config.decideLanes,
       })
     : null;
   const signal = workSignal(db);

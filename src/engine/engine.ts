@@ -6,9 +6,9 @@ import type { Logger } from "pino";
 import type { ChannelRegistry } from "../channels/registry.ts";
 import type { WebhookTransport } from "../channels/webhook/webhook-http.ts";
 import type { Clock } from "../core/clock.ts";
-import { type Db, withTransaction } from "../store/db.ts";
+import type { Db } from "../store/db.ts";
 import { MembershipRefresher } from "./membership-refresher.ts";
-import { decideDueMessages } from "./outbox-decide.ts";
+import { decideInLanes } from "./outbox-decide.ts";
 import { OutboxSender } from "./outbox-send.ts";
 import { ScenarioRunner } from "./scenario-runner.ts";
 import { StrategyCache, strategyModels } from "./strategy-cache.ts";
@@ -21,6 +21,8 @@ export interface EngineOptions {
   pollMs?: number;
   batchSize?: number;
   sendConcurrency?: number;
+  /** decide rounds run at once by each pass (PostgreSQL only; the embedded database runs one statement at a time) */
+  decideLanes?: number;
   leaseMs?: number;
   registry?: (workspaceId: number) => ChannelRegistry;
   /** the HTTP client of webhook steps (simulation answers them without a network) */
@@ -43,6 +45,7 @@ export class Engine {
   readonly #sender: OutboxSender;
   readonly #webhooks: WebhookSender;
   readonly #batch: number;
+  readonly #decideLanes: number;
   readonly #pipeline: Loop;
   readonly #sending: Loop;
 
@@ -52,6 +55,7 @@ export class Engine {
     opts: EngineOptions,
   ) {
     this.#batch = opts.batchSize ?? 1000;
+    this.#decideLanes = db.backend === "postgres" ? (opts.decideLanes ?? 2) : 1;
     const pollMs = opts.pollMs ?? 1000;
     this.#refresher = new MembershipRefresher(db, strategyModels(this.cache), clock);
     this.#runner = new ScenarioRunner(db, this.cache, { batchSize: this.#batch });
@@ -98,9 +102,7 @@ export class Engine {
       const now = at ?? this.clock.now();
       const memberships = await this.#refresher.batch(now);
       const { scheduled, events, entries } = await this.#runner.batch(now);
-      const decided = await withTransaction(this.db, (c) =>
-        decideDueMessages(c, this.cache, now, this.#batch),
-      );
+      const decided = await decideInLanes(this.db, this.cache, now, this.#batch, this.#decideLanes);
       if (decided > 0 && !send) this.#sending.wake();
       const sent = send ? await this.#sender.batch(now) : 0;
       const webhooks = await this.#webhooks.batch(now);

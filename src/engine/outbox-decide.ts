@@ -14,6 +14,7 @@ import {
   type StrategyInput,
 } from "../core/rules/index.ts";
 import type { Queryable } from "../store/customers.ts";
+import { type Db, withTransaction } from "../store/db.ts";
 import { lockChannelLimits, lockDecisions } from "../store/decision-locks.ts";
 import { globalControlPeriods } from "../store/global-control.ts";
 import {
@@ -32,6 +33,23 @@ import { builtInSurvey } from "./render/nps-survey.ts";
 import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";
 
 const ENGAGEMENT_MS = 183 * 86_400_000;
+
+/**
+ * One decide round in each of `lanes` transactions at once, as that many workers would run them: the claim skips
+ * what another lane holds and the customers' locks keep the rules exact. Returns how many were decided.
+ */
+export async function decideInLanes(
+  db: Db,
+  cache: StrategyCache,
+  now: Date,
+  limit: number,
+  lanes: number,
+): Promise<number> {
+  const rounds = Array.from({ length: lanes }, () =>
+    withTransaction(db, (c) => decideDueMessages(c, cache, now, limit)),
+  );
+  return (await Promise.all(rounds)).reduce((a, b) => a + b, 0);
+}
 
 /** Decides up to `limit` due messages; returns how many were decided. */
 export async function decideDueMessages(

@@ -225,6 +225,8 @@ async function runEngine(
     // A simulation calls no one: every webhook step's call is answered here, as if the receiver took it.
     webhookTransport: async () => ({ status: 200 }),
     batchSize: 500,
+    // one decide round at a time: lanes taking a channel's last free slot in either order would make runs differ
+    decideLanes: 1,
     // The embedded database runs one query at a time: parallel sends would only queue behind each other.
     ...(db.backend === "pglite" ? { sendConcurrency: 1 } : {}),
   });
