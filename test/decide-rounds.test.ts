@@ -2,7 +2,7 @@
 // one round that took the last free slot is still open, another round of the same workspace waits for it and then
 // defers its message; on the embedded database the pool's one connection runs the rounds one after the other,
 // which must give the same fates), and a customer's messages due together are judged in one round, by priority,
-// even when the round's limit falls between them.
+// even when the round's limit falls between them or another round holds the customer.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -14,7 +14,7 @@ import { applyStrategy } from "../src/engine/strategy-runtime.ts";
 import { ingestMessages } from "../src/ingest/ingest.ts";
 import { withTransaction } from "../src/store/db.ts";
 import { createWorkspace, type Workspace } from "../src/store/workspaces.ts";
-import { type TestDb, testDb } from "./helpers.ts";
+import { backend, type TestDb, testDb } from "./helpers.ts";
 
 /** A strategy with one goal, `paid`, and the rest as given. */
 const strategy = (name: string, rest: string) => `version: 1
@@ -149,6 +149,45 @@ test("a round whose limit falls between a customer's due messages judges them al
     [
       ["newsletter", "suppressed", "frequency_capped"],
       ["vip", "queued", null],
+    ],
+  );
+});
+
+test("a round skips a customer another round holds, without waiting, and a later round judges all their messages", {
+  skip: backend !== "postgres" && "an open transaction beside a round needs two connections",
+}, async () => {
+  const ws = await plannedFor("held", PROMOS, ["f", "g"]);
+  const other = await t.db.pool.connect();
+  try {
+    // another round (a runner or a decide) holds f's decision lock
+    await other.query("BEGIN");
+    await other.query(
+      `SELECT pg_advisory_xact_lock(hashtextextended($1::int || ':' || customer_id, 7274030))
+           FROM customers WHERE workspace_id = $1 AND user_id = 'f'`,
+      [ws.id],
+    );
+    const n = await withTransaction(t.db, (c) => decideDueMessages(c, new StrategyCache(), clock.now(), 10));
+    assert.equal(n, 2, "g's two messages, none of f's");
+  } finally {
+    await other.query("ROLLBACK");
+    other.release();
+  }
+  assert.equal(
+    await withTransaction(t.db, (c) => decideDueMessages(c, new StrategyCache(), clock.now(), 1)),
+    2,
+  );
+  const { rows } = await t.db.pool.query(
+    `SELECT c.user_id, m.scenario, m.fate FROM messages m JOIN customers c USING (workspace_id, customer_id)
+        WHERE m.workspace_id = $1 ORDER BY c.user_id, m.scenario`,
+    [ws.id],
+  );
+  assert.deepEqual(
+    rows.map((r) => [r.user_id, r.scenario, r.fate]),
+    [
+      ["f", "newsletter", "suppressed"],
+      ["f", "vip", "queued"],
+      ["g", "newsletter", "suppressed"],
+      ["g", "vip", "queued"],
     ],
   );
 });

@@ -15,7 +15,7 @@ import {
 } from "../core/rules/index.ts";
 import type { Queryable } from "../store/customers.ts";
 import { type Db, withTransaction } from "../store/db.ts";
-import { lockChannelLimits, lockDecisions } from "../store/decision-locks.ts";
+import { lockChannelLimits } from "../store/decision-locks.ts";
 import { globalControlPeriods } from "../store/global-control.ts";
 import {
   channelSendsSince,
@@ -68,11 +68,7 @@ export async function decideDueMessages(
     if (list) list.push(r);
     else customers.set(r.customer_id, [r]);
   }
-  await lockDecisions(
-    client,
-    [...byWorkspace].flatMap(([ws, customers]) => [...customers.keys()].map((id) => ({ ws, id }))),
-  );
-  // each workspace is judged against the strategy in force for the rules and channels, read once for the round
+  // the claim holds each of these customers' decision locks; each workspace is judged against the strategy in force for the rules and channels, read once for the round
   const inForce = new Map<number, RunningStrategy | null>();
   for (const ws of byWorkspace.keys()) inForce.set(ws, await cache.current(client, ws));
   await lockChannelLimits(

@@ -2,6 +2,7 @@
 // outbox decides it by the communication rules at the moment of sending, then sends it through its channel.
 import type { ChannelEngagement, SentMessage } from "../core/rules/index.ts";
 import { byCustomer } from "./by-customer.ts";
+import { CUSTOMER_LOCK_SQL } from "./decision-locks.ts";
 import type { Queryable } from "./customers.ts";
 
 export type Fate =
@@ -160,8 +161,9 @@ export interface DueMessage {
 /**
  * Planned and deferred messages whose time has come, locked until the caller's transaction ends: the first `limit`
  * by due time, and every other due message of their customers with them, so a customer's messages due together are
- * judged in one round (by priority) even where the limit falls between them. Messages another worker holds are
- * skipped.
+ * judged in one round (by priority) even where the limit falls between them. Each customer's decision lock
+ * (store/decision-locks.ts) is tried before any of their messages is taken: a customer another round or worker
+ * holds is skipped, not waited for, and no two rounds ever split one customer's due messages between them.
  */
 export async function claimDueDecisions(client: Queryable, now: Date, limit: number): Promise<DueMessage[]> {
   const { rows } = await client.query<DueMessage>({
@@ -169,6 +171,7 @@ export async function claimDueDecisions(client: Queryable, now: Date, limit: num
     text: `WITH first AS (
          SELECT m.workspace_id, m.customer_id FROM messages m
           WHERE m.fate IN ('planned', 'deferred') AND m.due_at <= $1
+            AND pg_try_advisory_xact_lock(${CUSTOMER_LOCK_SQL})
           ORDER BY m.due_at LIMIT $2 FOR UPDATE OF m SKIP LOCKED
        ), claimed AS (
          -- by customer, through the customer index: the due messages of a broadcast are many, its customers' few
