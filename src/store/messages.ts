@@ -2,8 +2,8 @@
 // outbox decides it by the communication rules at the moment of sending, then sends it through its channel.
 import type { ChannelEngagement, SentMessage } from "../core/rules/index.ts";
 import { byCustomer } from "./by-customer.ts";
-import { CUSTOMER_LOCK_SQL } from "./decision-locks.ts";
 import type { Queryable } from "./customers.ts";
+import { CUSTOMER_LOCK_SQL } from "./decision-locks.ts";
 
 export type Fate =
   | "planned"
