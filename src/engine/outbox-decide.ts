@@ -68,7 +68,8 @@ export async function decideDueMessages(
     if (list) list.push(r);
     else customers.set(r.customer_id, [r]);
   }
-  // the claim holds each of these customers' decision locks; each workspace is judged against the strategy in force for the rules and channels, read once for the round
+  // The claim holds these customers' decision locks. Each workspace is judged against the strategy in force for
+  // the rules and channels, read once for the round.
   const inForce = new Map<number, RunningStrategy | null>();
   for (const ws of byWorkspace.keys()) inForce.set(ws, await cache.current(client, ws));
   await lockChannelLimits(
