@@ -13,6 +13,7 @@ import { StrategyCache } from "../src/engine/strategy-cache.ts";
 import { applyStrategy } from "../src/engine/strategy-runtime.ts";
 import { ingestMessages } from "../src/ingest/ingest.ts";
 import { withTransaction } from "../src/store/db.ts";
+import { lockDecisions } from "../src/store/decision-locks.ts";
 import { createWorkspace, type Workspace } from "../src/store/workspaces.ts";
 import { backend, type TestDb, testDb } from "./helpers.ts";
 
@@ -160,12 +161,12 @@ test("a round skips a customer another round holds, without waiting, and a later
   const other = await t.db.pool.connect();
   try {
     // another round (a runner or a decide) holds f's decision lock
-    await other.query("BEGIN");
-    await other.query(
-      `SELECT pg_advisory_xact_lock(hashtextextended($1::int || ':' || customer_id, 7274030))
-           FROM customers WHERE workspace_id = $1 AND user_id = 'f'`,
+    const f = await t.db.pool.query<{ id: string }>(
+      "SELECT customer_id AS id FROM customers WHERE workspace_id = $1 AND user_id = 'f'",
       [ws.id],
     );
+    await other.query("BEGIN");
+    await lockDecisions(other, [{ ws: ws.id, id: f.rows[0]?.id as string }]);
     const n = await withTransaction(t.db, (c) => decideDueMessages(c, new StrategyCache(), clock.now(), 10));
     assert.equal(n, 2, "g's two messages, none of f's");
   } finally {

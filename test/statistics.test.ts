@@ -18,12 +18,30 @@ before(async () => {
 after(() => t.close());
 
 /** The partition's changes since its last analysis and when that was, from the cumulative statistics. */
-async function partitionStats(name: string): Promise<{ changed: number; analyzed: Date | null }> {
+interface PartitionStats {
+  changed: number;
+  analyzed: Date | null;
+}
+
+async function partitionStats(name: string): Promise<PartitionStats> {
   const { rows } = await t.db.pool.query<{ changed: string; analyzed: Date | null }>(
     `SELECT n_mod_since_analyze AS changed, last_analyze AS analyzed FROM pg_stat_user_tables WHERE relname = $1`,
     [name],
   );
   return { changed: Number(rows[0]?.changed ?? 0), analyzed: rows[0]?.analyzed ?? null };
+}
+
+/** The partition's statistics once `ready` holds of them, or after 5 s. */
+async function partitionStatsWhen(
+  name: string,
+  ready: (s: PartitionStats) => boolean,
+): Promise<PartitionStats> {
+  let s = await partitionStats(name);
+  for (let i = 0; i < 50 && !ready(s); i++) {
+    await sleep(100);
+    s = await partitionStats(name);
+  }
+  return s;
 }
 
 test("a month's event partition written to since its last analysis is analysed as rows are written", async (ctx) => {
@@ -39,22 +57,14 @@ test("a month's event partition written to since its last analysis is analysed a
   assert.equal(r.accepted, 600);
   const partition = "events_p2031_05";
   // a server counts changes when the writing session reports them, within a second or so
-  let written = await partitionStats(partition);
-  for (let i = 0; i < 40 && written.changed === 0; i++) {
-    await sleep(100);
-    written = await partitionStats(partition);
-  }
+  const written = await partitionStatsWhen(partition, (s) => s.changed > 0);
   if (written.changed === 0) {
     ctx.skip("this database keeps no counts of changed rows");
     return;
   }
   assert.equal(written.analyzed, null, "not analysed after 600 rows");
   noteGrowth(t.db, 20_000);
-  let now = written;
-  for (let i = 0; i < 100 && now.analyzed === null; i++) {
-    await sleep(50);
-    now = await partitionStats(partition);
-  }
+  const now = await partitionStatsWhen(partition, (s) => s.analyzed !== null);
   assert.notEqual(now.analyzed, null, "analysed after 20,000 rows written");
   assert.equal(now.changed, 0);
 });
