@@ -139,16 +139,17 @@ test("goals: target against actual, with a verdict", async () => {
   assert.equal(lesson?.verdict, "met");
   assert.equal(winBack?.target.kind, "revenue_per_customer");
   assert.deepEqual([winBack?.entries, winBack?.conversions], [3, 3]);
-  close(winBack?.actual ?? null, 380 / 3, "revenue per entry within 30 days");
+  // c1's 150 and c2's 200 within 30 days, c3's 30 less the 50 refunded: revenue per customer, net of refunds
+  close(winBack?.actual ?? null, 330 / 3, "revenue per customer within 30 days");
   assert.equal(winBack?.verdict, "not_enough_data");
-  assert.match(winBack?.reason ?? "", /3 entries/);
+  assert.match(winBack?.reason ?? "", /3 customers/);
   assert.equal(partner?.verdict, "not_enough_data");
   assert.equal(partner?.actual, null);
   assert.match(partner?.reason ?? "", /no scenario/);
 
-  // judged before the windows closed: nothing matured yet
+  // judged on October 10, before the windows closed: the 40 treated who had entered by then are pending
   const early = await metricsTree(t.db, wsId, { ...PERIOD, now: new Date("2026-10-10T00:00:00Z") });
-  assert.deepEqual([early.goals[0]?.entries, early.goals[0]?.pending], [0, 46 - 4]);
+  assert.deepEqual([early.goals[0]?.entries, early.goals[0]?.pending], [0, 40]);
   assert.equal(early.goals[0]?.verdict, "not_enough_data");
 });
 
@@ -272,7 +273,7 @@ test("a goal is its exact event name: an order spelled otherwise is revenue, not
   const tree = await metricsTree(t.db, ws.id, { ...PERIOD, now: NOW });
   assert.equal(tree.revenue.revenue, 30);
   const goal = tree.goals.find((g) => g.goal === "win_back");
-  assert.deepEqual([goal?.entries, goal?.conversions, goal?.revenue], [2, 1, 10]);
+  assert.deepEqual([goal?.entries, goal?.conversions, goal?.revenue], [2, 1, 30]);
   const effect = tree.scenarios.find((s) => s.scenario === "winback")?.effect;
   assert.deepEqual(
     [effect?.treatment.customers, effect?.treatment.conversionRate, effect?.treatment.revenue],

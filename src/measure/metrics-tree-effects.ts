@@ -99,9 +99,10 @@ export async function gatherEffects(
     }
   };
   const [effects, attribution, nps] = await Promise.all([
-    // the tree shows each scenario's effect, not its variant test's status (a look over every entry ever)
+    // the tree shows each scenario's effect, not its variant test's status (a look over every entry ever); the
+    // transactional scenarios are measured for the goals' verdicts
     attempt("The incremental effect", () =>
-      scenarioEffects(db, workspaceId, { ...period, experiments: false }),
+      scenarioEffects(db, workspaceId, { ...period, experiments: false, transactional: true }),
     ),
     attempt("Attribution", () => attributionReport(db, workspaceId, { ...period, model: "last_touch" })),
     attempt("NPS", () => npsReport(db, workspaceId, { ...period, by: "stage" })),

@@ -1,13 +1,13 @@
-// Each goal of the strategy, its target against what the scenarios pursuing it achieved in the period: the share
-// of their entries (those held out in a control group left out) that reached the goal event within the goal's window,
-// or the goal revenue per entry. Entries whose window is still open are not counted yet.
+// Each goal of the strategy, its target against what the scenarios pursuing it achieved in the period, read from
+// the scenario effect report the tree computes anyway (scenario-effect.ts, transactional scenarios included): each
+// scenario's treated customers (their first entry in the period; control arm, global control group and pilot
+// entries left out) whose goal window had closed by the period's end, their conversions and their revenue in the
+// window. Customers still inside their window are pending, not counted yet.
 
-import { compileEventFilter } from "../store/condition-sql.ts";
-import type { Queryable } from "../store/customers.ts";
-import { type GoalTotals, goalQueryLeading, goalTotals } from "../store/period-metrics.ts";
-import type { Goal, Strategy } from "../strategy/types.ts";
+import type { Goal, Scenario, Strategy } from "../strategy/types.ts";
+import type { ScenarioEffectReport } from "./scenario-effect.ts";
 
-/** Fewer matured entries than this, and the goal's verdict is "not enough data". */
+/** Fewer closed windows than this, and the goal's verdict is "not enough data". */
 export const MIN_GOAL_ENTRIES = 30;
 
 export type GoalVerdict = "met" | "not_met" | "not_enough_data";
@@ -18,75 +18,78 @@ export interface GoalResult {
   windowDays: number;
   target: { kind: "conversion_rate" | "revenue_per_customer"; value: number };
   scenarios: string[];
-  /** entries of the period whose window had closed */
+  /** treated customers (each from their first entry in the period) whose window had closed by its end */
   entries: number;
-  /** entries still inside their window */
+  /** treated customers still inside their window */
   pending: number;
+  /** of `entries`, those with the goal event in their window */
   conversions: number;
+  /** their revenue in the window, net of refunds */
   revenue: number;
-  /** conversion rate (a fraction) or revenue per entry; null with no matured entry */
+  /** conversion rate (a fraction) or revenue per customer; null with no closed window */
   actual: number | null;
   verdict: GoalVerdict;
   reason: string;
 }
 
-export async function goalResults(
-  client: Queryable,
-  workspaceId: number,
+export function goalResults(
   strategy: Strategy,
-  period: { from: Date; to: Date; now: Date },
-): Promise<GoalResult[]> {
-  const goals = Object.values(strategy.goals).map((goal) => ({
-    goal,
-    q: {
-      goal: goal.name,
-      event: goal.event,
-      windowMs: goal.windowMs,
-      revenueTarget: goal.target.kind === "revenue_per_customer",
-      scenarios: Object.values(strategy.scenarios)
-        .filter((s) => s.goal === goal.name)
-        .map((s) => s.name),
-    },
-  }));
-  // Goals without a condition on the event are measured together; each with one, alone with its filter.
-  const totals = new Map<string, GoalTotals>();
-  const refused = new Map<string, string>();
-  const plain = goals.filter((g) => !g.goal.where && g.q.scenarios.length > 0).map((g) => g.q);
-  for (const t of await goalTotals(client, workspaceId, period, plain)) totals.set(t.goal, t);
-  for (const { goal, q } of goals) {
-    if (!goal.where || q.scenarios.length === 0) continue;
-    const leading = goalQueryLeading(workspaceId, period.from, period.to, period.now, [q]);
-    let filter: { sql: string; values: unknown[] };
-    try {
-      filter = compileEventFilter(goal.where.ast, EMPTY_ENV, period.now, leading);
-    } catch (err) {
-      refused.set(
-        goal.name,
-        `the goal's condition cannot be measured over many events: ${(err as Error).message}`,
-      );
-      continue;
-    }
-    for (const t of await goalTotals(client, workspaceId, period, [q], filter)) totals.set(t.goal, t);
-  }
-  return goals.map(({ goal, q }) =>
-    verdictOf(goal, q.scenarios, totals.get(goal.name), refused.get(goal.name)),
-  );
+  effects: ScenarioEffectReport | null,
+  /** why the effect report is missing, when it is */
+  failure: string,
+): GoalResult[] {
+  return Object.values(strategy.goals).map((goal) => {
+    const scenarios = Object.values(strategy.scenarios).filter((s) => s.goal === goal.name);
+    const measured = (effects?.scenarios ?? []).filter((e) => e.goal === goal.name);
+    const refused =
+      scenarios.length === 0
+        ? "no scenario pursues this goal"
+        : !effects
+          ? failure
+          : measured.length === 0
+            ? "the scenarios pursuing it are not in the strategy in force"
+            : null;
+    if (refused) return verdictOf(goal, scenarios, refused);
+    return verdictOf(
+      goal,
+      scenarios,
+      measured.reduce(
+        (a, e) => ({
+          matured: a.matured + e.treatmentClosed.customers,
+          pending: a.pending + e.treatment.windowOpen,
+          converted: a.converted + e.treatmentClosed.conversions,
+          revenue: a.revenue + e.treatmentClosed.revenue,
+        }),
+        { matured: 0, pending: 0, converted: 0, revenue: 0 },
+      ),
+    );
+  });
 }
 
-function verdictOf(
-  goal: Goal,
-  scenarios: string[],
-  t: GoalTotals | undefined,
-  refused: string | undefined,
-): GoalResult {
+interface GoalTotals {
+  /** treated customers whose window had closed by the period's end */
+  matured: number;
+  /** treated customers still inside their window */
+  pending: number;
+  converted: number;
+  revenue: number;
+}
+
+/** The goal's result from its totals, or with nothing to count and why (`t` a string). */
+function verdictOf(goal: Goal, pursuing: readonly Scenario[], t: GoalTotals | string): GoalResult {
   const target =
     goal.target.kind === "conversion_rate"
       ? { kind: goal.target.kind, value: goal.target.rate }
       : { kind: goal.target.kind, value: goal.target.amount };
   const windowDays = goal.windowMs / 86_400_000;
-  const base = { goal: goal.name, event: goal.event, windowDays, target, scenarios };
-  if (!t) {
-    const reason = refused ?? "no scenario pursues this goal";
+  const base = {
+    goal: goal.name,
+    event: goal.event,
+    windowDays,
+    target,
+    scenarios: pursuing.map((s) => s.name),
+  };
+  if (typeof t === "string") {
     return {
       ...base,
       entries: 0,
@@ -95,7 +98,7 @@ function verdictOf(
       revenue: 0,
       actual: null,
       verdict: "not_enough_data",
-      reason,
+      reason: t,
     };
   }
   const actual =
@@ -117,7 +120,7 @@ function verdictOf(
       ...base,
       ...counts,
       verdict: "not_enough_data",
-      reason: `${t.matured} entries with a closed window, fewer than ${MIN_GOAL_ENTRIES}${pendingNote}`,
+      reason: `${t.matured} customers with a closed window, fewer than ${MIN_GOAL_ENTRIES}${pendingNote}`,
     };
   }
   const met = actual >= target.value;
@@ -125,9 +128,6 @@ function verdictOf(
     ...base,
     ...counts,
     verdict: met ? "met" : "not_met",
-    reason: `${met ? "at or above" : "below"} the target over ${t.matured} entries`,
+    reason: `${met ? "at or above" : "below"} the target over ${t.matured} customers`,
   };
 }
-
-// A goal's `where` reads the event's properties only; segments, stages and channels play no part in it.
-const EMPTY_ENV = { channels: {}, segments: new Map(), stages: [], allowSinceEntry: false };

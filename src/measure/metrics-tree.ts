@@ -66,17 +66,25 @@ export async function metricsTree(
       }))
     : [];
   const pool = db.reports;
-  const [orders, messages, entries, base, stages, flows, goals, effects] = await Promise.all([
+  // the effects count what is known: outcomes up to the end of the period, or up to now for a period not over yet
+  const effectsPeriod = { from, to: now > from && now < to ? now : to };
+  const [orders, messages, entries, base, stages, flows, effects] = await Promise.all([
     orderTotals(pool, workspaceId, from, to, strategy?.timezone ?? "UTC"),
     messageTotals(pool, workspaceId, from, to),
     entryTotals(pool, workspaceId, from, to),
     baseTotals(pool, workspaceId, from, to, channelSpecs),
     stageDistribution(pool, workspaceId, from, to),
     stageFlows(pool, workspaceId, from, to),
-    strategy ? goalResults(pool, workspaceId, strategy, { from, to, now }) : Promise.resolve([]),
-    gatherEffects(db, workspaceId, { from, to }),
+    gatherEffects(db, workspaceId, effectsPeriod),
   ]);
   notes.push(...effects.failures);
+  const goals = strategy
+    ? goalResults(
+        strategy,
+        effects.effects,
+        "the scenario effects, which the goals are read from, could not be computed",
+      )
+    : [];
   // null, not 0, when attribution could not be computed: no figure is better than a false one
   const attributedBy = (list: readonly { key: string; attributedRevenue: number }[] | undefined) => {
     const m = new Map((list ?? []).map((x) => [x.key, x.attributedRevenue]));
@@ -161,7 +169,9 @@ export async function metricsTree(
         (a, m) => a + (costOf(m.channel) === null ? m.recordedCost : m.sent * (costOf(m.channel) ?? 0)),
         0,
       ),
-      effect: scenarioEffectOf(effects.effects, name),
+      // a transactional scenario is never held out: measured for its goal, it has no effect to show
+      effect:
+        strategy?.scenarios[name]?.kind === "transactional" ? null : scenarioEffectOf(effects.effects, name),
       attributedRevenue: attributedToScenario(name),
     };
   });

@@ -36,6 +36,8 @@ export interface ScenarioEffect {
   controlSource: "scenario" | "global" | null;
   control: GroupFigures;
   treatment: GroupFigures;
+  /** of the treatment, the customers whose goal window had closed by the period's end: what a goal's verdict counts */
+  treatmentClosed: GroupFigures;
   effect: EffectComparison | null;
   variants: VariantEffect[];
   experiment: ExperimentStatus | null;
@@ -76,6 +78,11 @@ export interface ScenarioEffectOptions {
   scenario?: string;
   /** false: leave out the variant tests' status (a look over every entry to `to`), for the metrics tree */
   experiments?: boolean;
+  /**
+   * also measure the transactional scenarios (never held out, so with no control to compare with): the metrics
+   * tree reads every goal's verdict from this report
+   */
+  transactional?: boolean;
 }
 
 /** Bad input to the report: the option it names is wrong. */

@@ -47,12 +47,13 @@ export async function scenarioEffects(
   }
   const strategy = loaded.strategy;
   const marketing = Object.values(strategy.scenarios).filter((s) => s.kind === "marketing");
+  const measured = opts.transactional ? Object.values(strategy.scenarios) : marketing;
   if (opts.scenario !== undefined && !strategy.scenarios[opts.scenario])
     throw new ScenarioEffectInputError("scenario", `no scenario '${opts.scenario}' in the strategy in force`);
   const pilots = await pilotKeys(
     db,
     workspaceId,
-    marketing.map((s) => s.name),
+    measured.map((s) => s.name),
   );
   const ctx = {
     db,
@@ -64,19 +65,19 @@ export async function scenarioEffects(
     bootstrap: Boolean(opts.bootstrap),
     experiments: opts.experiments !== false,
   };
-  const picked = marketing.flatMap((sc) => {
+  const picked = measured.flatMap((sc) => {
     const goal = strategy.goals[sc.goal];
     return (opts.scenario === undefined || sc.name === opts.scenario) && goal ? [{ sc, goal }] : [];
   });
-  // the scenarios whose goals have no condition are measured in one query, one with a condition alone; these
-  // queries and the strategy's are independent and run side by side on the pool
-  const together = picked.filter(({ goal }) => !goal.where);
-  const alone = picked.filter(({ goal }) => goal.where);
-  const measure = (list: typeof picked) => outcomeTotals(ctx.db, scenariosQuery(ctx, list));
+  // the marketing scenarios whose goals have no condition are measured in one query, the transactional ones in
+  // another (their goal events are read for them only), one with a condition alone; these queries and the
+  // strategy's are independent and run side by side on the pool
+  const plain = (kind: Scenario["kind"]) => picked.filter(({ sc, goal }) => !goal.where && sc.kind === kind);
+  const together = [plain("marketing"), plain("transactional")].filter((list) => list.length > 0);
+  const alone = picked.filter(({ goal }) => goal.where).map((p) => [p]);
   const [strategyResult, ...totals] = await Promise.all([
     strategyEffect(ctx, marketing),
-    together.length > 0 ? measure(together) : Promise.resolve([]),
-    ...alone.map((p) => measure([p])),
+    ...[...together, ...alone].map((list) => outcomeTotals(ctx.db, scenariosQuery(ctx, list))),
   ]);
   const rows = totals.flat();
   const scenarios = await Promise.all(
@@ -238,6 +239,7 @@ async function scenarioEffect(
     controlSource,
     control: figures("control", control),
     treatment: figures("treatment", treatment),
+    treatmentClosed: figures("treatment, window closed", sum(treatedRows.filter((r) => !r.open))),
     effect,
     variants,
     experiment:
