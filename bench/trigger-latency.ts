@@ -20,7 +20,7 @@ import nodemailer from "nodemailer";
 import { SMTPServer } from "smtp-server";
 import { applyStrategy } from "../src/engine/strategy-runtime.ts";
 import { emptyCustomer, loadSynthetic } from "../src/store/bulk-load.ts";
-import { openDb } from "../src/store/db.ts";
+import { type Db, openDb } from "../src/store/db.ts";
 import { migrate } from "../src/store/migrate.ts";
 import { createKey, createWorkspace } from "../src/store/workspaces.ts";
 import type { BenchFigure } from "./figure.ts";
@@ -128,6 +128,7 @@ export async function run(opts: RunOptions): Promise<BenchFigure[]> {
     const fromSent: number[] = [];
     let missing = 0;
     let early = 0;
+    let slowest = { i: -1, ms: 0 };
     for (let i = 0; i < events; i++) {
       const accepted = load.accepted[i];
       if (accepted === null || accepted === undefined) continue;
@@ -138,10 +139,15 @@ export async function run(opts: RunOptions): Promise<BenchFigure[]> {
       }
       if (got < accepted) early++;
       latencies.push(got - accepted);
+      if (got - accepted > slowest.ms) slowest = { i, ms: got - accepted };
       fromSent.push(got - (load.sent[i] as number));
     }
     fromSent.sort((a, b) => a - b);
     log(`p50 latency by tenth of the load, in ms: ${byTenth(load, smtp, events).join(", ")}`);
+    if (slowest.i >= 0)
+      log(
+        `the slowest email, ${Math.round(slowest.ms)} ms: ${await timeline(target, `u${slowest.i}@${DOMAIN}`)}`,
+      );
     latencies.sort((a, b) => a - b);
     const acceptLat = [...load.acceptMs].sort((a, b) => a - b);
     const sendSpan = (load.lastSent - load.start) / 1000;
@@ -306,18 +312,44 @@ async function prepare(target: Target, smtpPort: number, events: number): Promis
   }
 }
 
-async function messageFates(target: Target): Promise<Record<string, number>> {
+/** Runs `f` on the target's database, opened for it. */
+async function reading<T>(target: Target, f: (db: Db) => Promise<T>): Promise<T> {
   const db = target.url
     ? await openDb({ databaseUrl: target.url, poolSize: 1 })
     : await openDb({ dataDir: target.dataDir as string });
   try {
+    return await f(db);
+  } finally {
+    await db.close();
+  }
+}
+
+function messageFates(target: Target): Promise<Record<string, number>> {
+  return reading(target, async (db) => {
     const { rows } = await db.pool.query<{ fate: string; reason: string | null; n: string }>(
       "SELECT fate, reason, count(*) AS n FROM messages GROUP BY 1, 2 ORDER BY 3 DESC",
     );
     return Object.fromEntries(rows.map((r) => [r.reason ? `${r.fate}:${r.reason}` : r.fate, Number(r.n)]));
-  } finally {
-    await db.close();
-  }
+  });
+}
+
+/** Where a customer's email spent its time, as the database recorded it: each step in ms after the event was received. */
+function timeline(target: Target, email: string): Promise<string> {
+  return reading(target, async (db) => {
+    const { rows } = await db.pool.query(
+      `SELECT m.message_id, m.attempts, m.fate, m.last_error,
+              round(extract(epoch FROM se.entered_at - ev.received_at) * 1000) AS entered_ms,
+              round(extract(epoch FROM m.planned_at - ev.received_at) * 1000) AS planned_ms,
+              round(extract(epoch FROM m.sent_at - ev.received_at) * 1000) AS sent_ms
+         FROM customers c
+         JOIN events ev ON ev.workspace_id = c.workspace_id AND ev.customer_id = c.customer_id AND ev.type = 'track'
+         JOIN messages m ON m.workspace_id = c.workspace_id AND m.customer_id = c.customer_id
+         LEFT JOIN scenario_entries se ON se.workspace_id = m.workspace_id AND se.entry_id = m.entry_id
+        WHERE c.email = $1`,
+      [email],
+    );
+    return JSON.stringify(rows);
+  });
 }
 
 // ---- the load ----------------------------------------------------------------------------------------------

@@ -154,3 +154,47 @@ test("the API answers 503 with Retry-After when the log is full, and reports the
     await app.close();
   }
 });
+
+test("a request logged while the applier asks which of its entries another process applied is still applied here", async () => {
+  // Finding nothing to apply, the applier asks which of its entries are gone from the log (another process applied
+  // them). A request logged while that question is out is not in its answer: it must not be taken for applied,
+  // which left it to other processes as an orphan, 30 s later.
+  let release: (() => void) | undefined;
+  let asking: () => void = () => undefined;
+  const asked = new Promise<void>((resolve) => {
+    asking = resolve;
+  });
+  const pool = new Proxy(t.db.pool, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop);
+      if (prop !== "query") return typeof value === "function" ? value.bind(target) : value;
+      return async (text: unknown, values?: unknown[]) => {
+        if (
+          typeof text === "string" &&
+          text.startsWith("SELECT id FROM ingest_log WHERE id = ANY") &&
+          !release
+        ) {
+          const open = new Promise<void>((resolve) => {
+            release = resolve;
+          });
+          asking();
+          await open;
+        }
+        return target.query(text as string, values);
+      };
+    },
+  });
+  const queue = new IngestQueue({ ...t.db, pool }, { clock: systemClock });
+  // not started: the test applies. An entry of this process that another one applied:
+  await queue.submit(w.workspace, batch(tracks("elsewhere", 1)));
+  await t.db.pool.query("DELETE FROM ingest_log WHERE payload LIKE '%elsewhere-0%'");
+  const looking = queue.applyChunk();
+  await asked;
+  const late = await queue.submit(w.workspace, batch(tracks("meanwhile", 1)));
+  assert.equal(late.queued, true);
+  release?.();
+  assert.equal(await looking, 0);
+  await queue.drain();
+  assert.equal(await eventsOf("meanwhile-"), 1, "applied by the process that logged it");
+  assert.equal((await logBacklog(t.db)).events, 0);
+});

@@ -406,19 +406,24 @@ export class IngestQueue {
     });
   }
 
-  /** Entries of this process that are gone from the log were applied by another process. */
+  /**
+   * Entries of this process that are gone from the log were applied by another process. Only the entries asked
+   * about are judged: one logged while the question was out is not in its answer, yet still in the log.
+   */
   async #forgetApplied(): Promise<void> {
     if (this.#mine.size === 0) {
       this.#backlog = (await logBacklog(this.#db)).events;
       return;
     }
+    const asked = [...this.#mine.keys()];
     const { rows } = await this.#db.pool.query<{ id: string }>(
       "SELECT id FROM ingest_log WHERE id = ANY($1::bigint[])",
-      [[...this.#mine.keys()]],
+      [asked],
     );
     const present = new Set(rows.map((r) => r.id));
-    for (const [id, p] of this.#mine) {
-      if (present.has(id)) continue;
+    for (const id of asked) {
+      const p = this.#mine.get(id);
+      if (!p || present.has(id)) continue;
       this.#mine.delete(id);
       p.resolve?.(undefined);
     }
