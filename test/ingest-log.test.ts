@@ -155,46 +155,71 @@ test("the API answers 503 with Retry-After when the log is full, and reports the
   }
 });
 
-test("a request logged while the applier asks which of its entries another process applied is still applied here", async () => {
-  // Finding nothing to apply, the applier asks which of its entries are gone from the log (another process applied
-  // them). A request logged while that question is out is not in its answer: it must not be taken for applied,
-  // which left it to other processes as an orphan, 30 s later.
-  let release: (() => void) | undefined;
-  let asking: () => void = () => undefined;
-  const asked = new Promise<void>((resolve) => {
-    asking = resolve;
+/**
+ * The test database with the first query matching `held` held until `release()`: `reached` resolves when it is
+ * asked, so the test can act while a step of the applier waits.
+ */
+function holding(held: (sql: string) => boolean) {
+  let release: () => void = () => undefined;
+  let reach: () => void = () => undefined;
+  const reached = new Promise<void>((resolve) => {
+    reach = resolve;
   });
+  let holds = true;
   const pool = new Proxy(t.db.pool, {
     get(target, prop) {
       const value = Reflect.get(target, prop);
       if (prop !== "query") return typeof value === "function" ? value.bind(target) : value;
       return async (text: unknown, values?: unknown[]) => {
-        if (
-          typeof text === "string" &&
-          text.startsWith("SELECT id FROM ingest_log WHERE id = ANY") &&
-          !release
-        ) {
+        if (holds && typeof text === "string" && held(text)) {
+          holds = false;
           const open = new Promise<void>((resolve) => {
             release = resolve;
           });
-          asking();
+          reach();
           await open;
         }
         return target.query(text as string, values);
       };
     },
   });
-  const queue = new IngestQueue({ ...t.db, pool }, { clock: systemClock });
+  return { db: { ...t.db, pool }, reached, release: () => release() };
+}
+
+test("a request logged while the applier asks which of its entries another process applied is still applied here", async () => {
+  // Finding nothing to apply, the applier asks which of its entries are gone from the log (another process applied
+  // them). A request logged while that question is out is not in its answer: it must not be taken for applied,
+  // which left it to other processes as an orphan, 30 s later.
+  const held = holding((sql) => sql.startsWith("SELECT id FROM ingest_log WHERE id = ANY"));
+  const queue = new IngestQueue(held.db, { clock: systemClock });
   // not started: the test applies. An entry of this process that another one applied:
   await queue.submit(w.workspace, batch(tracks("elsewhere", 1)));
   await t.db.pool.query("DELETE FROM ingest_log WHERE payload LIKE '%elsewhere-0%'");
   const looking = queue.applyChunk();
-  await asked;
+  await held.reached;
   const late = await queue.submit(w.workspace, batch(tracks("meanwhile", 1)));
   assert.equal(late.queued, true);
-  release?.();
+  held.release();
   assert.equal(await looking, 0);
   await queue.drain();
   assert.equal(await eventsOf("meanwhile-"), 1, "applied by the process that logged it");
   assert.equal((await logBacklog(t.db)).events, 0);
+});
+
+test("a small call logged while the applier is busy finding nothing is applied at once, not at the next poll", async () => {
+  // The applier is between looking (nothing to apply) and going to sleep when the call is logged: the call's wake-up
+  // came while it was awake, and it slept the whole poll (5 s) with the caller waiting.
+  const held = holding((sql) => sql.includes("AS events"));
+  const queue = new IngestQueue(held.db, { clock: systemClock });
+  queue.start();
+  await held.reached; // the applier found nothing and counts the backlog
+  const started = performance.now();
+  const answer = queue.submit(w.workspace, batch(tracks("awake", 1)));
+  await new Promise((r) => setTimeout(r, 50));
+  held.release();
+  assert.equal((await answer).queued, false, "answered once applied");
+  const ms = performance.now() - started;
+  await queue.stop();
+  assert.equal(await eventsOf("awake-"), 1);
+  assert.ok(ms < 2500, `answered after ${Math.round(ms)} ms, the applier's poll is 5 s`);
 });

@@ -152,6 +152,8 @@ export class IngestQueue {
   #rate = 5_000;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
+  /** a kick came while the applier was not asleep: its next sleep is skipped */
+  #kicked = false;
   #stopped = true;
   #startedAt = new Date(0);
 
@@ -245,10 +247,15 @@ export class IngestQueue {
   #kick(): void {
     const wake = this.#wake;
     this.#wake = undefined;
-    wake?.();
+    if (wake) wake();
+    else this.#kicked = true;
   }
 
   #sleep(ms: number): Promise<void> {
+    if (this.#kicked) {
+      this.#kicked = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.#wake = undefined;
