@@ -82,9 +82,11 @@ const PAIRS_SQL = `WITH credited AS (
 ), w AS (
   SELECT * FROM unnest($4::text[], $5::text[], $6::float8[]) AS w(channel, interaction, ms)
 ), k AS (
-  -- the converting customers, each with the span their touches can fall in
+  -- the converting customers, each with the span their touches can fall in, in the order of the index their
+  -- touches are looked up in: neighbouring lookups read neighbouring pages (a year's 272,000 lookups took a third
+  -- longer in hash order)
   SELECT customer_id, min(credit_at) - $7::float8 * interval '1 millisecond' AS lo, max(credit_at) AS hi
-    FROM credited GROUP BY customer_id
+    FROM credited GROUP BY customer_id ORDER BY customer_id
 ), touch AS (
   -- each converting customer's interactions, looked up by customer: a period's conversions are a few customers
   -- of many, their touches a few of the period's interactions
