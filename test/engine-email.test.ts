@@ -148,6 +148,37 @@ test("the one-click unsubscribe stops all later marketing email to that person",
   assert.equal((await fates("bob"))[0]?.reason, "no_consent");
 });
 
+test("an address the SMTP server says does not exist is not tried again while the customer keeps it", async () => {
+  const sent = smtp.received.length;
+  const dan = (traits: Record<string, unknown>) => ({ type: "identify", userId: "dan", traits });
+  const viewed = { type: "track", userId: "dan", event: "product_viewed", properties: { product: "irises" } };
+  await track([dan({ email: "unknown-dan@example.com", consent: { email: "opted_in" } }), viewed]);
+  await engine.runOnce();
+  const [failed] = await fates("dan");
+  assert.equal(failed?.fate, "failed");
+  assert.match(failed?.reason ?? "", /550/);
+  const [profile] = (await get(`${f.server.url}/api/v1/customers?userId=dan`, f.w.adminKey)).body.customers;
+  assert.deepEqual(
+    [profile.undeliverable.email?.address, profile.undeliverable.email?.reason],
+    ["unknown-dan@example.com", "hard_bounced"],
+  );
+  // a later marketing email and a transactional one: the address is known not to work
+  clock.advance(2 * HOUR);
+  await track([viewed, { type: "track", userId: "dan", event: "signed_up" }]);
+  await engine.runOnce();
+  assert.deepEqual(
+    (await fates("dan")).slice(0, 2).map((m) => m.reason),
+    ["unreachable", "unreachable"],
+  );
+  assert.equal(smtp.received.length, sent, "nothing more was offered to the server");
+  // a new address is tried
+  clock.advance(2 * HOUR);
+  await track([dan({ email: "dan@example.com" }), viewed]);
+  await engine.runOnce();
+  assert.deepEqual(smtp.received.at(-1)?.recipients, ["dan@example.com"]);
+  assert.equal((await fates("dan"))[0]?.fate, "sent");
+});
+
 test("double opt-in: the confirmation link of a transactional email turns the consent to opted_in", async () => {
   await track([
     { type: "identify", userId: "cat", traits: { email: "cat@example.com" } },

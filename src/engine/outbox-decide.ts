@@ -6,12 +6,12 @@ import { withOneMore } from "../core/rules/capacity.ts";
 import {
   type ChannelEngagement,
   type ChannelUsage,
-  type CustomerFactsInput,
   chooseTimeZone,
   decideRound,
   limitWindow,
   type MessageRequest,
   type StrategyInput,
+  undeliverableChannels,
 } from "../core/rules/index.ts";
 import type { Queryable } from "../store/customers.ts";
 import { type Db, withTransaction } from "../store/db.ts";
@@ -26,7 +26,7 @@ import {
   sentHistory,
   writeFates,
 } from "../store/messages.ts";
-import { loadContactFacts } from "../store/subjects.ts";
+import { type ContactFacts, loadContactFacts } from "../store/subjects.ts";
 import type { Step } from "../strategy/types.ts";
 import { templateBodyFor } from "../strategy/types.ts";
 import { builtInSurvey } from "./render/nps-survey.ts";
@@ -119,7 +119,7 @@ async function decideWorkspace(
   }
   // each message as the rules see it, by the strategy version its journey entered on
   const rounds: {
-    customer: CustomerFactsInput;
+    customer: ContactFacts;
     requests: MessageRequest[];
     byId: Map<string, DueMessage>;
   }[] = [];
@@ -184,6 +184,11 @@ async function decideWorkspace(
       customer: {
         facts: customer,
         erased: false,
+        undeliverable: undeliverableChannels(
+          customer,
+          customer.undeliverable,
+          Object.values(strategy.channels),
+        ),
         // A journey holds its messages back by the membership recorded when it began; only journeys without one
         // (entered before it was recorded) need the salt periods in force now.
         globalControl: requests.every((r) => r.globalControl !== undefined) ? false : globalControl,

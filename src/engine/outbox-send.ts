@@ -7,7 +7,9 @@ import type { Logger } from "pino";
 import type { OutboundMessage, SendResult } from "../channels/channel.ts";
 import { messageLinks, npsLinks } from "../channels/links.ts";
 import { ChannelRegistry } from "../channels/registry.ts";
-import type { CustomerFacts } from "../core/condition/index.ts";
+import type { ContactKind, CustomerFacts } from "../core/condition/index.ts";
+import { contactAddress } from "../core/rules/index.ts";
+import { markUndeliverable } from "../store/customers.ts";
 import { type Db, withTransaction } from "../store/db.ts";
 import { linkSecret } from "../store/message-feedback.ts";
 import { type ClaimedMessage, claimForSending, recordSends, type SendOutcome } from "../store/messages.ts";
@@ -149,7 +151,7 @@ export class OutboxSender {
     return batch;
   }
 
-  async #attempt(m: ClaimedMessage, batch: Batch, now: Date): Promise<SendResult & { summary?: unknown }> {
+  async #attempt(m: ClaimedMessage, batch: Batch, now: Date): Promise<Attempted> {
     const rs = await this.cache.version(this.db.pool, m.workspace_id, m.version);
     const current = batch.current.get(m.workspace_id) ?? rs;
     const template =
@@ -195,7 +197,11 @@ export class OutboxSender {
       links,
       attempt: m.attempts,
     };
-    return { ...(await adapter.adapter.send(message)), summary: summaryOf(rendered.body) };
+    return {
+      ...(await adapter.adapter.send(message)),
+      summary: summaryOf(rendered.body),
+      contact: { kind: channel.contact, address: to },
+    };
   }
 
   #adapter(ws: number, channel: Channel) {
@@ -227,6 +233,13 @@ export class OutboxSender {
       return { ...row, fate: "failed", error: reason };
     });
     await recordSends(this.db.pool, rows, now);
+    // an address the channel says does not exist is not tried again while the customer keeps it (rule 3)
+    const bad = outcomes.flatMap(({ m, result: r }) =>
+      r.status === "failed" && r.invalidAddress && r.contact
+        ? [{ ws: m.workspace_id, customer: m.customer_id, message: m.message_id, ...r.contact }]
+        : [],
+    );
+    if (bad.length > 0) await markUndeliverable(this.db.pool, bad, now);
   }
 }
 
@@ -240,22 +253,18 @@ interface Batch {
   facts: Map<string, CustomerFacts>;
 }
 
+/** A send's result, with what the history keeps of the message and the address it went to. */
+type Attempted = SendResult & { summary?: unknown; contact?: { kind: ContactKind; address: string } };
+
 interface Outcome {
   m: ClaimedMessage;
-  result: SendResult & { summary?: unknown };
+  result: Attempted;
 }
 
 function recipient(channel: Channel, c: CustomerFacts): string | null {
-  switch (channel.contact) {
-    case "email":
-      return c.email;
-    case "phone":
-      return c.phone;
-    case "telegram":
-      return c.telegram_chat_id;
-    default:
-      return c.customer_id;
-  }
+  return channel.contact === "push" || channel.contact === "none"
+    ? c.customer_id
+    : contactAddress(c, channel.contact);
 }
 
 function bodyOf(b: RenderedBody): OutboundMessage["body"] {

@@ -288,3 +288,23 @@ export async function mergeCustomers(
     [...params, at, reason],
   );
 }
+
+/**
+ * Records addresses a channel found not to exist (an SMTP server refused the mailbox), by contact kind, as a hard
+ * bounce: the rules leave the customer's channels of that kind alone while their address is still that one.
+ */
+export async function markUndeliverable(
+  client: Queryable,
+  found: readonly { ws: number; customer: string; message: string; kind: string; address: string }[],
+  at: Date,
+): Promise<void> {
+  await client.query(
+    `UPDATE customers c
+        SET undeliverable = COALESCE(c.undeliverable, '{}'::jsonb)
+              || jsonb_build_object(d.kind, jsonb_build_object('address', d.address, 'reason', 'hard_bounced',
+                                                               'at', $2::timestamptz, 'message_id', d.message))
+       FROM json_to_recordset($1::json) AS d(ws integer, customer bigint, message text, kind text, address text)
+      WHERE c.workspace_id = d.ws AND c.customer_id = d.customer`,
+    [JSON.stringify(found), at],
+  );
+}

@@ -3,6 +3,7 @@
 import type { Db } from "./db.ts";
 import { withTransaction } from "./db.ts";
 import type { StoredEvent } from "./events.ts";
+import type { UndeliverableAddress } from "./schema.ts";
 
 export interface CustomerProfile {
   id: string;
@@ -16,6 +17,8 @@ export interface CustomerProfile {
   locale: string | null;
   consents: Record<string, { state: string; at: string }>;
   preferredChannel: string | null;
+  /** addresses a channel found not to work, by contact kind: not tried again while the customer keeps them */
+  undeliverable: Record<string, UndeliverableAddress>;
   computed: {
     orders: number;
     revenue: number;
@@ -98,6 +101,7 @@ export async function getProfile(
     locale: c.locale,
     consents: c.consents,
     preferredChannel: c.preferred_channel,
+    undeliverable: c.undeliverable ?? {},
     computed: {
       orders: c.orders,
       revenue,

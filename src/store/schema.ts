@@ -26,6 +26,14 @@ export interface ApiKeysTable {
   revoked_at: Timestamp | null;
 }
 
+/** A contact point a channel found not to work: the address as it was, why, when, and the message that found it. */
+export interface UndeliverableAddress {
+  address: string;
+  reason: "hard_bounced" | "invalid" | "blocked";
+  at: string;
+  message_id: string;
+}
+
 export interface CustomersTable {
   workspace_id: number;
   customer_id: ColumnType<string, string | number | bigint, never>;
@@ -39,6 +47,8 @@ export interface CustomersTable {
   locale: string | null;
   consents: ColumnType<Record<string, { state: string; at: string }>, string, string>;
   preferred_channel: string | null;
+  /** contact points found not to work, by contact kind (migration 017) */
+  undeliverable: ColumnType<Record<string, UndeliverableAddress> | null, string, string>;
   orders: number;
   revenue: ColumnType<string, number | string, number | string>;
   first_order_at: Timestamp | null;

@@ -7,6 +7,7 @@ import type { CustomerFactsInput } from "../core/rules/index.ts";
 import { byCustomer } from "./by-customer.ts";
 import type { Queryable } from "./customers.ts";
 import type { OpenMemberships } from "./memberships.ts";
+import type { UndeliverableAddress } from "./schema.ts";
 
 /** What a set of conditions reads of events: 'event:<name>' and 'type:<type>' keys, and how far back. */
 export interface EventNeeds {
@@ -41,19 +42,27 @@ export async function loadFacts(
   return new Map(rows.map((r) => [r.customer_id, toFacts(r)]));
 }
 
-/** What the communication rules read of customers (their addresses, zone, consents and preferred channel). */
+/**
+ * What the communication rules read of customers: their addresses, zone, consents and preferred channel, and the
+ * addresses a channel found not to work.
+ */
 export async function loadContactFacts(
   client: Queryable,
   workspaceId: number,
   ids: readonly string[],
-): Promise<Map<string, CustomerFactsInput>> {
-  const { rows } = await client.query<CustomerFactsInput>({
+): Promise<Map<string, ContactFacts>> {
+  const { rows } = await client.query<ContactFacts>({
     name: "tact-load-contact-facts",
-    text: `SELECT customer_id, email, phone, telegram_chat_id, timezone, consents, preferred_channel FROM customers
+    text: `SELECT customer_id, email, phone, telegram_chat_id, timezone, consents, preferred_channel, undeliverable
+             FROM customers
             WHERE workspace_id = $1 AND customer_id = ANY($2::bigint[])`,
     values: [workspaceId, ids],
   });
   return new Map(rows.map((r) => [r.customer_id, r]));
+}
+
+export interface ContactFacts extends CustomerFactsInput {
+  undeliverable: Record<string, UndeliverableAddress> | null;
 }
 
 // Two parts, each read through the index that finds only its rows: events of the track names read (by customer

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { decide, decideRound } from "./arbiter.ts";
+import { undeliverableChannels } from "./consent.ts";
 import type {
   ArbiterCustomer,
   ArbiterInput,
@@ -152,6 +153,22 @@ test("an unusable channel passes the message to the next acceptable one", () => 
   );
   const unsub = customer({ consents: { email: { state: "unsubscribed" }, sms: { state: "opted_in" } } });
   assert.equal(fate(decide(input({ customer: unsub }))), "send:sms");
+});
+
+test("an address found not to work marks every channel of its contact kind, only while the customer keeps it", () => {
+  const channels = [
+    channel("email", "email", 0.01),
+    channel("news", "email", 0.01),
+    channel("sms", "phone", 1),
+  ];
+  const found = { email: { address: "ann@example.com", reason: "hard_bounced" as const } };
+  const facts = customer({ email: "ann@example.com" }).facts;
+  assert.deepEqual(undeliverableChannels(facts, found, channels), {
+    email: "hard_bounced",
+    news: "hard_bounced",
+  });
+  assert.equal(undeliverableChannels({ ...facts, email: "ann@new.example.com" }, found, channels), undefined);
+  assert.equal(undeliverableChannels(facts, null, channels), undefined);
 });
 
 test("no usable channel: no_consent when an address worked and only consent was missing, else unreachable", () => {

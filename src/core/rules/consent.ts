@@ -1,6 +1,14 @@
 // Consent and reachability per channel (SPEC §5 rule 3): which of a message's acceptable channels can carry it
 // to this customer, and, when none can, whether the missing piece is consent or a working address.
-import type { ArbiterCustomer, ChannelInput, RulesInput, TraceEntry } from "./types.ts";
+import type { ContactKind } from "../condition/subject.ts";
+import type {
+  ArbiterCustomer,
+  ChannelInput,
+  CustomerFactsInput,
+  RulesInput,
+  TraceEntry,
+  Undeliverable,
+} from "./types.ts";
 
 export type ChannelStatus = { ok: true } | { ok: false; reason: "no_consent" | "unreachable"; why: string };
 
@@ -8,20 +16,42 @@ function present(s: string | null | undefined): boolean {
   return typeof s === "string" && s.trim() !== "";
 }
 
-function hasContact(customer: ArbiterCustomer, channel: ChannelInput): boolean {
-  const f = customer.facts;
-  switch (channel.contact) {
+/** The customer's address for a contact kind that has one (email, phone, Telegram chat). */
+export function contactAddress(f: CustomerFactsInput, contact: ContactKind): string | null {
+  switch (contact) {
     case "email":
-      return present(f.email);
+      return f.email;
     case "phone":
-      return present(f.phone);
+      return f.phone;
     case "telegram":
-      return present(f.telegram_chat_id);
-    case "push":
-      return customer.pushSubscribed === true;
-    case "none":
-      return true;
+      return f.telegram_chat_id;
+    default:
+      return null;
   }
+}
+
+function hasContact(customer: ArbiterCustomer, channel: ChannelInput): boolean {
+  if (channel.contact === "push") return customer.pushSubscribed === true;
+  if (channel.contact === "none") return true;
+  return present(contactAddress(customer.facts, channel.contact));
+}
+
+/**
+ * The channels whose contact point is an address found not to work (`found`, by contact kind), by channel name:
+ * only while the customer's address is still that one.
+ */
+export function undeliverableChannels(
+  facts: CustomerFactsInput,
+  found: Readonly<Record<string, { address: string; reason: Undeliverable }>> | null | undefined,
+  channels: readonly ChannelInput[],
+): Record<string, Undeliverable> | undefined {
+  if (!found) return undefined;
+  const out: Record<string, Undeliverable> = {};
+  for (const c of channels) {
+    const bad = found[c.contact];
+    if (bad && bad.address === contactAddress(facts, c.contact)) out[c.name] = bad.reason;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /** The consent state recorded for a channel: under its name, else under its kind; "unknown" when neither. */
