@@ -120,9 +120,11 @@ export async function writeRefresh(
     text: `WITH ch AS (
        SELECT * FROM json_to_recordset($3::json) AS r(c bigint, k text, n text, entered boolean, m text, ev text, p jsonb)),
      closed AS (
+       -- the customers also as an array: the index finds their rows whatever the plan kept for this statement
+       -- expects of the table (planned when it was nearly empty, it read every open membership of the workspace)
        UPDATE memberships m SET left_at = $2 FROM ch
-        WHERE m.workspace_id = $1 AND m.customer_id = ch.c AND m.kind = ch.k AND m.left_at IS NULL
-          AND (ch.k = 'stage' OR (NOT ch.entered AND m.name = ch.n))
+        WHERE m.workspace_id = $1 AND m.customer_id = ANY($7::bigint[]) AND m.customer_id = ch.c
+          AND m.kind = ch.k AND m.left_at IS NULL AND (ch.k = 'stage' OR (NOT ch.entered AND m.name = ch.n))
        RETURNING 1),
      -- after \`closed\` (reading it makes it run first): a customer's new stage may not open while the old is open
      opened AS (
@@ -143,7 +145,15 @@ export async function writeRefresh(
          FROM unnest($5::bigint[], $6::timestamptz[]) AS r(c, at)
         WHERE d.workspace_id = $1 AND d.customer_id = r.c)
      SELECT 1`,
-    values: [workspaceId, at, JSON.stringify(rows), done, later.map(([id]) => id), later.map(([, t]) => t)],
+    values: [
+      workspaceId,
+      at,
+      JSON.stringify(rows),
+      done,
+      later.map(([id]) => id),
+      later.map(([, t]) => t),
+      [...new Set(changes.map((c) => c.customerId))],
+    ],
   });
 }
 
