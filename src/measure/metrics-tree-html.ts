@@ -173,8 +173,8 @@ function goalsSection(tree: MetricsTree): string {
       [1, 6],
     ),
   );
-  return `<section id="goals"><h2>Goals</h2><table>${head(["goal", "event", "target", "actual", "", "entries", "verdict"])}${rows.join("")}</table>
-<p class="muted">Entries of the period whose goal window has closed; customers held out in a control group are left out.</p></section>`;
+  return `<section id="goals"><h2>Goals</h2><table>${head(["goal", "event", "target", "actual", "", "customers", "verdict"])}${rows.join("")}</table>
+<p class="muted">Treated customers of the period whose goal window had closed, each once per scenario from their first entry; customers held out in a control group are left out.</p></section>`;
 }
 
 export function renderMetricsTreeHtml(tree: MetricsTree): string {

@@ -151,11 +151,11 @@ export function formatMetricsTree(tree: MetricsTree): string {
 
   if (tree.goals.length > 0) {
     out.push(
-      "Goals (entries of the period whose window has closed; customers held out in a control group left out)",
+      "Goals (treated customers of the period whose window had closed, each once per scenario; control groups left out)",
     );
     out.push(
       ...table(
-        ["goal", "target", "actual", "entries", "verdict"],
+        ["goal", "target", "actual", "customers", "verdict"],
         tree.goals.map((g) => [
           g.goal,
           goalValue(g.target.kind, g.target.value, cur),
