@@ -281,6 +281,40 @@ test("a goal is its exact event name: an order spelled otherwise is revenue, not
   );
 });
 
+test("a goal a transactional scenario pursues is judged from its customers; the scenario shows no effect", async () => {
+  const ws = await createWorkspace(t.db, "transactional");
+  const source = STRATEGY.replace(
+    "scenarios:\n",
+    "scenarios:\n  confirm:\n    kind: transactional\n    goal: partner_joined\n    trigger: { event: signed_up }\n" +
+      "    steps:\n      - send: hello\n        via: [email]\n",
+  );
+  await insertStrategyVersion(
+    t.db.pool,
+    ws.id,
+    { name: "Metrics school", source, document: {}, appliedBy: "test", inboxEvents: [] },
+    new Date("2026-09-01T00:00:00Z"),
+  );
+  // 40 customers enter on October 1 (their 30-day window closes October 31); 4 of them join the partner programme
+  await t.db.pool.query(
+    `INSERT INTO scenario_entries (workspace_id, customer_id, scenario, version, entered_at, state, global_control, updated_at)
+     SELECT $1, g, 'confirm', 1, '2026-10-01T00:00:00Z', 'completed', false, now() FROM generate_series(1, 40) g`,
+    [ws.id],
+  );
+  await t.db.pool.query(
+    `INSERT INTO events (workspace_id, customer_id, message_id, type, name, occurred_at, received_at, properties)
+     SELECT $1, g, 'p' || g, 'track', 'partner_joined', '2026-10-05T10:00:00Z', now(), '{}' FROM generate_series(1, 4) g`,
+    [ws.id],
+  );
+  const tree = await metricsTree(t.db, ws.id, { ...PERIOD, now: NOW });
+  const goal = tree.goals.find((g) => g.goal === "partner_joined");
+  assert.deepEqual(
+    [goal?.scenarios, goal?.entries, goal?.conversions, goal?.verdict],
+    [["confirm"], 40, 4, "met"],
+  );
+  assert.equal(goal?.actual, 0.1);
+  assert.equal(tree.scenarios.find((s) => s.scenario === "confirm")?.effect, null);
+});
+
 test("periods: defaults, whole days, and errors that name the field", () => {
   const now = new Date("2026-11-10T12:00:00Z");
   const d = parsePeriod({}, now);
