@@ -43,6 +43,16 @@ test("events are paged newest first with a cursor, and every event appears exact
   const bad = await get(`${f.server.url}/api/v1/customers/${c.id}/events?cursor=garbage`, f.w.adminKey);
   assert.equal(bad.status, 400);
   assert.equal(bad.body.error.path, "query.cursor");
+  // well-formed JSON whose message id holds unpaired surrogates: not text the database can compare
+  const forged = Buffer.from(JSON.stringify(["2000-01-01T00:00:00.000Z", "\udfff\udfff"])).toString(
+    "base64url",
+  );
+  const unpaired = await get(
+    `${f.server.url}/api/v1/customers/${c.id}/events?cursor=${forged}`,
+    f.w.adminKey,
+  );
+  assert.equal(unpaired.status, 400);
+  assert.equal(unpaired.body.error.path, "query.cursor");
 });
 
 test("export gives everything held on one person", async () => {

@@ -183,7 +183,8 @@ function decodeCursor(cursor: string): { at: Date; messageId: string } {
   try {
     const [at, messageId] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [string, string];
     const d = new Date(at);
-    if (typeof messageId !== "string" || messageId.includes("\0")) throw new Error("bad cursor");
+    // a NUL or an unpaired surrogate decodes from base64 but is not PostgreSQL text
+    if (typeof messageId !== "string" || /\0|\p{Cs}/u.test(messageId)) throw new Error("bad cursor");
     if (Number.isNaN(d.getTime()) || d.getTime() < 0 || d.getUTCFullYear() > 9999)
       throw new Error("bad cursor");
     return { at: d, messageId };
