@@ -171,6 +171,7 @@ async function decideWorkspace(
   const periods = await globalControlPeriods(client, ws);
   const usage = await channelUsage(client, ws, strategy, now);
   const zone = chooseTimeZone(null, strategy.timezone).zone;
+  const channels = Object.values(strategy.channels);
   const globalControl = {
     periods: periods.map((p) => ({
       salt: p.salt,
@@ -184,11 +185,7 @@ async function decideWorkspace(
       customer: {
         facts: customer,
         erased: false,
-        undeliverable: undeliverableChannels(
-          customer,
-          customer.undeliverable,
-          Object.values(strategy.channels),
-        ),
+        undeliverable: undeliverableChannels(customer, customer.undeliverable, channels),
         // A journey holds its messages back by the membership recorded when it began; only journeys without one
         // (entered before it was recorded) need the salt periods in force now.
         globalControl: requests.every((r) => r.globalControl !== undefined) ? false : globalControl,

@@ -1,5 +1,6 @@
 // Row types of the tables, for Kysely's typed queries.
 import type { ColumnType, Generated } from "kysely";
+import type { Undeliverable } from "../core/rules/index.ts";
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type Json = ColumnType<unknown, string, string>;
@@ -29,7 +30,7 @@ export interface ApiKeysTable {
 /** A contact point a channel found not to work: the address as it was, why, when, and the message that found it. */
 export interface UndeliverableAddress {
   address: string;
-  reason: "hard_bounced" | "invalid" | "blocked";
+  reason: Undeliverable;
   at: string;
   message_id: string;
 }

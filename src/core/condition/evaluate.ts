@@ -10,7 +10,13 @@ import {
   type LiteralExpr,
   type ValueExpr,
 } from "./ast.ts";
-import type { ConditionEnv, CustomerFacts, Subject, SubjectEvent } from "./subject.ts";
+import {
+  type ConditionEnv,
+  type CustomerFacts,
+  contactAddress,
+  type Subject,
+  type SubjectEvent,
+} from "./subject.ts";
 import { compareCodePoints, DAY_MS, decimalSum, jsonAt, parseTimeLiteral } from "./values.ts";
 
 export type RuntimeValue =
@@ -161,14 +167,7 @@ function present(s: string | null): boolean {
 export function reachableOn(c: CustomerFacts, channel: string, env: ConditionEnv): boolean {
   if (!Object.hasOwn(env.channels, channel)) return false;
   const kind = env.channels[channel];
-  const contact =
-    kind === "email"
-      ? present(c.email)
-      : kind === "phone"
-        ? present(c.phone)
-        : kind === "telegram"
-          ? present(c.telegram_chat_id)
-          : kind === "none";
+  const contact = kind === "none" || (kind !== undefined && present(contactAddress(c, kind)));
   return contact && consentState(c, channel) !== "unsubscribed";
 }
 

@@ -23,3 +23,4 @@ export type {
   Subject,
   SubjectEvent,
 } from "./subject.ts";
+export { contactAddress } from "./subject.ts";

@@ -5,6 +5,23 @@ import type { Expr } from "./ast.ts";
 /** Which contact point a channel needs: its address must exist for the customer to be reachable on it. */
 export type ContactKind = "email" | "phone" | "telegram" | "push" | "none";
 
+/** The customer's address for a contact kind that has one (email, phone, Telegram chat); null for push and none. */
+export function contactAddress(
+  c: Pick<CustomerFacts, "email" | "phone" | "telegram_chat_id">,
+  contact: ContactKind,
+): string | null {
+  switch (contact) {
+    case "email":
+      return c.email;
+    case "phone":
+      return c.phone;
+    case "telegram":
+      return c.telegram_chat_id;
+    default:
+      return null;
+  }
+}
+
 export interface ConditionEnv {
   /** the strategy's channels and the contact point each needs */
   channels: Readonly<Record<string, ContactKind>>;

@@ -1,6 +1,6 @@
 // Consent and reachability per channel (SPEC §5 rule 3): which of a message's acceptable channels can carry it
 // to this customer, and, when none can, whether the missing piece is consent or a working address.
-import type { ContactKind } from "../condition/subject.ts";
+import { contactAddress } from "../condition/subject.ts";
 import type {
   ArbiterCustomer,
   ChannelInput,
@@ -14,20 +14,6 @@ export type ChannelStatus = { ok: true } | { ok: false; reason: "no_consent" | "
 
 function present(s: string | null | undefined): boolean {
   return typeof s === "string" && s.trim() !== "";
-}
-
-/** The customer's address for a contact kind that has one (email, phone, Telegram chat). */
-export function contactAddress(f: CustomerFactsInput, contact: ContactKind): string | null {
-  switch (contact) {
-    case "email":
-      return f.email;
-    case "phone":
-      return f.phone;
-    case "telegram":
-      return f.telegram_chat_id;
-    default:
-      return null;
-  }
 }
 
 function hasContact(customer: ArbiterCustomer, channel: ChannelInput): boolean {

@@ -10,13 +10,7 @@ export {
   MIN_CHANNELS_COMPARED,
   MIN_MESSAGES_PER_CHANNEL,
 } from "./channel-choice.ts";
-export {
-  type ChannelStatus,
-  channelStatus,
-  consentState,
-  contactAddress,
-  undeliverableChannels,
-} from "./consent.ts";
+export { type ChannelStatus, channelStatus, consentState, undeliverableChannels } from "./consent.ts";
 export { inGlobalControlGroup, inScenarioControlGroup } from "./control-group.ts";
 export { earliestAllowed, MAX_FREQUENCY_DEFERRAL_MS, ruleApplies } from "./frequency.ts";
 export { isQuiet, quietAtMinute, quietPeriodEnd } from "./quiet-hours.ts";
