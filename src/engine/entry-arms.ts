@@ -5,7 +5,7 @@
 import { assignArm, bucketOf, CONTROL_ARM, inGlobalControl } from "../core/experiment/index.ts";
 import type { Queryable } from "../store/customers.ts";
 import { declaredWinner, experimentKey } from "../store/experiment-decisions.ts";
-import { globalControlPeriods } from "../store/global-control.ts";
+import type { StoredSaltPeriod } from "../store/global-control.ts";
 import type { Scenario } from "../strategy/types.ts";
 import type { RunningStrategy } from "./strategy-cache.ts";
 
@@ -14,17 +14,21 @@ export interface EntryArm {
   globalControl: boolean;
 }
 
-/** Loads what assigning arms at `now` needs once, then assigns any number of customers. */
+/**
+ * Loads what assigning arms at `now` needs once, then assigns any number of customers. `salts` are the
+ * workspace's global control periods (`globalControlPeriods`), read once by the caller for all its scenarios.
+ */
 export async function entryArms(
   client: Queryable,
   ws: number,
   rs: RunningStrategy,
   sc: Scenario,
   salt: string,
+  salts: readonly StoredSaltPeriod[],
   now: Date,
 ): Promise<(customerId: string) => EntryArm> {
   const fraction = rs.strategy.rules.controlGroup;
-  const periods = (await globalControlPeriods(client, ws)).map((p) => ({
+  const periods = salts.map((p) => ({
     salt: p.salt,
     from: p.from,
     fraction,

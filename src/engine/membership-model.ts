@@ -12,6 +12,8 @@ export interface EffectiveDeps {
   timeDependent: boolean;
   /** how far back events are read; null when some aggregate has no window */
   maxWindowMs: number | null;
+  /** some aggregate reads since the scenario entry */
+  sinceEntry: boolean;
 }
 
 export interface MembershipUnit {
@@ -49,7 +51,13 @@ export function buildMembershipModel(
   const memo = new Map<string, EffectiveDeps>();
   let stageDeps: EffectiveDeps | undefined;
   const resolveDeps = (own: ReturnType<typeof conditionDeps>[], visiting: Set<string>): EffectiveDeps => {
-    const out: EffectiveDeps = { events: new Set(), profile: false, timeDependent: false, maxWindowMs: 0 };
+    const out: EffectiveDeps = {
+      events: new Set(),
+      profile: false,
+      timeDependent: false,
+      maxWindowMs: 0,
+      sinceEntry: false,
+    };
     for (const d of own) {
       mergeDeps(out, d);
       for (const s of d.segments) mergeDeps(out, segmentDeps(s, visiting));
@@ -91,11 +99,12 @@ export function buildMembershipModel(
 
 function mergeDeps(
   into: EffectiveDeps,
-  d: Pick<EffectiveDeps, "events" | "profile" | "timeDependent" | "maxWindowMs">,
+  d: Pick<EffectiveDeps, "events" | "profile" | "timeDependent" | "maxWindowMs" | "sinceEntry">,
 ): void {
   for (const e of d.events) into.events.add(e);
   into.profile ||= d.profile;
   into.timeDependent ||= d.timeDependent;
+  into.sinceEntry ||= d.sinceEntry;
   into.maxWindowMs =
     into.maxWindowMs === null || d.maxWindowMs === null ? null : Math.max(into.maxWindowMs, d.maxWindowMs);
 }
@@ -120,6 +129,7 @@ export function effectiveDeps(ast: Expr, model: MembershipModel): EffectiveDeps 
     profile: d.profile,
     timeDependent: d.timeDependent,
     maxWindowMs: d.maxWindowMs,
+    sinceEntry: d.sinceEntry,
   };
   for (const s of d.segments) {
     const unit = model.segments.find((u) => u.segment === s);

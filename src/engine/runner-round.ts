@@ -4,6 +4,7 @@
 // the customers' locks, so a crash repeats it and never leaves half of it.
 import type { CustomerFacts, Expr, Subject, SubjectEvent } from "../core/condition/index.ts";
 import type { Queryable } from "../store/customers.ts";
+import { globalControlPeriods, type StoredSaltPeriod } from "../store/global-control.ts";
 import { type PlannedMessage, planMessages } from "../store/messages.ts";
 import {
   type Entry,
@@ -34,6 +35,7 @@ interface Workspace {
 export class RunnerRound {
   readonly #workspaces = new Map<number, Workspace>();
   readonly #arms = new Map<string, Promise<(customerId: string) => EntryArm>>();
+  readonly #salts = new Map<number, Promise<StoredSaltPeriod[]>>();
   readonly #messages: (PlannedMessage & { workspaceId: number })[] = [];
   readonly #saved = new Map<string, { entry: Entry; reason: string | null }>();
   readonly #inserted: (NewEntry & { workspaceId: number })[] = [];
@@ -46,7 +48,8 @@ export class RunnerRound {
 
   /**
    * Declares a customer of the round and what may be evaluated for them: the conditions (their events are
-   * read for every customer of the workspace at once) and the goals checked since `since`.
+   * read for every customer of the workspace at once) and the goals checked since `since`, the entry whose
+   * conditions these are (their `since_entry` counts read no further back than the round's earliest entry).
    */
   need(
     ws: number,
@@ -87,7 +90,7 @@ export class RunnerRound {
   /** What conditions read of the customer (null when the customer no longer exists). */
   async subject(ws: number, customerId: string, entryAt: Date | null): Promise<Subject | null> {
     const w = this.#ws(ws);
-    w.subjects ??= this.#loadSubjects(ws, [...w.customers], w.needs);
+    w.subjects ??= this.#loadSubjects(ws, [...w.customers], w.needs, w.since);
     const subjects = await w.subjects;
     if (w.stale.delete(customerId)) {
       const fresh = (await loadFacts(this.client, ws, [customerId])).get(customerId);
@@ -104,9 +107,10 @@ export class RunnerRound {
     this.#ws(ws).stale.add(customerId);
   }
 
-  async #loadSubjects(ws: number, ids: string[], needs: EventNeeds[]) {
+  async #loadSubjects(ws: number, ids: string[], needs: EventNeeds[], since: number) {
     const facts = await loadFacts(this.client, ws, ids);
-    const events = await loadEvents(this.client, ws, ids, needs, this.now);
+    const entries = Number.isFinite(since) ? new Date(since) : undefined;
+    const events = await loadEvents(this.client, ws, ids, needs, this.now, entries);
     const out = new Map<string, { customer: CustomerFacts; events: SubjectEvent[] }>();
     for (const [id, customer] of facts) out.set(id, { customer, events: events.get(id) ?? [] });
     return out;
@@ -132,13 +136,18 @@ export class RunnerRound {
     return mine;
   }
 
-  /** The experiment arm and global control membership of a new entrant (loaded once per scenario). */
+  /**
+   * The experiment arm and global control membership of a new entrant (loaded once per scenario; the global
+   * control periods once per workspace).
+   */
   async arm(ws: number, rs: RunningStrategy, sc: Scenario, customerId: string): Promise<EntryArm> {
     const key = `${ws}:${rs.version}:${sc.name}`;
     let arms = this.#arms.get(key);
     if (!arms) {
+      const salts = this.#salts.get(ws) ?? globalControlPeriods(this.client, ws);
+      this.#salts.set(ws, salts);
       arms = (async () =>
-        entryArms(this.client, ws, rs, sc, await this.cache.salt(this.client, ws), this.now))();
+        entryArms(this.client, ws, rs, sc, await this.cache.salt(this.client, ws), await salts, this.now))();
       this.#arms.set(key, arms);
     }
     return (await arms)(customerId);

@@ -6,6 +6,7 @@ import { bucketOf } from "../core/experiment/index.ts";
 import { chooseTimeZone, firstInstantAtWall } from "../core/time-zone.ts";
 import { compileSelection } from "../store/condition-sql.ts";
 import type { Queryable } from "../store/customers.ts";
+import { globalControlPeriods } from "../store/global-control.ts";
 import { insertEntries, type NewEntry } from "../store/scenario-entries.ts";
 import type { Scenario, Schedule, Strategy } from "../strategy/types.ts";
 import { entryArms } from "./entry-arms.ts";
@@ -153,7 +154,7 @@ async function enterOccurrence(
     [...q.values, ws, sc.name, reentry],
   );
   const salt = await cache.salt(client, ws);
-  const armOf = await entryArms(client, ws, rs, sc, salt, now);
+  const armOf = await entryArms(client, ws, rs, sc, salt, await globalControlPeriods(client, ws), now);
   const first = sc.steps[0]?.id ?? null;
   const triggerEvent = { name: "schedule", occurred_at: now.toISOString(), properties: { date } };
   const entries: (NewEntry & { workspaceId: number; dueAt: Date })[] = [];

@@ -14,6 +14,8 @@ export interface EventNeeds {
   events: ReadonlySet<string>;
   /** null: some aggregate reading these keys has no window */
   maxWindowMs: number | null;
+  /** some aggregate reads these keys since the scenario entry */
+  sinceEntry?: boolean;
 }
 
 const FACT_COLUMNS = `c.customer_id, c.user_id, c.email, c.phone, c.telegram_chat_id, c.traits, c.timezone,
@@ -81,20 +83,26 @@ const EVENT_COLUMNS = "e.customer_id, e.type, e.name, e.occurred_at, e.message_i
 type Window = number | null;
 const wider = (a: Window, b: Window): Window => (a === null || b === null ? null : Math.max(a, b));
 
-/** The parameters $3–$6 of the event parts: types, names and their windows. Null when no event is read. */
-function eventParams(needs: readonly EventNeeds[], now: Date): unknown[] | null {
+/**
+ * The parameters $3–$6 of the event parts: types, names and their windows. Null when no event is read. A
+ * `since_entry` read goes back to `entries`, the earliest entry of the customers read (all time when unknown).
+ */
+function eventParams(needs: readonly EventNeeds[], now: Date, entries?: Date): unknown[] | null {
   const names = new Set<string>();
   const types = new Set<string>();
   let namesWindow: Window = 0;
   let typesWindow: Window = 0;
+  // an event at the very moment of the entry counts: a millisecond more, as the windows exclude their start
+  const sinceEntry: Window = entries ? now.getTime() - entries.getTime() + 1 : null;
   for (const d of needs) {
+    const window = d.sinceEntry ? wider(d.maxWindowMs, sinceEntry) : d.maxWindowMs;
     for (const e of d.events) {
       if (e.startsWith("event:")) {
         names.add(e.slice(6));
-        namesWindow = wider(namesWindow, d.maxWindowMs);
+        namesWindow = wider(namesWindow, window);
       } else if (e.startsWith("type:")) {
         types.add(e.slice(5));
-        typesWindow = wider(typesWindow, d.maxWindowMs);
+        typesWindow = wider(typesWindow, window);
       }
     }
   }
@@ -106,15 +114,19 @@ function eventParams(needs: readonly EventNeeds[], now: Date): unknown[] | null 
   return [since(typesWindow), [...types], [...names], since(namesWindow)];
 }
 
-/** The events the conditions can read: their selectors, each inside the longest window that reads it. */
+/**
+ * The events the conditions can read: their selectors, each inside the longest window that reads it; `since_entry`
+ * reads from `entries`, the earliest scenario entry of these customers the conditions are evaluated for.
+ */
 export async function loadEvents(
   client: Queryable,
   workspaceId: number,
   ids: readonly string[],
   needs: readonly EventNeeds[],
   now: Date,
+  entries?: Date,
 ): Promise<Map<string, SubjectEvent[]>> {
-  const params = eventParams(needs, now);
+  const params = eventParams(needs, now, entries);
   if (!params) return new Map();
   const { rows } = await client.query<SubjectEvent & { customer_id: string }>({
     name: "tact-load-events",
@@ -124,13 +136,14 @@ export async function loadEvents(
   return byCustomer<SubjectEvent>(rows);
 }
 
-// One row per customer: the facts, the open memberships as 'kind:name', and the events as JSON arrays
-// [type, name, occurred_at, message_id, properties].
+// One row per customer: the facts, the open memberships as 'kind:name', and the events as one JSON array of
+// [type, name, occurred_at, message_id, properties] (one JSON value parses natively; an array of JSON values
+// would be split character by character by the driver).
 const SUBJECTS_SQL = `SELECT ${FACT_COLUMNS},
        ARRAY(SELECT m.kind || ':' || m.name FROM memberships m
               WHERE m.workspace_id = $1 AND m.customer_id = c.customer_id AND m.left_at IS NULL) AS open,
-       CASE WHEN $7::boolean THEN ARRAY(
-         SELECT json_build_array(e.type, e.name, e.occurred_at, e.message_id, e.properties)
+       CASE WHEN $7::boolean THEN (
+         SELECT json_agg(json_build_array(e.type, e.name, e.occurred_at, e.message_id, e.properties))
            FROM (${eventParts("c.customer_id", "e.type, e.name, e.occurred_at, e.message_id, e.properties")}) e)
        END AS events
   ${FACTS_FROM}`;

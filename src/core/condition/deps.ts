@@ -14,8 +14,10 @@ export interface ConditionDeps {
   value: boolean;
   /** the answer can change with time alone (a duration window, days_since_…) */
   timeDependent: boolean;
-  /** the longest duration window; null when some aggregate reads all time or since the scenario entry */
+  /** the longest duration window; null when some aggregate reads all time */
   maxWindowMs: number | null;
+  /** some aggregate reads since the scenario entry (as far back as the entry, whatever `maxWindowMs` says) */
+  sinceEntry: boolean;
 }
 
 export function conditionDeps(ast: Expr): ConditionDeps {
@@ -27,6 +29,7 @@ export function conditionDeps(ast: Expr): ConditionDeps {
     value: false,
     timeDependent: false,
     maxWindowMs: 0,
+    sinceEntry: false,
   };
   let unbounded = false;
   const visit = (e: Expr): void => {
@@ -52,6 +55,8 @@ export function conditionDeps(ast: Expr): ConditionDeps {
         if (e.window?.kind === "duration") {
           deps.timeDependent = true;
           deps.maxWindowMs = Math.max(deps.maxWindowMs ?? 0, e.window.ms);
+        } else if (e.window?.kind === "since_entry") {
+          deps.sinceEntry = true;
         } else {
           unbounded = true;
         }
