@@ -19,12 +19,19 @@ import { type EntryArm, entryArms } from "./entry-arms.ts";
 import { effectiveDeps } from "./membership-model.ts";
 import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";
 
+/** What is read of one customer: the conditions (indexes into the workspace's `needs`), since the entry. */
+interface Reader {
+  conditions: Set<number>;
+  since: number;
+}
+
 interface Workspace {
-  customers: Set<string>;
+  customers: Map<string, Reader>;
+  /** what each condition read in the round needs of events, by its index in `needs` */
+  conditions: Map<Expr, number>;
   needs: EventNeeds[];
-  /** the conditions whose needs are in `needs` */
-  read: Set<Expr>;
   goals: Set<string>;
+  /** the earliest declared entry (goals are read since) */
   since: number;
   subjects?: Promise<Map<string, { customer: CustomerFacts; events: SubjectEvent[] }>>;
   goalEvents?: Promise<Map<string, GoalEvent[]>>;
@@ -47,9 +54,9 @@ export class RunnerRound {
   ) {}
 
   /**
-   * Declares a customer of the round and what may be evaluated for them: the conditions (their events are
-   * read for every customer of the workspace at once) and the goals checked since `since`, the entry whose
-   * conditions these are (their `since_entry` counts read no further back than the round's earliest entry).
+   * Declares a customer of the round and what may be evaluated for them: the conditions (the events they read
+   * are read at once for all the customers who read the same conditions) and the goals checked since `since`,
+   * the entry whose conditions these are (their `since_entry` counts read no further back).
    */
   need(
     ws: number,
@@ -62,23 +69,34 @@ export class RunnerRound {
     let w = this.#workspaces.get(ws);
     if (!w) {
       w = {
-        customers: new Set(),
+        customers: new Map(),
+        conditions: new Map(),
         needs: [],
-        read: new Set(),
         goals: new Set(),
         since: Number.POSITIVE_INFINITY,
         stale: new Set(),
       };
       this.#workspaces.set(ws, w);
     }
-    w.customers.add(customerId);
+    let reader = w.customers.get(customerId);
+    if (!reader) {
+      reader = { conditions: new Set(), since: Number.POSITIVE_INFINITY };
+      w.customers.set(customerId, reader);
+    }
     for (const c of conditions) {
-      if (!rs || w.read.has(c)) continue;
-      w.read.add(c);
-      w.needs.push(effectiveDeps(c, rs.membership));
+      if (!rs) break;
+      let i = w.conditions.get(c);
+      if (i === undefined) {
+        i = w.needs.push(effectiveDeps(c, rs.membership)) - 1;
+        w.conditions.set(c, i);
+      }
+      reader.conditions.add(i);
     }
     if (goal !== undefined) w.goals.add(goal);
-    if (since) w.since = Math.min(w.since, since.getTime());
+    if (since) {
+      reader.since = Math.min(reader.since, since.getTime());
+      w.since = Math.min(w.since, since.getTime());
+    }
   }
 
   #ws(ws: number): Workspace {
@@ -90,7 +108,7 @@ export class RunnerRound {
   /** What conditions read of the customer (null when the customer no longer exists). */
   async subject(ws: number, customerId: string, entryAt: Date | null): Promise<Subject | null> {
     const w = this.#ws(ws);
-    w.subjects ??= this.#loadSubjects(ws, [...w.customers], w.needs, w.since);
+    w.subjects ??= this.#loadSubjects(ws, w);
     const subjects = await w.subjects;
     if (w.stale.delete(customerId)) {
       const fresh = (await loadFacts(this.client, ws, [customerId])).get(customerId);
@@ -107,10 +125,31 @@ export class RunnerRound {
     this.#ws(ws).stale.add(customerId);
   }
 
-  async #loadSubjects(ws: number, ids: string[], needs: EventNeeds[], since: number) {
-    const facts = await loadFacts(this.client, ws, ids);
-    const entries = Number.isFinite(since) ? new Date(since) : undefined;
-    const events = await loadEvents(this.client, ws, ids, needs, this.now, entries);
+  /**
+   * The customers' rows, and their events: one read for each set of conditions read (an audience that reads a
+   * month of page views reads them only for the customers it is checked for).
+   */
+  async #loadSubjects(ws: number, w: Workspace) {
+    const facts = await loadFacts(this.client, ws, [...w.customers.keys()]);
+    const groups = new Map<string, { ids: string[]; needs: EventNeeds[]; since: number }>();
+    for (const [id, reader] of w.customers) {
+      const read = [...reader.conditions].sort((a, b) => a - b);
+      const key = read.join(",");
+      let g = groups.get(key);
+      if (!g) {
+        g = { ids: [], needs: read.map((i) => w.needs[i] as EventNeeds), since: Number.POSITIVE_INFINITY };
+        groups.set(key, g);
+      }
+      g.ids.push(id);
+      g.since = Math.min(g.since, reader.since);
+    }
+    const events = new Map<string, SubjectEvent[]>();
+    for (const g of groups.values()) {
+      if (g.needs.length === 0) continue;
+      const entries = Number.isFinite(g.since) ? new Date(g.since) : undefined;
+      for (const [id, list] of await loadEvents(this.client, ws, g.ids, g.needs, this.now, entries))
+        events.set(id, list);
+    }
     const out = new Map<string, { customer: CustomerFacts; events: SubjectEvent[] }>();
     for (const [id, customer] of facts) out.set(id, { customer, events: events.get(id) ?? [] });
     return out;
@@ -122,14 +161,14 @@ export class RunnerRound {
     w.goalEvents ??=
       w.goals.size === 0 || !Number.isFinite(w.since)
         ? Promise.resolve(new Map())
-        : loadGoalEvents(this.client, ws, [...w.customers], [...w.goals], new Date(w.since), this.now);
+        : loadGoalEvents(this.client, ws, [...w.customers.keys()], [...w.goals], new Date(w.since), this.now);
     return (await w.goalEvents).get(customerId) ?? [];
   }
 
   /** The customer's entries, one per scenario: the active one, else the latest (with this round's inserts). */
   async latest(ws: number, customerId: string): Promise<Map<string, Entry>> {
     const w = this.#ws(ws);
-    w.latest ??= latestEntries(this.client, ws, [...w.customers]);
+    w.latest ??= latestEntries(this.client, ws, [...w.customers.keys()]);
     const all = await w.latest;
     const mine = all.get(customerId) ?? new Map<string, Entry>();
     all.set(customerId, mine);

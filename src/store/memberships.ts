@@ -140,10 +140,11 @@ export async function writeRefresh(
                                   ORDER BY version DESC LIMIT 1), '{}'))),
      finished AS (
        DELETE FROM membership_due WHERE workspace_id = $1 AND customer_id = ANY($4::bigint[])),
+     -- again the customers as an array on the key, for the same reason (kept, the plan read the whole queue)
      rescheduled AS (
        UPDATE membership_due d SET due_at = r.at, changes = ARRAY['${TIME_CHANGED}']
          FROM unnest($5::bigint[], $6::timestamptz[]) AS r(c, at)
-        WHERE d.workspace_id = $1 AND d.customer_id = r.c)
+        WHERE d.workspace_id = $1 AND d.customer_id = ANY($5::bigint[]) AND d.customer_id = r.c)
      SELECT 1`,
     values: [
       workspaceId,

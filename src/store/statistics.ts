@@ -15,7 +15,8 @@ interface Growth {
 }
 
 const growth = new WeakMap<Db, Growth>();
-const TABLES = "customers, identities, event_dedupe, order_facts, scenario_entries, messages";
+const TABLES =
+  "customers, identities, event_dedupe, order_facts, scenario_entries, messages, memberships, membership_due";
 /** the event partitions are looked at after this many rows, whatever the tables' threshold */
 const PARTITION_CHECK_ROWS = 20_000;
 
