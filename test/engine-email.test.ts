@@ -196,3 +196,91 @@ test("double opt-in: the confirmation link of a transactional email turns the co
   const [after] = (await get(`${f.server.url}/api/v1/customers?userId=cat`, f.w.adminKey)).body.customers;
   assert.equal(after.consents.email.state, "opted_in");
 });
+
+/** A delivery status notification as a mail system writes it, returning the bounced message's headers. */
+function bounceOf(raw: Buffer, status: string, diagnostic: string): string {
+  const headers = raw.toString("utf8").split(/\r?\n\r?\n/, 1)[0];
+  return [
+    "From: MAILER-DAEMON@mx.example.com",
+    "Subject: Undelivered Mail Returned to Sender",
+    'Content-Type: multipart/report; report-type=delivery-status; boundary="b0"',
+    "",
+    "--b0",
+    "Content-Type: text/plain",
+    "",
+    "Your message could not be delivered.",
+    "--b0",
+    "Content-Type: message/delivery-status",
+    "",
+    "Reporting-MTA: dns; mx.example.com",
+    "",
+    "Final-Recipient: rfc822; Eve@Example.com",
+    "Action: failed",
+    `Status: ${status}`,
+    `Diagnostic-Code: smtp; ${diagnostic}`,
+    "",
+    "--b0",
+    "Content-Type: text/rfc822-headers",
+    "",
+    headers,
+    "--b0--",
+    "",
+  ].join("\r\n");
+}
+
+test("a bounce the mail system reports later marks the message bounced and, if hard, the address", async () => {
+  const eve = (traits: Record<string, unknown>) => ({ type: "identify", userId: "eve", traits });
+  const viewed = { type: "track", userId: "eve", event: "product_viewed", properties: { product: "asters" } };
+  await track([eve({ email: "eve@example.com", consent: { email: "opted_in" } }), viewed]);
+  await engine.runOnce();
+  const raw = smtp.received.at(-1)?.raw as Buffer;
+  const ref = header(await simpleParser(raw), "x-tact-ref");
+  assert.ok(ref, "every email carries its signed reference");
+  const url = `${f.server.url}/api/v1/channels/email/callbacks`;
+  const report = (body: string, auth = basic(f.w.writeKey), channel = "email") =>
+    post(url.replace("/email/", `/${channel}/`), body, {
+      authorization: auth,
+      "content-type": "message/rfc822",
+    });
+  const dsn = bounceOf(raw, "5.1.1", "550 5.1.1 <eve@example.com>: user unknown");
+
+  // refused, and nothing changes: a forged reference, no key, an unknown channel, a body that is no report
+  const forged = await report(dsn.replace(ref, `${ref.slice(0, -2)}xx`));
+  assert.deepEqual([forged.status, forged.body.error.code], [400, "invalid_reference"]);
+  assert.equal((await report(dsn, "")).status, 401);
+  assert.deepEqual([(await report(dsn, basic(f.w.writeKey), "sms")).status], [404]);
+  const junk = await report("hello");
+  assert.deepEqual([junk.status, junk.body.error.path], [400, "body"]);
+  assert.match(junk.body.error.message, /not a delivery status notification/);
+  assert.equal((await fates("eve"))[0]?.fate, "sent");
+
+  const ok = await report(dsn);
+  assert.equal(ok.status, 200, JSON.stringify(ok.body));
+  assert.deepEqual(
+    ok.body.events.map((e: { kind: string; hard: boolean; recorded: boolean }) => [
+      e.kind,
+      e.hard,
+      e.recorded,
+    ]),
+    [["bounced", true, true]],
+  );
+  assert.equal((await report(dsn)).body.events[0].recorded, false, "the same report twice is recorded once");
+  const [bounced] = await fates("eve");
+  assert.equal(bounced?.fate, "bounced");
+  assert.match(bounced?.reason ?? "", /^5\.1\.1 550/);
+  const [profile] = (await get(`${f.server.url}/api/v1/customers?userId=eve`, f.w.adminKey)).body.customers;
+  assert.deepEqual(
+    [profile.undeliverable.email?.address, profile.undeliverable.email?.reason],
+    ["eve@example.com", "hard_bounced"],
+  );
+  const events = await get(`${f.server.url}/api/v1/customers/${profile.id}/events`, f.w.adminKey);
+  assert.ok(events.body.events.some((e: { name: string }) => e.name === "message_bounced"));
+
+  // the address is not offered to the server again
+  const sent = smtp.received.length;
+  clock.advance(2 * HOUR);
+  await track([viewed]);
+  await engine.runOnce();
+  assert.equal(smtp.received.length, sent);
+  assert.equal((await fates("eve"))[0]?.reason, "unreachable");
+});

@@ -51,6 +51,9 @@ interface Operation {
 }
 let trackingOps: Operation[] = [];
 let adminOps: Operation[] = [];
+/** outside the tracking API, the endpoints a write key may call (a channel's reports) */
+let writeOps: Operation[] = [];
+const WRITE_ENDPOINTS = new Set(["POST /api/v1/channels/{channel}/callbacks"]);
 
 before(async () => {
   tdb = await testDb();
@@ -101,7 +104,8 @@ before(async () => {
     }
   }
   trackingOps = ops.filter((o) => o.path.startsWith("/v1/"));
-  adminOps = ops.filter((o) => !o.path.startsWith("/v1/"));
+  adminOps = ops.filter((o) => !o.path.startsWith("/v1/") && !WRITE_ENDPOINTS.has(`${o.method} ${o.path}`));
+  writeOps = ops.filter((o) => WRITE_ENDPOINTS.has(`${o.method} ${o.path}`));
 });
 
 interface OpenApiOp {
@@ -358,6 +362,38 @@ test("the OpenAPI document lists every tracking endpoint and some admin ones", (
   for (const t of [...CALL_TYPES, "batch"]) assert.ok(tracking.has(`/v1/${t}`), `/v1/${t} in /openapi.json`);
   assert.ok(adminOps.length >= 5, `admin endpoints found: ${adminOps.map((o) => `${o.method} ${o.path}`)}`);
   for (const o of adminOps) assert.equal(o.auth, "admin", `${o.method} ${o.path} needs an admin key`);
+  assert.deepEqual(
+    writeOps.map((o) => [`${o.method} ${o.path}`, o.auth]),
+    [...WRITE_ENDPOINTS].map((e) => [e, "write"]),
+  );
+});
+
+test("a channel's callbacks: any bytes, channel names and keys never cause a 5xx", async () => {
+  const [op] = writeOps;
+  assert.ok(op);
+  const bytes = fc.oneof(
+    fc.string({ maxLength: 300 }).map((s) => Buffer.from(s)),
+    fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+    fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v) ?? "null")),
+  );
+  const auths = fc.constantFrom<Record<string, string>>(
+    writeAuth(),
+    adminAuth(),
+    {},
+    {
+      authorization: basic("tact_write_nope"),
+    },
+  );
+  const types = fc.constantFrom("message/rfc822", "application/json", "text/plain", "multipart/report");
+  await fc.assert(
+    fc.asyncProperty(bytes, encodedParam, auths, types, async (body, channel, headers, type) => {
+      const path = op.path.replace("{channel}", channel);
+      const r = await call(op.method, path, { body, headers: { ...headers, "content-type": type } });
+      assertSane(r, describe(op.method, path, body.toString("utf8")));
+      assert.ok(r.status >= 400, `${path}: nothing to record in this workspace, answered ${r.status}`);
+    }),
+    { numRuns: 150 },
+  );
 });
 
 test("tracking endpoints: arbitrary JSON bodies never cause a 5xx", async () => {

@@ -32,6 +32,11 @@ export interface MessageLinks {
   readonly openPixel: string;
   /** `…/c/TOKEN`: a signed redirect to an http(s) target; other targets are returned unchanged */
   click(target: string): string;
+  /**
+   * A token (no URL) naming this message, for the provider to hand back in its reports: email carries it in the
+   * `X-Tact-Ref` header, which a bounce returns. A report that brings it back is believed for this message only.
+   */
+  readonly reference: string;
 }
 
 export interface OutboundMessage {
@@ -71,10 +76,22 @@ export interface ProviderCallback {
   url?: string;
 }
 
-/** What a callback told us, in the engine's terms. */
+/**
+ * What a callback told us, in the engine's terms. A message is named by its `reference` (MessageLinks.reference),
+ * returned by the provider: the signature in it is what makes a report about one message believable.
+ */
 export type CallbackEvent =
-  | { kind: "delivered"; providerId: string; at?: Date }
-  | { kind: "failed"; providerId: string; reason: string; invalidAddress?: boolean; at?: Date }
+  | { kind: "delivered"; reference: string; at?: Date }
+  | {
+      kind: "failed";
+      reference: string;
+      reason: string;
+      /** the address does not exist: not to be tried again (a hard bounce) */
+      invalidAddress?: boolean;
+      /** the address the report is about */
+      address?: string;
+      at?: Date;
+    }
   | { kind: "inbound"; from: string; text: string; at?: Date }
   | { kind: "unsubscribed"; address: string; at?: Date };
 

@@ -6,7 +6,7 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import type { MessageLinks } from "./channel.ts";
 
-export type LinkKind = "open" | "click" | "unsubscribe" | "confirm" | "nps";
+export type LinkKind = "open" | "click" | "unsubscribe" | "confirm" | "nps" | "reference";
 
 export interface LinkClaims {
   workspaceId: number;
@@ -31,6 +31,7 @@ const KIND_CODE: Record<LinkKind, string> = {
   unsubscribe: "u",
   confirm: "k",
   nps: "n",
+  reference: "r",
 };
 const CODE_KIND: Record<string, LinkKind> = {
   o: "open",
@@ -38,6 +39,7 @@ const CODE_KIND: Record<string, LinkKind> = {
   u: "unsubscribe",
   k: "confirm",
   n: "nps",
+  r: "reference",
 };
 const DIGITS = /^[0-9]{1,19}$/;
 
@@ -46,7 +48,7 @@ const payloadSchema = z.object({
   m: z.string().regex(DIGITS),
   c: z.string().regex(DIGITS),
   h: z.string().min(1).max(100),
-  k: z.enum(["o", "c", "u", "k", "n"]),
+  k: z.enum(["o", "c", "u", "k", "n", "r"]),
   u: z.string().max(MAX_TOKEN_LENGTH).optional(),
   s: z.number().int().min(0).max(10).optional(),
 });
@@ -76,7 +78,7 @@ export function signLink(secret: string, claims: LinkClaims): string {
     m: claims.messageId,
     c: claims.customerId,
     h: claims.channel,
-    k: KIND_CODE[claims.kind] as "o" | "c" | "u" | "k" | "n",
+    k: KIND_CODE[claims.kind] as "o" | "c" | "u" | "k" | "n" | "r",
   };
   if (claims.kind === "click") body.u = claims.target;
   if (claims.kind === "nps") body.s = claims.score;
@@ -156,6 +158,7 @@ export function messageLinks(baseUrl: string, secret: string, subject: LinkSubje
     unsubscribe: `${base}/u/${sign("unsubscribe")}`,
     confirm: `${base}/k/${sign("confirm")}`,
     openPixel: `${base}/o/${sign("open")}`,
+    reference: sign("reference"),
     click: (target) => (isTrackableUrl(target) ? `${base}/c/${sign("click", target)}` : target),
   };
 }

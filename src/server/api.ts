@@ -18,6 +18,8 @@ export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z
   response?: z.ZodType;
   responseStatus?: number;
   maxBodyBytes?: number;
+  /** the body reaches the handler as bytes (a Buffer), not parsed as JSON */
+  rawBody?: boolean;
 }
 
 export interface Handled<P, Q, B> {
@@ -48,7 +50,7 @@ export class ApiRegistry {
     this.app.route({
       method: spec.method,
       url: fastifyUrl,
-      config: { maxBodyBytes: spec.maxBodyBytes ?? 512 * 1024 },
+      config: { maxBodyBytes: spec.maxBodyBytes ?? 512 * 1024, rawBody: spec.rawBody ?? false },
       handler: async (req, reply) => {
         const principal = await authenticate(this.keys, req, spec.auth);
         rejectNul(req.params, "params");
@@ -175,7 +177,12 @@ export function openApiDocument(
         "4XX": { description: "bad request", content: { "application/json": { schema: errorSchema } } },
       },
     };
-    if (s.body) {
+    if (s.rawBody) {
+      op.requestBody = {
+        required: true,
+        content: { "*/*": { schema: { type: "string", format: "binary" } } },
+      };
+    } else if (s.body) {
       op.requestBody = {
         required: true,
         content: {

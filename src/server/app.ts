@@ -19,6 +19,7 @@ import { MAX_RAW_BODY, registerBodyParser } from "./body.ts";
 import { errorBody, HttpError } from "./errors.ts";
 import { registerMetrics } from "./metrics.ts";
 import { registerApprovals, registerScenarioTrigger } from "./routes/approvals.ts";
+import { registerChannelCallbacks } from "./routes/channel-callbacks.ts";
 import { registerCustomers } from "./routes/customers.ts";
 import { registerKeys } from "./routes/keys.ts";
 import { registerLinks } from "./routes/links.ts";
@@ -137,6 +138,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerKeys(api, deps.db, deps.clock, keys);
   registerStrategy(api, deps.db, deps.clock);
   registerTemplates(api, deps.db, deps.clock);
+  registerChannelCallbacks(api, deps.db, deps.clock);
   registerScenarios(api, deps.db);
   registerMeasure(api, deps.db, deps.clock);
   registerReports(api, deps.db, deps.clock);

@@ -1,5 +1,5 @@
 // Reads request bodies: gzip or deflate (announced or recognised by their magic bytes, whatever the Content-Type
-// says), bounded before and after decompression, parsed as JSON.
+// says), bounded before and after decompression, parsed as JSON (or, for a route that asks, left as bytes).
 import { gunzipSync, inflateSync } from "node:zlib";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { HttpError } from "./errors.ts";
@@ -19,10 +19,23 @@ declare module "fastify" {
   interface FastifyContextConfig {
     /** largest decompressed body this route accepts */
     maxBodyBytes?: number;
+    /** the body as bytes, not JSON (a provider's callback: a bounce message, a form) */
+    rawBody?: boolean;
   }
 }
 
 export function decodeBody(raw: Buffer, encoding: string | undefined, maxBytes: number): ParsedBody {
+  const buf = decompress(raw, encoding, maxBytes);
+  if (buf.length === 0) return { value: undefined, text: "" };
+  const text = buf.toString("utf8");
+  try {
+    return { value: JSON.parse(text), text };
+  } catch (err) {
+    throw new HttpError(400, "invalid_json", `the body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function decompress(raw: Buffer, encoding: string | undefined, maxBytes: number): Buffer {
   let buf = raw;
   const enc = (encoding ?? "").toLowerCase().trim();
   try {
@@ -40,20 +53,19 @@ export function decodeBody(raw: Buffer, encoding: string | undefined, maxBytes: 
   if (buf.length > maxBytes) {
     throw new HttpError(413, "payload_too_large", `the body is larger than ${maxBytes} bytes`);
   }
-  if (buf.length === 0) return { value: undefined, text: "" };
-  const text = buf.toString("utf8");
-  try {
-    return { value: JSON.parse(text), text };
-  } catch (err) {
-    throw new HttpError(400, "invalid_json", `the body is not valid JSON: ${(err as Error).message}`);
-  }
+  return buf;
 }
 
 export function registerBodyParser(app: FastifyInstance): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: MAX_RAW_BODY }, (req, body, done) => {
     try {
-      const max = (req as FastifyRequest).routeOptions.config.maxBodyBytes ?? 512 * 1024;
+      const config = (req as FastifyRequest).routeOptions.config;
+      const max = config.maxBodyBytes ?? 512 * 1024;
+      if (config.rawBody) {
+        done(null, decompress(body as Buffer, req.headers["content-encoding"], max));
+        return;
+      }
       const parsed = decodeBody(body as Buffer, req.headers["content-encoding"], max);
       (req as FastifyRequest).bodyText = parsed.text;
       done(null, parsed.value);

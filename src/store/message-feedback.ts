@@ -1,9 +1,10 @@
 // What recipients do with a message, recorded from its signed links: opens and clicks (an event, and the
 // message's fate raised to opened/clicked) and unsubscribes (the channel's consent withdrawn, an event, and the
-// customer due for membership evaluation so segments and the arbiter see it at once). Also the workspace's
-// link secret, made on first use.
+// customer due for membership evaluation so segments and the arbiter see it at once). Also what a channel's
+// provider reports later, from the message's signed reference: delivered, or bounced (a hard bounce also marks
+// the address undeliverable). And the workspace's link secret, made on first use.
 import { createHash, randomBytes } from "node:crypto";
-import type { Queryable } from "./customers.ts";
+import { markUndeliverable, type Queryable } from "./customers.ts";
 import { type Db, withTransaction } from "./db.ts";
 import { claimMessageIds, insertEvents } from "./events.ts";
 import { markDue } from "./memberships.ts";
@@ -43,7 +44,7 @@ export async function linkSecret(
   return secret;
 }
 
-export type FeedbackKind = "opened" | "clicked" | "unsubscribed" | "confirmed";
+export type FeedbackKind = "opened" | "clicked" | "unsubscribed" | "confirmed" | "delivered" | "bounced";
 
 export interface Feedback {
   kind: FeedbackKind;
@@ -54,6 +55,8 @@ export interface Feedback {
   channel: string;
   /** clicks: the target */
   url?: string;
+  /** bounces: the provider's words, whether the address does not exist, and which address (of which kind) */
+  bounce?: { reason: string; hard: boolean; address: string; contact: string };
   at: Date;
 }
 
@@ -69,11 +72,15 @@ const EVENT_NAME: Record<FeedbackKind, string> = {
   clicked: "message_clicked",
   unsubscribed: "unsubscribed",
   confirmed: "subscription_confirmed",
+  delivered: "message_delivered",
+  bounced: "message_bounced",
 };
-/** Fates an open or click may raise a message from: never back from clicked, never over a failure. */
-const RAISES_FROM: Record<"opened" | "clicked", string[]> = {
+/** Fates feedback may move a message from: never back from clicked, never over a failure. */
+const RAISES_FROM: Record<"opened" | "clicked" | "delivered" | "bounced", string[]> = {
   opened: ["sent", "delivered"],
   clicked: ["sent", "delivered", "opened"],
+  delivered: ["sent"],
+  bounced: ["sent", "delivered"],
 };
 
 export async function recordFeedback(db: Db, f: Feedback): Promise<FeedbackResult> {
@@ -88,12 +95,22 @@ export async function recordFeedback(db: Db, f: Feedback): Promise<FeedbackResul
       fresh = await setConsent(client, f, customerId, kind === "confirmed" ? "opted_in" : "unsubscribed");
     } else {
       await client.query(
-        `UPDATE messages SET fate = $3, updated_at = $4
+        `UPDATE messages SET fate = $3, updated_at = $4, reason = COALESCE($6, reason)
           WHERE workspace_id = $1 AND message_id = $2 AND fate = ANY($5::text[])`,
-        [f.workspaceId, f.messageId, kind, f.at, RAISES_FROM[kind]],
+        [f.workspaceId, f.messageId, kind, f.at, RAISES_FROM[kind], f.bounce?.reason ?? null],
       );
       const claimed = await claimMessageIds(client, f.workspaceId, [dedupeKey(f)], f.at);
       fresh = claimed.size > 0;
+      if (fresh && f.bounce?.hard) {
+        // not tried again while the customer keeps this address (rule 3), as when the server refused it at once
+        const { address, contact } = f.bounce;
+        await markUndeliverable(
+          client,
+          [{ ws: f.workspaceId, customer: customerId, message: f.messageId, kind: contact, address }],
+          f.at,
+        );
+        await markDue(client, f.workspaceId, new Map([[customerId, new Set(["profile"])]]), f.at);
+      }
     }
     if (fresh) await writeEvent(client, f, customerId);
     return { customerId, recorded: fresh };
@@ -166,9 +183,10 @@ async function writeEvent(client: Queryable, f: Feedback, customerId: string): P
     [f.workspaceId, f.messageId],
   );
   const m = rows[0];
-  const properties: Record<string, string> = { message_id: f.messageId, channel: f.channel };
+  const properties: Record<string, string | boolean> = { message_id: f.messageId, channel: f.channel };
   if (m) Object.assign(properties, { scenario: m.scenario, template: m.template, step_id: m.step_id });
   if (f.url) properties.url = f.url;
+  if (f.bounce) Object.assign(properties, { reason: f.bounce.reason, hard: f.bounce.hard });
   const name = EVENT_NAME[f.kind];
   const eventId =
     f.kind === "unsubscribed" ? `tact:unsubscribed:${f.messageId}:${f.at.getTime()}` : dedupeKey(f);

@@ -6,7 +6,15 @@ import nodemailer, { type Transporter } from "nodemailer";
 import type SMTPPool from "nodemailer/lib/smtp-pool/index.js";
 import type { Logger } from "pino";
 import type { Channel, ChannelKind } from "../../strategy/types.ts";
-import type { ChannelAdapter, ConfigProblem, OutboundMessage, SendResult } from "../channel.ts";
+import type {
+  ChannelAdapter,
+  ConfigProblem,
+  OutboundMessage,
+  ParsedCallback,
+  ProviderCallback,
+  SendResult,
+} from "../channel.ts";
+import { dsnEvents, REFERENCE_HEADER } from "./dsn.ts";
 import { trackedHtml } from "./html-tracking.ts";
 import { composeEmail } from "./mime.ts";
 import { mapSmtpError } from "./smtp-errors.ts";
@@ -149,8 +157,15 @@ export class SmtpAdapter implements ChannelAdapter {
     return /<([^>]+)>/.exec(from)?.[1] ?? from;
   }
 
+  /** A bounce (a delivery status notification) as the mail system that received it passes it on. */
+  parseCallback(callback: ProviderCallback): ParsedCallback {
+    return dsnEvents(callback.body.toString("utf8"));
+  }
+
   #headers(message: OutboundMessage): Record<string, string> {
     const headers: Record<string, string> = {};
+    // returned in a bounce's copy of the headers: which message bounced, signed
+    if (message.links) headers[REFERENCE_HEADER] = message.links.reference;
     const unsubscribe = message.links?.unsubscribe;
     if (unsubscribe) {
       const mailto = this.settings.unsubscribeMailto;
