@@ -198,7 +198,7 @@ test("double opt-in: the confirmation link of a transactional email turns the co
 });
 
 /** A delivery status notification as a mail system writes it, returning the bounced message's headers. */
-function bounceOf(raw: Buffer, status: string, diagnostic: string): string {
+function bounceOf(raw: Buffer, status: string, diagnostic: string, action = "failed"): string {
   const headers = raw.toString("utf8").split(/\r?\n\r?\n/, 1)[0];
   return [
     "From: MAILER-DAEMON@mx.example.com",
@@ -215,7 +215,7 @@ function bounceOf(raw: Buffer, status: string, diagnostic: string): string {
     "Reporting-MTA: dns; mx.example.com",
     "",
     "Final-Recipient: rfc822; Eve@Example.com",
-    "Action: failed",
+    `Action: ${action}`,
     `Status: ${status}`,
     `Diagnostic-Code: smtp; ${diagnostic}`,
     "",
@@ -283,4 +283,27 @@ test("a bounce the mail system reports later marks the message bounced and, if h
   await engine.runOnce();
   assert.equal(smtp.received.length, sent);
   assert.equal((await fates("eve"))[0]?.reason, "unreachable");
+});
+
+test("a delivery the mail system reports raises the message to delivered and records the touch", async () => {
+  await track([
+    { type: "identify", userId: "fay", traits: { email: "fay@example.com", consent: { email: "opted_in" } } },
+    { type: "track", userId: "fay", event: "product_viewed", properties: { product: "lupins" } },
+  ]);
+  await engine.runOnce();
+  const report = bounceOf(smtp.received.at(-1)?.raw as Buffer, "2.0.0", "250 2.0.0 Ok: queued", "delivered");
+  const r = await post(`${f.server.url}/api/v1/channels/email/callbacks`, report, {
+    authorization: basic(f.w.writeKey),
+    "content-type": "message/rfc822",
+  });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(
+    r.body.events.map((e: { kind: string; recorded: boolean }) => [e.kind, e.recorded]),
+    [["delivered", true]],
+  );
+  assert.equal((await fates("fay"))[0]?.fate, "delivered");
+  const [profile] = (await get(`${f.server.url}/api/v1/customers?userId=fay`, f.w.adminKey)).body.customers;
+  assert.deepEqual(profile.undeliverable, {});
+  const events = await get(`${f.server.url}/api/v1/customers/${profile.id}/events`, f.w.adminKey);
+  assert.ok(events.body.events.some((e: { name: string }) => e.name === "message_delivered"));
 });

@@ -166,6 +166,10 @@ test("as the port's events: a 5.1.x failure is a hard bounce, another failure so
   assert.equal(full.events[0]?.kind === "failed" && full.events[0].invalidAddress, false);
   const delayed = dsnEvents(POSTFIX.replace("Action: failed", "Action: delayed"));
   assert.deepEqual(delayed, { ok: true, events: [] });
+  const delivered = dsnEvents(
+    POSTFIX.replace("Action: failed", "Action: delivered").replace("5.1.1", "2.0.0"),
+  );
+  assert.deepEqual(delivered, { ok: true, events: [{ kind: "delivered", reference: "eyJ3IjoxfQ.c2ln" }] });
   const unsigned = dsnEvents(POSTFIX.replace(/X-Tact-Ref: .*\r\n/, ""));
   assert.equal(unsigned.ok, false);
 });
