@@ -25,22 +25,20 @@ export type VerifiedLink = { ok: true; claims: LinkClaims } | { ok: false; reaso
 
 /** Longest token accepted; longer input is refused before any decoding. */
 export const MAX_TOKEN_LENGTH = 4096;
-const KIND_CODE: Record<LinkKind, string> = {
+const KIND_CODE = {
   open: "o",
   click: "c",
   unsubscribe: "u",
   confirm: "k",
   nps: "n",
   reference: "r",
-};
-const CODE_KIND: Record<string, LinkKind> = {
-  o: "open",
-  c: "click",
-  u: "unsubscribe",
-  k: "confirm",
-  n: "nps",
-  r: "reference",
-};
+} as const satisfies Record<LinkKind, string>;
+type KindCode = (typeof KIND_CODE)[LinkKind];
+const CODES = Object.values(KIND_CODE) as [KindCode, ...KindCode[]];
+const CODE_KIND = Object.fromEntries(Object.entries(KIND_CODE).map(([kind, code]) => [code, kind])) as Record<
+  KindCode,
+  LinkKind
+>;
 const DIGITS = /^[0-9]{1,19}$/;
 
 const payloadSchema = z.object({
@@ -48,7 +46,7 @@ const payloadSchema = z.object({
   m: z.string().regex(DIGITS),
   c: z.string().regex(DIGITS),
   h: z.string().min(1).max(100),
-  k: z.enum(["o", "c", "u", "k", "n", "r"]),
+  k: z.enum(CODES),
   u: z.string().max(MAX_TOKEN_LENGTH).optional(),
   s: z.number().int().min(0).max(10).optional(),
 });
@@ -78,7 +76,7 @@ export function signLink(secret: string, claims: LinkClaims): string {
     m: claims.messageId,
     c: claims.customerId,
     h: claims.channel,
-    k: KIND_CODE[claims.kind] as "o" | "c" | "u" | "k" | "n" | "r",
+    k: KIND_CODE[claims.kind],
   };
   if (claims.kind === "click") body.u = claims.target;
   if (claims.kind === "nps") body.s = claims.score;

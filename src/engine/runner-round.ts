@@ -83,14 +83,15 @@ export class RunnerRound {
       reader = { conditions: new Set(), since: Number.POSITIVE_INFINITY };
       w.customers.set(customerId, reader);
     }
-    for (const c of conditions) {
-      if (!rs) break;
-      let i = w.conditions.get(c);
-      if (i === undefined) {
-        i = w.needs.push(effectiveDeps(c, rs.membership)) - 1;
-        w.conditions.set(c, i);
+    if (rs) {
+      for (const c of conditions) {
+        let i = w.conditions.get(c);
+        if (i === undefined) {
+          i = w.needs.push(effectiveDeps(c, rs.membership)) - 1;
+          w.conditions.set(c, i);
+        }
+        reader.conditions.add(i);
       }
-      reader.conditions.add(i);
     }
     if (goal !== undefined) w.goals.add(goal);
     if (since) {

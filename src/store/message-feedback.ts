@@ -109,7 +109,6 @@ export async function recordFeedback(db: Db, f: Feedback): Promise<FeedbackResul
           [{ ws: f.workspaceId, customer: customerId, message: f.messageId, kind: contact, address }],
           f.at,
         );
-        await markDue(client, f.workspaceId, new Map([[customerId, new Set(["profile"])]]), f.at);
       }
     }
     if (fresh) await writeEvent(client, f, customerId);

@@ -8,13 +8,13 @@ import type { CallbackEvent } from "../../channels/channel.ts";
 import { verifyLink } from "../../channels/links.ts";
 import { DEFAULT_FACTORIES } from "../../channels/registry.ts";
 import type { Clock } from "../../core/clock.ts";
+import { StrategyCache } from "../../engine/strategy-cache.ts";
 import { normalizeEmail } from "../../ingest/profile.ts";
 import type { Db } from "../../store/db.ts";
 import { type Feedback, linkSecret, recordFeedback } from "../../store/message-feedback.ts";
 import type { Principal } from "../../store/workspaces.ts";
 import type { ApiRegistry } from "../api.ts";
 import { HttpError } from "../errors.ts";
-import { strategyInForce } from "./templates.ts";
 
 const MAX_CALLBACK_BYTES = 1024 * 1024;
 
@@ -32,7 +32,7 @@ const callbackResponse = z.object({
 });
 
 export function registerChannelCallbacks(api: ApiRegistry, db: Db, clock: Clock): void {
-  const inForce = strategyInForce(db);
+  const cache = new StrategyCache();
   api.route(
     {
       method: "POST",
@@ -47,7 +47,7 @@ export function registerChannelCallbacks(api: ApiRegistry, db: Db, clock: Clock)
     },
     async ({ req, params, principal }) => {
       const ws = (principal as Principal).workspace.id;
-      const channel = (await inForce(ws))?.strategy.channels[params.channel];
+      const channel = (await cache.current(db.pool, ws))?.strategy.channels[params.channel];
       if (!channel) {
         throw new HttpError(
           404,

@@ -48,7 +48,7 @@ async function customerFacts(db: Db, workspaceId: number, id: string): Promise<C
 }
 
 /** The strategy in force, parsed once per version: templates stay compiled between previews. */
-export function strategyInForce(db: Db) {
+function strategyInForce(db: Db) {
   const cache = new Map<number, { version: number; strategy: Strategy }>();
   return async (workspaceId: number) => {
     const version = await currentVersionNumber(db.pool, workspaceId);
