@@ -60,11 +60,13 @@ export interface OutboundMessage {
 
 /**
  * What became of one send. `retry` asks the engine to try again after `afterMs` (the engine decides when to give
- * up); `failed` is final; `invalidAddress` says the contact point itself is bad and should not be tried again.
+ * up); `unreachable` says the provider itself could not be reached or refused the channel's login, so the message
+ * is not at fault and does not use up its tries; `failed` is final; `invalidAddress` says the contact point itself
+ * is bad and should not be tried again.
  */
 export type SendResult =
   | { status: "sent"; providerId?: string }
-  | { status: "retry"; afterMs: number; reason: string }
+  | { status: "retry"; afterMs: number; reason: string; unreachable?: boolean }
   | { status: "failed"; reason: string; invalidAddress?: boolean };
 
 /** A provider's call to us (delivery receipt, inbound message, bounce), as the HTTP layer received it. */

@@ -1,5 +1,7 @@
 // Sends queued messages through their channels. A message is claimed and marked `sending` (committed) before the
-// provider is called, then marked with the outcome: sent, queued again for a retry with backoff, or failed. The
+// provider is called, then marked with the outcome: sent, queued again for a retry with backoff, or failed. A
+// marketing message is never handed over in the customer's quiet hours (a retry or a late claim may come due in
+// them): it waits for their end without using up a try. The
 // provider call is the only step that cannot share a transaction with the database: a worker killed between the
 // provider's acceptance and the commit leaves the message `sending`; after the lease it is sent again (at least
 // once), with the same Message-ID so the duplicate is recognisable. docs/engine.md explains the trade-off.
@@ -8,6 +10,7 @@ import type { OutboundMessage, SendResult } from "../channels/channel.ts";
 import { messageLinks, npsLinks } from "../channels/links.ts";
 import { ChannelRegistry } from "../channels/registry.ts";
 import { type ContactKind, type CustomerFacts, contactAddress } from "../core/condition/index.ts";
+import { chooseTimeZone, quietPeriodEnd } from "../core/rules/index.ts";
 import { markUndeliverable } from "../store/customers.ts";
 import { type Db, withTransaction } from "../store/db.ts";
 import { linkSecret } from "../store/message-feedback.ts";
@@ -23,6 +26,7 @@ import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";
 // message the provider accepted stays unrecorded for RECORD_WAIT_MS at most before its write starts.
 const RECORD_GROUP = 64;
 const RECORD_WAIT_MS = 20;
+const DAY_MS = 86_400_000;
 
 export interface SenderOptions {
   publicUrl: string;
@@ -36,6 +40,11 @@ export interface SenderOptions {
   leaseMs?: number;
   /** tries before a message that keeps failing to go out is `failed` */
   maxAttempts?: number;
+  /**
+   * how long a message is kept while its channel cannot be reached (such tries do not count towards
+   * maxAttempts), from its first try; default 5 days, as mail servers keep their queues
+   */
+  unreachableLifetimeMs?: number;
   /** adapters per workspace (tests and simulation send into sinks) */
   registry?: (workspaceId: number) => ChannelRegistry;
 }
@@ -46,6 +55,7 @@ export class OutboxSender {
   readonly #batch: number;
   readonly #leaseMs: number;
   readonly #maxAttempts: number;
+  readonly #unreachableLifetimeMs: number;
 
   constructor(
     private readonly db: Db,
@@ -56,6 +66,7 @@ export class OutboxSender {
     this.#batch = opts.batchSize ?? Math.max(200, this.#concurrency * 4);
     this.#leaseMs = opts.leaseMs ?? 5 * 60_000;
     this.#maxAttempts = opts.maxAttempts ?? 8;
+    this.#unreachableLifetimeMs = opts.unreachableLifetimeMs ?? 5 * DAY_MS;
   }
 
   /**
@@ -163,6 +174,13 @@ export class OutboxSender {
     if (!facts) return { status: "failed", reason: "the customer no longer exists" };
     const to = recipient(channel, facts);
     if (!to) return { status: "failed", reason: `no ${channel.contact} address`, invalidAddress: true };
+    const quiet = (current ?? rs).strategy.rules.quietHours;
+    if (m.kind === "marketing" && quiet) {
+      const zone = chooseTimeZone(facts.timezone, (current ?? rs).strategy.timezone).zone;
+      const end = quietPeriodEnd(quiet, now.getTime(), zone);
+      if (end !== null)
+        return { status: "retry", afterMs: end - now.getTime(), reason: "quiet hours", untried: true };
+    }
     const adapter = this.#adapter(m.workspace_id, channel);
     if (!adapter.ok) return { status: "failed", reason: adapter.problems.map((p) => p.message).join("; ") };
     const secret = batch.secrets.get(m.workspace_id) ?? "";
@@ -226,10 +244,22 @@ export class OutboxSender {
           summary: r.summary ?? null,
           error: null,
         };
-      if (r.status === "retry" && m.attempts < this.#maxAttempts)
-        return { ...row, fate: "queued", error: r.reason, due: new Date(now.getTime() + r.afterMs) };
-      const reason = r.status === "retry" ? `gave up after ${m.attempts} tries: ${r.reason}` : r.reason;
-      return { ...row, fate: "failed", error: reason };
+      if (r.status === "failed") return { ...row, fate: "failed", error: r.reason };
+      const queued = {
+        ...row,
+        fate: "queued",
+        error: r.reason,
+        due: new Date(now.getTime() + r.afterMs),
+      } as const;
+      if (r.untried) return { ...queued, untried: true };
+      if (r.unreachable) {
+        const since = now.getTime() - m.first_tried_at.getTime();
+        if (since < this.#unreachableLifetimeMs) return queued;
+        const days = Math.round((since / DAY_MS) * 10) / 10;
+        return { ...row, fate: "failed", error: `gave up after ${days} days unreachable: ${r.reason}` };
+      }
+      if (m.attempts < this.#maxAttempts) return queued;
+      return { ...row, fate: "failed", error: `gave up after ${m.attempts} tries: ${r.reason}` };
     });
     await recordSends(this.db.pool, rows, now);
     // an address the channel says does not exist is not tried again while the customer keeps it (rule 3)
@@ -252,8 +282,15 @@ interface Batch {
   facts: Map<string, CustomerFacts>;
 }
 
-/** A send's result, with what the history keeps of the message and the address it went to. */
-type Attempted = SendResult & { summary?: unknown; contact?: { kind: ContactKind; address: string } };
+/**
+ * A send's result, with what the history keeps of the message and the address it went to; `untried`: the
+ * provider was not called.
+ */
+type Attempted = SendResult & {
+  summary?: unknown;
+  contact?: { kind: ContactKind; address: string };
+  untried?: boolean;
+};
 
 interface Outcome {
   m: ClaimedMessage;

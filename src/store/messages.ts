@@ -293,6 +293,8 @@ export interface ClaimedMessage {
   channel: string;
   template: string;
   attempts: number;
+  /** when it was first taken to be sent (this claim, on the first try) */
+  first_tried_at: Date;
   version: number;
   entered_at: Date;
   trigger_event: Record<string, unknown> | null;
@@ -315,18 +317,22 @@ export async function claimForSending(
        SELECT workspace_id, message_id FROM messages
         WHERE (fate = 'queued' AND due_at <= $1) OR (fate = 'sending' AND updated_at < $2)
         ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-     UPDATE messages m SET fate = 'sending', attempts = m.attempts + 1, updated_at = $1
+     UPDATE messages m SET fate = 'sending', attempts = m.attempts + 1, updated_at = $1,
+                           first_tried_at = COALESCE(m.first_tried_at, $1)
        FROM due, scenario_entries e
       WHERE m.workspace_id = due.workspace_id AND m.message_id = due.message_id
         AND e.workspace_id = m.workspace_id AND e.entry_id = m.entry_id
      RETURNING m.workspace_id, m.message_id, m.customer_id, m.scenario, m.kind, m.channel, m.template, m.attempts,
-               e.version, e.entered_at, e.trigger_event, e.context, m.survey`,
+               m.first_tried_at, e.version, e.entered_at, e.trigger_event, e.context, m.survey`,
     [now, leaseBefore, limit],
   );
   return rows;
 }
 
-/** A send's outcome: sent (with the provider's id), queued again at `due`, or failed with the reason. */
+/**
+ * A send's outcome: sent (with the provider's id), queued again at `due`, or failed with the reason. `untried`:
+ * the provider was not called (the message waits for quiet hours to end), so the claim's try is given back.
+ */
 export interface SendOutcome {
   ws: number;
   id: string;
@@ -335,6 +341,7 @@ export interface SendOutcome {
   summary?: unknown;
   error: string | null;
   due?: Date;
+  untried?: boolean;
 }
 
 /** Writes outcomes of messages still `sending`, in one statement. */
@@ -351,9 +358,11 @@ export async function recordSends(
               summary = CASE WHEN d.fate = 'sent' THEN d.summary ELSE m.summary END,
               reason = CASE WHEN d.fate = 'failed' THEN d.error ELSE m.reason END,
               due_at = CASE WHEN d.fate = 'queued' THEN d.due ELSE m.due_at END,
+              attempts = m.attempts - CASE WHEN d.untried THEN 1 ELSE 0 END,
+              first_tried_at = CASE WHEN d.untried AND m.attempts = 1 THEN NULL ELSE m.first_tried_at END,
               last_error = d.error, updated_at = $1
        FROM json_to_recordset($2::json) AS d(ws integer, id bigint, was text, fate text, provider text,
-                                             summary jsonb, error text, due timestamptz)
+                                             summary jsonb, error text, due timestamptz, untried boolean)
       WHERE m.workspace_id = d.ws AND m.message_id = d.id AND m.fate = d.was`,
     // `was` is a column rather than a constant so each row is found by its key: a constant fate lets the planner
     // pick the outbox's partial index and read every queued message

@@ -12,6 +12,9 @@ interface SmtpFailure {
   rejectedErrors?: SmtpFailure[];
 }
 
+/** The longest wait between tries while the server cannot be reached. */
+export const UNREACHABLE_CAP_MS = 10 * 60_000;
+
 const ENHANCED = /\b([245])\.(\d{1,3})\.(\d{1,3})\b/;
 
 function asFailure(err: unknown): SmtpFailure {
@@ -49,10 +52,16 @@ export function mapSmtpError(
     afterMs: retryDelayMs(attempt, random),
     reason: why,
   });
-  if (outer.code === "EAUTH" || f.code === "EAUTH") {
-    // the channel's login is at fault, not the message: keep it until the settings are fixed
-    return retry(`login refused: ${reason}`);
-  }
+  // The server cannot be reached or refuses the login: the channel is at fault, not the message. It is kept
+  // without using up its tries, and tried at least every UNREACHABLE_CAP_MS so sends resume soon after the server
+  // is back.
+  const unreachable = (why: string): SendResult => ({
+    status: "retry",
+    afterMs: retryDelayMs(attempt, random, { capMs: UNREACHABLE_CAP_MS }),
+    reason: why,
+    unreachable: true,
+  });
+  if (outer.code === "EAUTH" || f.code === "EAUTH") return unreachable(`login refused: ${reason}`);
   if (code !== undefined && code >= 400 && code < 500) return retry(reason);
   if (code !== undefined && code >= 500 && code < 600) {
     const enhanced = ENHANCED.exec(f.response ?? "");
@@ -61,5 +70,5 @@ export function mapSmtpError(
   }
   // No SMTP reply: refused or broken connections, timeouts, DNS, TLS. Only a connection lost between the end
   // of DATA and the server's 250 can make the retry a second copy, and that one carries the same Message-ID.
-  return retry(reason);
+  return unreachable(reason);
 }

@@ -1,0 +1,256 @@
+// Faults around sending, end to end on a virtual clock with a real SMTP server on loopback: the server down for
+// hours (nothing lost, nothing twice, sends resume; a message is given up only after days), a retry that comes due
+// in quiet hours (it waits for their end), a template that cannot be rendered for one customer (recorded, the
+// others sent), and a customer erased in the middle of a journey (nothing more is sent to them, the rest go on).
+import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import { after, test } from "node:test";
+import { VirtualClock } from "../src/core/clock.ts";
+import { Engine } from "../src/engine/engine.ts";
+import { basic, get, post, serverFixture } from "./helpers.ts";
+import { TestSmtp } from "./smtp-server.ts";
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const clock = new VirtualClock("2026-03-02T09:00:00Z"); // 10:00 in Berlin
+let engine: Engine;
+const servers: TestSmtp[] = [];
+
+const f = serverFixture({
+  clock,
+  onReady: (fx) => {
+    engine = new Engine(fx.t.db, clock, { publicUrl: fx.server.url, env: {} });
+  },
+});
+
+after(async () => {
+  await engine?.stop();
+  await Promise.all(servers.map((s) => s.close()));
+});
+
+/** A loopback port with nothing listening on it (yet). */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+async function smtpOn(port: number): Promise<TestSmtp> {
+  const s = new TestSmtp();
+  await s.listen(port);
+  servers.push(s);
+  return s;
+}
+
+const strategy = (port: number) => `version: 1
+name: Shop
+timezone: Europe/Berlin
+currency: EUR
+goals:
+  purchase: { event: order_completed, window: 14d, target: 5% }
+channels:
+  email: { provider: smtp, host: 127.0.0.1, port: ${port}, from: "Shop <shop@example.com>" }
+rules:
+  consent: opt_in
+  quiet_hours: "21:00-09:00"
+  control_group: 0%
+scenarios:
+  browse_reminder:
+    goal: purchase
+    trigger: { event: product_viewed }
+    reentry: 1h
+    steps:
+      - send: reminder
+        via: [email]
+  onboarding:
+    goal: purchase
+    trigger: { event: signed_up }
+    steps:
+      - send: hello
+        via: [email]
+      - wait: 1d
+      - send: tips
+        via: [email]
+templates:
+  reminder:
+    email:
+      subject: "Still thinking about {{ event.properties.product }}?"
+      html: "<p>It is waiting for you. <a href='{{ unsubscribe_url }}'>Unsubscribe</a></p>"
+  hello:
+    email: { subject: "Hello", html: "<p>Welcome. <a href='{{ unsubscribe_url }}'>Unsubscribe</a></p>" }
+  tips:
+    email: { subject: "Tips", html: "<p>Three tips. <a href='{{ unsubscribe_url }}'>Unsubscribe</a></p>" }
+`;
+
+async function apply(port: number): Promise<void> {
+  const r = await post(
+    `${f.server.url}/api/v1/strategy`,
+    { source: strategy(port) },
+    { authorization: `Bearer ${f.w.adminKey}` },
+  );
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+}
+
+const track = async (items: unknown[]) => {
+  const r = await post(`${f.server.url}/v1/batch`, { batch: items }, { authorization: basic(f.w.writeKey) });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+};
+
+const person = (userId: string, extra: unknown[] = []) => [
+  { type: "identify", userId, traits: { email: `${userId}@example.com`, consent: { email: "opted_in" } } },
+  ...extra,
+];
+
+async function messagesOf(
+  userId: string,
+): Promise<{ template: string; fate: string; reason: string | null }[]> {
+  const found = await get(`${f.server.url}/api/v1/customers?userId=${userId}`, f.w.adminKey);
+  const [c] = found.body.customers;
+  const r = await get(`${f.server.url}/api/v1/customers/${c.id}/messages`, f.w.adminKey);
+  assert.equal(r.status, 200);
+  return r.body.messages;
+}
+
+/** Moves the clock in steps, doing all due work at each. */
+async function runFor(ms: number, step: number): Promise<void> {
+  for (let t = 0; t < ms; t += step) {
+    clock.advance(step);
+    await engine.runOnce();
+  }
+}
+
+const recipientsOf = (s: TestSmtp) => s.received.flatMap((m) => m.recipients).sort();
+
+test("the SMTP server down for hours: nothing is lost or sent twice, and sends resume soon after it is back", async () => {
+  const port = await freePort();
+  await apply(port);
+  const users = Array.from({ length: 12 }, (_, i) => `down${i}`);
+  await track(
+    users.flatMap((u) =>
+      person(u, [{ type: "track", userId: u, event: "product_viewed", properties: { product: "tea" } }]),
+    ),
+  );
+  await engine.runOnce();
+  // three hours of refused connections: far more tries than a message refused by the server gets (8)
+  await runFor(3 * HOUR, 5 * MINUTE);
+  for (const u of users) {
+    const [m] = await messagesOf(u);
+    assert.equal(m?.fate, "queued", `${u} is kept while the server is down: ${JSON.stringify(m)}`);
+  }
+  const { rows } = await f.t.db.pool.query<{ attempts: number }>(
+    "SELECT min(attempts)::int AS attempts FROM messages WHERE workspace_id = $1",
+    [f.w.workspace.id],
+  );
+  assert.ok((rows[0]?.attempts ?? 0) > 8, `every message was tried more than 8 times: ${rows[0]?.attempts}`);
+  const smtp = await smtpOn(port);
+  // the longest wait between tries while unreachable is 10 minutes
+  await runFor(11 * MINUTE, MINUTE);
+  assert.deepEqual(recipientsOf(smtp), users.map((u) => `${u}@example.com`).sort(), "each exactly once");
+  for (const u of users) assert.equal((await messagesOf(u))[0]?.fate, "sent");
+  await runFor(HOUR, 10 * MINUTE);
+  assert.equal(smtp.received.length, users.length, "nothing sent again");
+  await smtp.close();
+});
+
+test("a message whose channel stays unreachable is given up after 5 days, with the reason", async () => {
+  clock.set(new Date("2026-03-10T09:00:00Z"));
+  const port = await freePort();
+  await apply(port);
+  await track(
+    person("never", [
+      { type: "track", userId: "never", event: "product_viewed", properties: { product: "tea" } },
+    ]),
+  );
+  await engine.runOnce();
+  await runFor(4 * DAY, HOUR);
+  assert.equal((await messagesOf("never"))[0]?.fate, "queued", "still kept after 4 days");
+  await runFor(DAY + 2 * HOUR, HOUR);
+  const [m] = await messagesOf("never");
+  assert.equal(m?.fate, "failed");
+  assert.match(m?.reason ?? "", /^gave up after 5(\.\d)? days unreachable: .*ECONNREFUSED/);
+});
+
+test("a retry that comes due in quiet hours waits for their end", async () => {
+  clock.set(new Date("2026-03-20T19:50:00Z")); // 20:50 in Berlin
+  const port = await freePort();
+  await apply(port);
+  await track(
+    person("night", [
+      { type: "track", userId: "night", event: "product_viewed", properties: { product: "tea" } },
+    ]),
+  );
+  await engine.runOnce();
+  assert.equal((await messagesOf("night"))[0]?.fate, "queued", "the server is down: kept for a retry");
+  const smtp = await smtpOn(port);
+  // the server is back at 21:00; every try from then on would fall in quiet hours (21:00–09:00 in Berlin)
+  await runFor(11 * HOUR, 10 * MINUTE); // to 07:50 in Berlin
+  assert.equal(smtp.received.length, 0, "nothing in quiet hours");
+  const { rows } = await f.t.db.pool.query<{ due_at: Date; attempts: number }>(
+    `SELECT m.due_at, m.attempts FROM messages m JOIN customers c USING (workspace_id, customer_id)
+      WHERE m.workspace_id = $1 AND c.user_id = 'night'`,
+    [f.w.workspace.id],
+  );
+  assert.equal(rows[0]?.due_at.toISOString(), "2026-03-21T08:00:00.000Z", "due when quiet hours end (09:00)");
+  await runFor(20 * MINUTE, 10 * MINUTE); // to 08:10 in Berlin
+  assert.equal(smtp.received.length, 0);
+  await runFor(2 * HOUR, 10 * MINUTE);
+  assert.deepEqual(recipientsOf(smtp), ["night@example.com"]);
+  await smtp.close();
+});
+
+test("a template that cannot be rendered for one customer is recorded as failed; the others are sent", async () => {
+  clock.set(new Date("2026-04-01T10:00:00Z"));
+  const port = await freePort();
+  const smtp = await smtpOn(port);
+  await apply(port);
+  await track([
+    ...person("tpl1", [
+      { type: "track", userId: "tpl1", event: "product_viewed", properties: { product: "tea" } },
+    ]),
+    // no product: the subject's variable is missing for this customer alone
+    ...person("tpl2", [{ type: "track", userId: "tpl2", event: "product_viewed", properties: {} }]),
+    ...person("tpl3", [
+      { type: "track", userId: "tpl3", event: "product_viewed", properties: { product: "jam" } },
+    ]),
+  ]);
+  await engine.runOnce();
+  assert.deepEqual(recipientsOf(smtp), ["tpl1@example.com", "tpl3@example.com"]);
+  const [failed] = await messagesOf("tpl2");
+  assert.equal(failed?.fate, "failed");
+  assert.match(failed?.reason ?? "", /^template: .*product/);
+  assert.equal((await messagesOf("tpl1"))[0]?.fate, "sent");
+  assert.equal((await messagesOf("tpl3"))[0]?.fate, "sent");
+});
+
+test("a customer erased in the middle of a journey gets nothing more; the others go on", async () => {
+  clock.set(new Date("2026-04-10T10:00:00Z"));
+  const port = await freePort();
+  const smtp = await smtpOn(port);
+  await apply(port);
+  await track([
+    ...person("gone", [{ type: "track", userId: "gone", event: "signed_up" }]),
+    ...person("stays", [{ type: "track", userId: "stays", event: "signed_up" }]),
+  ]);
+  await engine.runOnce();
+  assert.deepEqual(recipientsOf(smtp), ["gone@example.com", "stays@example.com"], "the first email of each");
+  const [c] = (await get(`${f.server.url}/api/v1/customers?userId=gone`, f.w.adminKey)).body.customers;
+  const res = await fetch(`${f.server.url}/api/v1/customers/${c.id}`, {
+    method: "DELETE",
+    headers: { authorization: `Bearer ${f.w.adminKey}` },
+  });
+  assert.equal(res.status, 200);
+  await runFor(DAY + HOUR, HOUR);
+  assert.deepEqual(
+    recipientsOf(smtp),
+    ["gone@example.com", "stays@example.com", "stays@example.com"],
+    "the second email to the one still here only",
+  );
+  const { rows } = await f.t.db.pool.query(
+    "SELECT 1 FROM scenario_entries WHERE workspace_id = $1 AND customer_id = $2 UNION ALL SELECT 1 FROM messages WHERE workspace_id = $1 AND customer_id = $2",
+    [f.w.workspace.id, c.id],
+  );
+  assert.equal(rows.length, 0, "the erased customer's journey and messages are gone");
+});
