@@ -107,7 +107,7 @@ async function timeFit(
   common: { bench: string; backend: string; [k: string]: unknown },
 ): Promise<BenchFigure[]> {
   const t0 = performance.now();
-  const orders = await loadOrderEvents(db, ws);
+  const orders = await loadOrderEvents(db, ws, null);
   const readSeconds = (performance.now() - t0) / 1000;
   const t = performance.now();
   const fit = await fitCustomerValue(db, ws, { calibrationEnd, now: calibrationEnd });

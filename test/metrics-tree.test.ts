@@ -4,10 +4,12 @@
 // entries and cost, stage distribution and moves, goal verdicts; then the empty cases.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { attributionReport } from "../src/measure/attribution-report.ts";
 import { parsePeriod } from "../src/measure/metrics-period.ts";
 import { metricsTree } from "../src/measure/metrics-tree.ts";
 import { contributionOf } from "../src/measure/metrics-tree-effects.ts";
 import { scenarioEffects } from "../src/measure/scenario-effect.ts";
+import { fitCustomerValue } from "../src/measure/value-fit.ts";
 import { kindOf, trackKind } from "../src/store/event-sql.ts";
 import { insertStrategyVersion } from "../src/store/strategies.ts";
 import { createWorkspace } from "../src/store/workspaces.ts";
@@ -279,6 +281,64 @@ test("a goal is its exact event name: an order spelled otherwise is revenue, not
     [effect?.treatment.customers, effect?.treatment.conversionRate, effect?.treatment.revenue],
     [2, 0.5, 30],
   );
+});
+
+test("orders in another currency are left out of every money figure and named; a goal they reach counts", async () => {
+  const ws = await createWorkspace(t.db, "currencies");
+  await insertStrategyVersion(
+    t.db.pool,
+    ws.id,
+    {
+      name: "Metrics school",
+      source: STRATEGY,
+      document: { currency: "EUR" },
+      appliedBy: "test",
+      inboxEvents: [],
+    },
+    new Date("2026-09-01T00:00:00Z"),
+  );
+  await t.db.pool.query(
+    `INSERT INTO customers (workspace_id, customer_id, first_seen_at)
+     SELECT $1, c, '2026-09-01' FROM unnest(ARRAY[1, 2, 3]) c`,
+    [ws.id],
+  );
+  // euros (as sent: lower case, padded), dollars with a refund, and an order without a currency (the strategy's)
+  await t.db.pool.query(
+    `INSERT INTO events (workspace_id, customer_id, message_id, type, name, occurred_at, received_at, properties)
+     VALUES ($1, 1, 'e1', 'track', 'order_completed', '2026-10-03T10:00:00Z', now(), '{"revenue": 10, "currency": " eur"}'),
+            ($1, 2, 'u1', 'track', 'order_completed', '2026-10-03T10:00:00Z', now(), '{"revenue": 20, "currency": "USD"}'),
+            ($1, 2, 'u2', 'track', 'order_refunded', '2026-10-05T10:00:00Z', now(), '{"revenue": 4, "currency": "USD"}'),
+            ($1, 3, 'n1', 'track', 'order_completed', '2026-10-04T10:00:00Z', now(), '{"revenue": 5}')`,
+    [ws.id],
+  );
+  await t.db.pool.query(
+    `INSERT INTO scenario_entries (workspace_id, customer_id, scenario, version, entered_at, state, global_control, updated_at)
+     SELECT $1, c, 'winback', 1, '2026-10-01T00:00:00Z', 'completed', false, now() FROM unnest(ARRAY[1, 2, 3]) c`,
+    [ws.id],
+  );
+  const tree = await metricsTree(t.db, ws.id, { ...PERIOD, now: NOW });
+  const r = tree.revenue;
+  assert.deepEqual([r.revenue, r.orders, r.activeCustomers, r.refunds], [15, 2, 2, 0]);
+  assert.deepEqual(r.otherCurrencies, [{ currency: "USD", orders: 1, refunds: 1 }]);
+  assert.ok(
+    tree.notes.some((n) => n.includes("another currency than EUR") && n.includes("USD: 1 orders, 1 refunds")),
+    tree.notes.join("\n"),
+  );
+  const effect = tree.scenarios.find((s) => s.scenario === "winback")?.effect;
+  assert.deepEqual(
+    [effect?.treatment.customers, effect?.treatment.conversionRate, effect?.treatment.revenue],
+    [3, 1, 15],
+    "the dollar order reaches the goal, its money is not added",
+  );
+  const effects = await scenarioEffects(t.db, ws.id, { ...PERIOD });
+  assert.match(effects.warnings.join(" "), /USD: 1 orders, 1 refunds/);
+  const attribution = await attributionReport(t.db, ws.id, { ...PERIOD });
+  assert.deepEqual([attribution.conversions.count, attribution.conversions.revenue], [2, 15]);
+  assert.equal(attribution.currency, "EUR");
+  assert.match(attribution.warnings.join(" "), /USD: 1 orders, 1 refunds/);
+  const value = await fitCustomerValue(t.db, ws.id, { calibrationEnd: PERIOD.to, now: PERIOD.to });
+  assert.equal(value.customers, 2, "the value models read the orders in euros and without a currency");
+  assert.match(value.warnings.join(" "), /USD: 1 orders, 1 refunds/);
 });
 
 test("a goal a transactional scenario pursues is judged from its customers; the scenario shows no effect", async () => {

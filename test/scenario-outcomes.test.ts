@@ -65,6 +65,7 @@ const query = (groups: OutcomeQuery["groups"], dropPilot = false): OutcomeQuery 
   to: at(30),
   costBy: "entry",
   closedOnly: false,
+  currency: null,
 });
 const group = (key: string, scenarios: string[]) => ({
   key,

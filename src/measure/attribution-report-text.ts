@@ -21,7 +21,7 @@ export function formatAttributionReport(r: AttributionReport): string {
   return [
     `Attribution (${r.model}) ${r.from ? `from ${r.from} ` : ""}to ${r.to}`,
     r.label,
-    `Conversions: ${c.count} (${c.refunds} refunds), net revenue ${money(c.revenue)}`,
+    `Conversions: ${c.count} (${c.refunds} refunds), net revenue ${money(c.revenue)}${r.currency ? ` ${r.currency}` : ""}`,
     `  attributed to messages: ${c.attributed.count} conversions, attributed revenue ${money(c.attributed.revenue)}`,
     `  unattributed (no message touched them inside its window): ${c.unattributed.count} conversions, revenue ${money(c.unattributed.revenue)}`,
     ...table(
@@ -36,5 +36,6 @@ export function formatAttributionReport(r: AttributionReport): string {
       "By message (scenario / step / template)",
       r.byMessage.map((x) => ({ name: `${x.scenario} / ${x.step} / ${x.template}`, t: x })),
     ),
+    ...r.warnings.map((w) => `warning: ${w}`),
   ].join("\n");
 }

@@ -14,8 +14,11 @@ import {
   type Touch,
 } from "../core/attribution/index.ts";
 import type { Db } from "../store/db.ts";
+import { inCurrency } from "../store/period-metrics.ts";
+import { currentCurrency } from "../store/strategies.ts";
 import { PROVIDER_KIND } from "../strategy/channel-kinds.ts";
 import type { Provider } from "../strategy/types.ts";
+import { otherCurrenciesWarning } from "./currency-note.ts";
 
 export { ATTRIBUTION_MODELS };
 export type AttributionModelName = AttributionModel;
@@ -47,6 +50,10 @@ export interface AttributionReport {
   byChannel: ({ channel: string } & AttributedTotal)[];
   /** `channel.interaction` → window in hours, as used */
   windowsHours: Record<string, number>;
+  /** the strategy's currency, which every amount is in (null: no strategy applied) */
+  currency: string | null;
+  /** what the figures leave out, and why (orders in another currency) */
+  warnings: string[];
 }
 
 export const ATTRIBUTION_LABEL =
@@ -64,7 +71,9 @@ const INTERACTION_NAMES = ["message_delivered", "message_opened", "message_click
 /** the interaction names' first and last in the index's order: one range of events_track_customer_idx holds them */
 const NAME_RANGE = [...INTERACTION_NAMES].sort().filter((_, i, all) => i === 0 || i === all.length - 1);
 
-// $1 workspace, $2 from (or null), $3 to, $4 channels, $5 interactions, $6 window ms, $7 longest window ms.
+// $1 workspace, $2 from (or null), $3 to, $4 channels, $5 interactions, $6 window ms, $7 longest window ms,
+// $8 the strategy's currency (or null): orders in another are not conversions here (their money is another unit).
+const IN_CURRENCY = inCurrency("c", "$8");
 // A refund is credited back to the touches that earned its order (the customer's order with the same
 // properties.order_id, before the refund); without one, to the touches before the refund itself.
 const PAIRS_SQL = `WITH credited AS (
@@ -79,6 +88,7 @@ const PAIRS_SQL = `WITH credited AS (
          AND f.occurred_at <= c.occurred_at
        ORDER BY f.occurred_at DESC LIMIT 1) o ON TRUE
    WHERE c.workspace_id = $1 AND ($2::timestamptz IS NULL OR c.occurred_at >= $2) AND c.occurred_at < $3
+     AND ${IN_CURRENCY}
 ), w AS (
   SELECT * FROM unnest($4::text[], $5::text[], $6::float8[]) AS w(channel, interaction, ms)
 ), k AS (
@@ -115,8 +125,9 @@ SELECT c.customer_id, c.conversion_id, c.amount::float8 AS amount, c.credit_at,
 /** Every conversion of the period, touched or not: the pairs above hold only those with a touch. */
 const TOTALS_SQL = `SELECT count(*) AS count, count(*) FILTER (WHERE refund) AS refunds,
        COALESCE(sum(CASE WHEN refund THEN -abs(amount) ELSE amount END), 0)::float8 AS revenue
-  FROM order_facts
- WHERE workspace_id = $1 AND ($2::timestamptz IS NULL OR occurred_at >= $2) AND occurred_at < $3`;
+  FROM order_facts c
+ WHERE workspace_id = $1 AND ($2::timestamptz IS NULL OR occurred_at >= $2) AND occurred_at < $3
+   AND ${inCurrency("c", "$4")}`;
 
 interface PairRow {
   customer_id: string;
@@ -195,6 +206,7 @@ export async function attributionReport(
     return [key.slice(0, dot), key.slice(dot + 1), ms] as const;
   });
   const longest = Math.max(0, ...entries.map(([, , ms]) => ms));
+  const currency = await currentCurrency(db.pool, workspaceId);
   const params = [
     workspaceId,
     from,
@@ -203,6 +215,7 @@ export async function attributionReport(
     entries.map((e) => e[1]),
     entries.map((e) => e[2]),
     longest,
+    currency,
   ];
 
   const byMessage = new Totals();
@@ -236,7 +249,10 @@ export async function attributionReport(
     // one snapshot for the totals and the pairs
     await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     const totals = (
-      await client.query<{ count: string; refunds: string; revenue: number }>(TOTALS_SQL, params.slice(0, 3))
+      await client.query<{ count: string; refunds: string; revenue: number }>(TOTALS_SQL, [
+        ...params.slice(0, 3),
+        currency,
+      ])
     ).rows[0];
     conv.count = Number(totals?.count ?? 0);
     conv.refunds = Number(totals?.refunds ?? 0);
@@ -283,6 +299,7 @@ export async function attributionReport(
     client.release();
   }
 
+  const other = currency ? await otherCurrenciesWarning(db.pool, workspaceId, from, opts.to, currency) : null;
   const money = (x: number) => Math.round(x * 10_000) / 10_000;
   const total = (t: AttributedTotal): AttributedTotal => ({
     attributedRevenue: money(t.attributedRevenue),
@@ -317,5 +334,7 @@ export async function attributionReport(
     byScenario: sorted(byScenario, (scenario) => ({ scenario })),
     byChannel: sorted(byChannel, (channel) => ({ channel })),
     windowsHours: Object.fromEntries(Object.entries(windows).map(([k, ms]) => [k, ms / 3_600_000])),
+    currency,
+    warnings: other ? [other] : [],
   };
 }

@@ -35,6 +35,8 @@ export interface RevenueTree {
   /** revenue / orders (net of refunds, so that the product is exact) */
   aov: number | null;
   byDay: { day: string; orders: number; revenue: number }[];
+  /** orders and refunds in another currency than the strategy's: in none of the figures above */
+  otherCurrencies: { currency: string; orders: number; refunds: number }[];
 }
 
 export interface Rates {

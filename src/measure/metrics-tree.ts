@@ -10,6 +10,7 @@ import { entryTotals, messageTotals, orderTotals } from "../store/period-metrics
 import { currentStrategyVersion } from "../store/strategies.ts";
 import { loadStrategy } from "../strategy/load.ts";
 import type { Strategy } from "../strategy/types.ts";
+import { otherCurrenciesNote } from "./currency-note.ts";
 import {
   attributionOf,
   contributionOf,
@@ -69,7 +70,7 @@ export async function metricsTree(
   // the effects count what is known: outcomes up to the end of the period, or up to now for a period not over yet
   const effectsPeriod = { from, to: now > from && now < to ? now : to };
   const [orders, messages, entries, base, stages, flows, effects] = await Promise.all([
-    orderTotals(pool, workspaceId, from, to, strategy?.timezone ?? "UTC"),
+    orderTotals(pool, workspaceId, from, to, strategy?.timezone ?? "UTC", strategy?.currency ?? null),
     messageTotals(pool, workspaceId, from, to),
     entryTotals(pool, workspaceId, from, to),
     baseTotals(pool, workspaceId, from, to, channelSpecs),
@@ -109,8 +110,11 @@ export async function metricsTree(
     ordersPerCustomer: ratio(orders.orders, orders.buyers),
     aov: ratio(revenue, orders.orders),
     byDay: orders.byDay,
+    otherCurrencies: orders.otherCurrencies,
   };
   if (orders.orders === 0 && orders.refunds === 0) notes.push("No order or refund in the period.");
+  const other = otherCurrenciesNote(orders.otherCurrencies, strategy?.currency ?? "");
+  if (other) notes.push(other);
 
   const costOf = (channel: string): number | null => strategy?.channels[channel]?.cost ?? null;
   const channelNames = [

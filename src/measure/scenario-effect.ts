@@ -9,6 +9,7 @@ import { type OutcomeQuery, outcomeRevenues, outcomeTotals, pilotKeys } from "..
 import { currentStrategyVersion } from "../store/strategies.ts";
 import { loadStrategy } from "../strategy/load.ts";
 import type { Goal, Scenario } from "../strategy/types.ts";
+import { otherCurrenciesWarning } from "./currency-note.ts";
 import { type BootstrapInput, compareGroups, figures, type GroupTotals } from "./effect-comparison.ts";
 import {
   type ScenarioEffect,
@@ -75,7 +76,8 @@ export async function scenarioEffects(
   const plain = (kind: Scenario["kind"]) => picked.filter(({ sc, goal }) => !goal.where && sc.kind === kind);
   const together = [plain("marketing"), plain("transactional")].filter((list) => list.length > 0);
   const alone = picked.filter(({ goal }) => goal.where).map((p) => [p]);
-  const [strategyResult, ...totals] = await Promise.all([
+  const [other, strategyResult, ...totals] = await Promise.all([
+    otherCurrenciesWarning(db.reports, workspaceId, from, to, strategy.currency),
     strategyEffect(ctx, marketing),
     ...[...together, ...alone].map((list) => outcomeTotals(ctx.db, scenariosQuery(ctx, list))),
   ]);
@@ -95,7 +97,7 @@ export async function scenarioEffects(
     currency: strategy.currency,
     strategy: strategyResult,
     scenarios,
-    warnings: [],
+    warnings: other ? [other] : [],
   };
 }
 

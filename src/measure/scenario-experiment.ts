@@ -79,6 +79,7 @@ export function query(ctx: Ctx, measured: readonly Measured[], perScenario: bool
     to: ctx.to,
     costBy: perScenario ? "entry" : "window",
     closedOnly: false,
+    currency: ctx.strategy.currency,
   };
 }
 

@@ -27,6 +27,8 @@ import {
   type ValueModelRecord,
 } from "../store/customer-value.ts";
 import type { Db } from "../store/db.ts";
+import { currentCurrency } from "../store/strategies.ts";
+import { otherCurrenciesWarning } from "./currency-note.ts";
 
 const DAY_MS = 86_400_000;
 /** The models' time unit: weeks, as in the published CDNOW results. */
@@ -56,6 +58,8 @@ export interface ValueFitResult {
   modelId: string;
   status: ValueModelRecord["status"];
   reason: string | null;
+  /** what the fit left out, and why (orders in another currency than the strategy's) */
+  warnings: string[];
   calibration: { start: string | null; end: string; weeks: number | null };
   horizonDays: number;
   customers: number;
@@ -153,7 +157,11 @@ export async function fitCustomerValue(
     timings[step] = Math.round(at - mark) / 1000;
     mark = at;
   };
-  const orders = await loadOrderEvents(db, workspaceId);
+  const currency = await currentCurrency(db.pool, workspaceId);
+  const [orders, other] = await Promise.all([
+    loadOrderEvents(db, workspaceId, currency),
+    currency ? otherCurrenciesWarning(db.pool, workspaceId, null, calibrationEnd, currency) : null,
+  ]);
   lap("readOrders");
   // Refunds change RFM's money, not the count of purchases the models see (documented in the docs).
   const purchases = orders.filter((x) => !x.refund);
@@ -239,6 +247,7 @@ export async function fitCustomerValue(
     rfm: { customers: rfm.size, windowDays, groups },
     seconds: Math.round(performance.now() - started) / 1000,
     timings,
+    warnings: other ? [other] : [],
   };
 }
 

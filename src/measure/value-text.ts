@@ -42,6 +42,7 @@ export function formatValueFit(r: ValueFitResult): string {
     `  RFM              ${n(r.rfm.customers)} customers with orders in the last ${r.rfm.windowDays} days: ${groups(r.rfm.groups)}`,
   );
   lines.push(`  horizon          ${r.horizonDays} days; fitted in ${r.seconds.toFixed(2)} s`);
+  for (const w of r.warnings) lines.push(`  warning: ${w}`);
   return lines.join("\n");
 }
 

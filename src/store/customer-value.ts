@@ -2,6 +2,7 @@
 // fitted models (history in value_models) and each customer's current value (customer_value, one row per customer,
 // replaced as a whole by each fit so readers never see two models mixed).
 import { type Db, withTransaction } from "./db.ts";
+import { inCurrency } from "./period-metrics.ts";
 
 /** An order or a refund as the value models see it. */
 export interface OrderEvent {
@@ -13,11 +14,19 @@ export interface OrderEvent {
   refund: boolean;
 }
 
-/** Every order and refund of the workspace (order_completed / "Order Completed", order_refunded): order_facts. */
-export async function loadOrderEvents(db: Db, workspaceId: number): Promise<OrderEvent[]> {
+/**
+ * Every order and refund of the workspace (order_completed / "Order Completed", order_refunded): order_facts, in
+ * `currency` (the strategy's) or without one; null: every order, no currency being known.
+ */
+export async function loadOrderEvents(
+  db: Db,
+  workspaceId: number,
+  currency: string | null,
+): Promise<OrderEvent[]> {
   const { rows } = await db.pool.query<{ c: string; at: Date; refund: boolean; amount: string }>(
-    "SELECT customer_id AS c, occurred_at AS at, refund, amount FROM order_facts WHERE workspace_id = $1",
-    [workspaceId],
+    `SELECT customer_id AS c, occurred_at AS at, refund, amount FROM order_facts o
+      WHERE workspace_id = $1 AND ${inCurrency("o", "$2")}`,
+    [workspaceId, currency],
   );
   return rows.map((r) => {
     const amount = Number(r.amount);

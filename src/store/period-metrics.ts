@@ -18,15 +18,35 @@ export interface OrderTotals {
   byDay: { day: string; orders: number; revenue: number }[];
   /** unsubscribe events by the channel they name */
   unsubscribes: Map<string, number>;
+  /** orders and refunds in another currency than the strategy's, by currency: counted in none of the above */
+  otherCurrencies: OtherCurrency[];
 }
 
-/** Orders, refunds and unsubscribes of the period in one pass over its events. */
+/** Orders and refunds in a currency other than the strategy's, left out of every money figure. */
+export interface OtherCurrency {
+  currency: string;
+  orders: number;
+  refunds: number;
+}
+
+/**
+ * SQL true for an order_facts row (alias `o`) in the given currency (a bind parameter, NULL when no strategy names
+ * one), or without a currency of its own: only those are added up as money.
+ */
+export const inCurrency = (o: string, param: string) =>
+  `(${param}::text IS NULL OR ${o}.currency IS NULL OR ${o}.currency = ${param}::text)`;
+
+/**
+ * Orders, refunds and unsubscribes of the period in one pass over its events; orders in another currency than
+ * `currency` (the strategy's; null: none known) are counted apart.
+ */
 export async function orderTotals(
   client: Queryable,
   workspaceId: number,
   from: Date,
   to: Date,
   timeZone: string,
+  currency: string | null,
 ): Promise<OrderTotals> {
   const { rows } = await client.query<{
     k: string;
@@ -37,8 +57,10 @@ export async function orderTotals(
     amount: string | null;
   }>(
     `WITH m AS (
-       SELECT o.customer_id, CASE WHEN o.refund THEN 'order_refunded' ELSE 'order_completed' END AS k,
-              NULL AS ch, o.occurred_at, o.amount
+       SELECT o.customer_id,
+              CASE WHEN NOT ${inCurrency("o", "$5")} THEN CASE WHEN o.refund THEN 'other_refund' ELSE 'other_order' END
+                   WHEN o.refund THEN 'order_refunded' ELSE 'order_completed' END AS k,
+              CASE WHEN NOT ${inCurrency("o", "$5")} THEN o.currency END AS ch, o.occurred_at, o.amount
          FROM order_facts o
         WHERE o.workspace_id = $1 AND o.occurred_at >= $2 AND o.occurred_at < $3
        UNION ALL
@@ -52,7 +74,7 @@ export async function orderTotals(
             sum(CASE WHEN k = 'order_refunded' THEN abs(amount) ELSE amount END) AS amount
        FROM (SELECT m.*, (m.occurred_at AT TIME ZONE $4)::date AS d FROM m) m
       GROUP BY GROUPING SETS ((k, ch), (k, d))`,
-    [workspaceId, from, to, timeZone],
+    [workspaceId, from, to, timeZone, currency],
   );
   const out: OrderTotals = {
     orders: 0,
@@ -62,12 +84,20 @@ export async function orderTotals(
     refundedAmount: 0,
     byDay: [],
     unsubscribes: new Map(),
+    otherCurrencies: [],
   };
+  const other = new Map<string, OtherCurrency>();
   const days = new Map<string, { day: string; orders: number; revenue: number }>();
   for (const r of rows) {
     const n = Number(r.n);
     const amount = Number(r.amount ?? 0);
-    if (r.day !== null) {
+    if (r.k === "other_order" || r.k === "other_refund") {
+      if (r.day !== null || r.ch === null) continue;
+      const o = other.get(r.ch) ?? { currency: r.ch, orders: 0, refunds: 0 };
+      if (r.k === "other_order") o.orders += n;
+      else o.refunds += n;
+      other.set(r.ch, o);
+    } else if (r.day !== null) {
       if (r.k === "unsubscribed") continue;
       const d = days.get(r.day) ?? { day: r.day, orders: 0, revenue: 0 };
       if (r.k === "order_completed") {
@@ -87,7 +117,27 @@ export async function orderTotals(
     }
   }
   out.byDay = [...days.values()].sort((a, b) => (a.day < b.day ? -1 : 1));
+  out.otherCurrencies = [...other.values()].sort((a, b) => (a.currency < b.currency ? -1 : 1));
   return out;
+}
+
+/** Orders and refunds of the period in another currency than `currency`, by currency. */
+export async function otherCurrencyOrders(
+  client: Queryable,
+  workspaceId: number,
+  from: Date | null,
+  to: Date,
+  currency: string,
+): Promise<OtherCurrency[]> {
+  const { rows } = await client.query<{ currency: string; orders: string; refunds: string }>(
+    `SELECT currency, count(*) FILTER (WHERE NOT refund) AS orders, count(*) FILTER (WHERE refund) AS refunds
+       FROM order_facts o
+      WHERE workspace_id = $1 AND ($2::timestamptz IS NULL OR occurred_at >= $2) AND occurred_at < $3
+        AND NOT ${inCurrency("o", "$4")}
+      GROUP BY currency ORDER BY currency`,
+    [workspaceId, from, to, currency],
+  );
+  return rows.map((r) => ({ currency: r.currency, orders: Number(r.orders), refunds: Number(r.refunds) }));
 }
 
 /** Fates of a message that was handed to its channel, and the further steps each implies. */

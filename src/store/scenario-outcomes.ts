@@ -8,6 +8,7 @@
 import { isOrderName } from "../core/event-kind.ts";
 import type { Db } from "./db.ts";
 import { kindAmong } from "./event-sql.ts";
+import { inCurrency } from "./period-metrics.ts";
 
 /** A set of customers measured together: one scenario, or every marketing scenario for the whole strategy. */
 export interface OutcomeGroup {
@@ -37,6 +38,11 @@ export interface OutcomeQuery {
   costBy: "entry" | "window";
   /** only customers whose window has closed by `to` (the sequential test) */
   closedOnly: boolean;
+  /**
+   * the strategy's currency: an order in another is still a goal reached, but adds no revenue (null: every order
+   * counts, no currency being known)
+   */
+  currency: string | null;
 }
 
 export interface GroupTotals {
@@ -103,8 +109,11 @@ function build(q: OutcomeQuery): { ctes: string; values: unknown[] } {
     fromOrders,
     groupOf,
     groupOf.map((gi) => q.groups[gi]?.windowMs ?? 0),
+    q.currency,
   );
-  const [groupsAt, ordersAt, giAt, windowAt] = [3, 2, 1, 0].map((back) => values.length - back);
+  const [groupsAt, ordersAt, giAt, windowAt, currencyAt] = [4, 3, 2, 1, 0].map(
+    (back) => values.length - back,
+  );
   // f: each customer's first entry per group, with the group's figures' keys (GROUP_KEYS) and the end of its window.
   // When each group is one scenario, they are found in the order of scenario_entries_customer_idx (customer,
   // scenario, time), with no sort of the period's entries.
@@ -141,7 +150,7 @@ function build(q: OutcomeQuery): { ctes: string; values: unknown[] } {
      AND e.occurred_at >= $3 AND e.occurred_at <= $4
   UNION ALL
   SELECT r.customer_id, r.occurred_at, r.name, r.name = ANY($${ordersAt}::text[]),
-         CASE WHEN r.refund THEN -abs(r.amount) ELSE r.amount END
+         CASE WHEN NOT ${inCurrency("r", `$${currencyAt}`)} THEN 0 WHEN r.refund THEN -abs(r.amount) ELSE r.amount END
     FROM order_facts r
    WHERE r.workspace_id = $1 AND r.occurred_at >= $3 AND r.occurred_at <= $4
 ), fx AS MATERIALIZED (

@@ -81,6 +81,16 @@ export async function currentStrategyVersion(
   return rows[0] ? toVersion(rows[0]) : null;
 }
 
+/** The currency of the strategy in force (every money amount's unit); null when none was applied. */
+export async function currentCurrency(client: Queryable, workspaceId: number): Promise<string | null> {
+  const { rows } = await client.query<{ currency: string | null }>(
+    `SELECT document ->> 'currency' AS currency FROM strategy_versions
+      WHERE workspace_id = $1 ORDER BY version DESC LIMIT 1`,
+    [workspaceId],
+  );
+  return rows[0]?.currency ?? null;
+}
+
 export async function strategyVersion(
   client: Queryable,
   workspaceId: number,

@@ -75,6 +75,8 @@ const attributionSchema = z.object({
   byScenario: z.array(z.object({ scenario: z.string(), ...attributed })),
   byChannel: z.array(z.object({ channel: z.string(), ...attributed })),
   windowsHours: z.record(z.string(), z.number()),
+  currency: z.string().nullable(),
+  warnings: z.array(z.string()),
 });
 
 export function registerMeasureReports(api: ApiRegistry, db: Db, clock: Clock): void {

@@ -66,6 +66,7 @@ export const metricsTreeSchema = z.object({
     ordersPerCustomer: maybe,
     aov: maybe,
     byDay: z.array(z.object({ day: z.string(), orders: n, revenue: n })),
+    otherCurrencies: z.array(z.object({ currency: z.string(), orders: n, refunds: n })),
   }),
   channels: z.array(
     z.object({
