@@ -72,7 +72,8 @@ test("no true effect: the sequential test keeps false winners ≤ 5% while peeki
   const peeking = share(outcomes, "peekingWinner");
   t.diagnostic(`false winners: sequential ${sequential}, peeking z-test ${peeking}`);
   // Measured: sequential 3.0%, peeking 33.3% (50 looks at a 5% test: each look is another chance of a false alarm).
-  assert.ok(sequential <= upperBound(experiments), `sequential false winners ${sequential}`);
+  // The run is seeded, so the share itself is held to the nominal 5%.
+  assert.ok(sequential <= 0.05, `sequential false winners ${sequential}`);
   assert.ok(peeking > upperBound(experiments), `peeking false winners ${peeking}`);
   assert.ok(peeking > 4 * sequential);
 });
@@ -85,7 +86,8 @@ test("no true effect among 4 variants, on heavy-tailed revenue: false winners st
   const outcomes = Array.from({ length: experiments }, () => runExperiment(5, revenue, "mean"));
   const sequential = share(outcomes, "sequentialWinner");
   t.diagnostic(`false winners with 4 variants on revenue: ${sequential}`);
-  assert.ok(sequential <= upperBound(experiments), `sequential false winners ${sequential}`);
+  // Measured: 1.3%. Seeded: the share itself is held to the nominal 5%.
+  assert.ok(sequential <= 0.05, `sequential false winners ${sequential}`);
 });
 
 test("a true effect is found, and the winner is the better variant", (t) => {

@@ -156,7 +156,11 @@ export function fitBgNbd(
     [Math.log(0.1), Math.log(0.1 / rate), Math.log(0.5), Math.log(3)],
     [Math.log(3), Math.log(3 / rate), Math.log(2), Math.log(5)],
   ];
-  const best = minimizeWithRestarts(objective, starts, { valueTolerance: 1e-12, pointTolerance: 1e-7 });
+  const best = minimizeWithRestarts(objective, starts, {
+    valueTolerance: 1e-12,
+    pointTolerance: 1e-7,
+    ...(options.maxIterations ? { maxIterations: options.maxIterations } : {}),
+  });
   if (!Number.isFinite(best.value))
     return { ok: false, reason: "the likelihood could not be evaluated on this data" };
   if (diverged(best.point)) return { ok: false, reason: "the likelihood has no finite maximum on this data" };

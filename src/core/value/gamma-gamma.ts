@@ -129,7 +129,11 @@ export function fitGammaGamma(
     [Math.log(5), Math.log(3), Math.log(meanSpend * 2)],
     [Math.log(0.5), Math.log(10), Math.log(meanSpend * 10)],
   ];
-  const best = minimizeWithRestarts(objective, starts, { valueTolerance: 1e-12, pointTolerance: 1e-7 });
+  const best = minimizeWithRestarts(objective, starts, {
+    valueTolerance: 1e-12,
+    pointTolerance: 1e-7,
+    ...(options.maxIterations ? { maxIterations: options.maxIterations } : {}),
+  });
   if (!Number.isFinite(best.value))
     return { ok: false, reason: "the likelihood could not be evaluated on this data" };
   if (diverged(best.point)) {

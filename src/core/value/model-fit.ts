@@ -9,6 +9,8 @@ export interface FitOptions {
   minCustomers?: number;
   /** BG/NBD only: refuse with fewer customers who bought again (default 20) */
   minRepeatCustomers?: number;
+  /** the optimiser's iteration budget per run (default 200 × parameters): a fit that needs more is refused */
+  maxIterations?: number;
 }
 
 export interface RepeatSummary {

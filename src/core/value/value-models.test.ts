@@ -65,6 +65,22 @@ test("fits are refused below the data threshold and on broken summaries, with a 
   assert.match(spendNaN.ok ? "" : spendNaN.reason, /customer #0: monetary/);
 });
 
+test("an optimiser that does not converge is a refusal with the reason, never a fit", () => {
+  const bg = fitBgNbd(simulated(2000, 1), { maxIterations: 10 });
+  assert.equal(bg.ok, false);
+  assert.match(bg.ok ? "" : bg.reason, /^the optimiser did not converge in \d+ iterations$/);
+  assert.ok(fitBgNbd(simulated(2000, 1)).ok, "the same data fits with the default budget");
+  const random = seededRandom(5);
+  const spends = Array.from({ length: 600 }, () => ({
+    frequency: 1 + Math.floor(random.next() * 6),
+    monetary: 5 + 60 * random.next() ** 2,
+  }));
+  const gg = fitGammaGamma(spends, { maxIterations: 10 });
+  assert.equal(gg.ok, false);
+  assert.match(gg.ok ? "" : gg.reason, /^the optimiser did not converge in \d+ iterations$/);
+  assert.ok(fitGammaGamma(spends).ok, "the same data fits with the default budget");
+});
+
 test("Gamma-Gamma: zero spend is left out, identical spends are refused, varied spends fit", () => {
   const random = seededRandom(5);
   const customers = Array.from({ length: 600 }, () => {
