@@ -58,12 +58,49 @@ scenarios:
       - exit_if: "count(quiz_done, since_entry) == 0"
       - send: quiz_thanks
         via: [email]
+  promo_split:
+    goal: first_purchase
+    trigger: { event: promo_seen }
+    reentry: 1h
+    steps:
+      - split:
+          - percent: 30%
+            steps:
+              - send: promo_a
+                via: [email]
+          - percent: 70%
+            steps:
+              - send: promo_b
+                via: [email]
+  trial:
+    goal: first_purchase
+    trigger: { event: trial_started }
+    exit_if: "count(trial_cancelled, since_entry) >= 1"
+    steps:
+      - send: trial_day0
+        via: [email]
+      - wait: 1d
+      - send: trial_day1
+        via: [email]
+  digest:
+    goal: first_purchase
+    audience: "traits.digest exists"
+    trigger: { schedule: { every: monday, time: "10:00" } }
+    reentry: 1d
+    steps:
+      - send: digest
+        via: [email]
 templates:
   welcome: { email: { subject: "Welcome", html: "<p>Hi</p>" } }
   keep_going: { email: { subject: "Keep going", html: "<p>Hi</p>" } }
   nudge: { email: { subject: "Start a lesson", html: "<p>Hi</p>" } }
   offer: { email: { subject: "Offer", html: "<p>Hi</p>" } }
   quiz_thanks: { email: { subject: "Thanks", html: "<p>Hi</p>" } }
+  promo_a: { email: { subject: "A", html: "<p>Hi</p>" } }
+  promo_b: { email: { subject: "B", html: "<p>Hi</p>" } }
+  trial_day0: { email: { subject: "Day 0", html: "<p>Hi</p>" } }
+  trial_day1: { email: { subject: "Day 1", html: "<p>Hi</p>" } }
+  digest: { email: { subject: "Digest", html: "<p>Hi</p>" } }
 `;
 
 let t: TestDb;
@@ -259,4 +296,79 @@ templates:`,
     (await messagesOf(u)).filter((m) => m.scenario === "spring_sale").map((m) => m.planned_at.toISOString());
   assert.deepEqual(await at("ber"), [`${day}T09:00:00.000Z`]);
   assert.deepEqual(await at("nyc"), [`${day}T14:00:00.000Z`]); // New York is on summer time since 8 March
+});
+
+test("a split sends each arm its share, and a customer who comes back gets the same arm", async () => {
+  const users = Array.from({ length: 200 }, (_, i) => `split${i}`);
+  const seen = () => users.map((u) => ({ type: "track", userId: u, event: "promo_seen" }));
+  await send(seen());
+  const first = new Map<string, string>();
+  for (const u of users) first.set(u, (await messagesOf(u)).map((m) => m.template).join());
+  const a = [...first.values()].filter((t) => t === "promo_a").length;
+  const b = [...first.values()].filter((t) => t === "promo_b").length;
+  assert.equal(a + b, users.length, "each customer got exactly one arm's message");
+  // 30% of 200 is 60, with a standard deviation of 6.5: far outside [35, 85] only if the split is broken
+  assert.ok(a >= 35 && a <= 85, `arm a got ${a} of 200`);
+  await advance(2 * HOUR); // past the re-entry interval
+  await send(seen());
+  for (const u of users) {
+    const again = (await messagesOf(u)).map((m) => m.template);
+    assert.deepEqual(again, [first.get(u), first.get(u)], `${u} keeps their arm`);
+  }
+});
+
+test("a scenario's exit condition is checked before every step", async () => {
+  await send([
+    { type: "identify", userId: "quits", traits: { email: "quits@example.com" } },
+    { type: "identify", userId: "keeps", traits: { email: "keeps@example.com" } },
+    { type: "track", userId: "quits", event: "trial_started" },
+    { type: "track", userId: "keeps", event: "trial_started" },
+  ]);
+  await advance(HOUR);
+  await send([{ type: "track", userId: "quits", event: "trial_cancelled" }]);
+  await advance(DAY);
+  assert.deepEqual(
+    (await messagesOf("quits")).map((m) => m.template),
+    ["trial_day0"],
+  );
+  assert.deepEqual(await entriesOf("quits"), [
+    { scenario: "trial", state: "exited", exit_reason: "exit condition" },
+  ]);
+  assert.deepEqual(
+    (await messagesOf("keeps")).map((m) => m.template),
+    ["trial_day0", "trial_day1"],
+  );
+});
+
+test("a weekly schedule enters its audience every Monday at 10:00 their time, across a change to summer time", async () => {
+  // a Friday at midnight UTC; the occurrences the clock jumped over are taken up before the reader signs up
+  clock.set(new Date("2026-03-20T00:00:00Z"));
+  await tick();
+  await send([
+    { type: "identify", userId: "reader", traits: { email: "reader@example.com", digest: "weekly" } },
+  ]);
+  const start = clock.now().getTime();
+  for (let h = 0; h < 24 * 28; h++) await advance(HOUR);
+  const planned = (await messagesOf("reader"))
+    .filter((m) => m.template === "digest")
+    .map((m) => m.planned_at);
+  const local = (d: Date) =>
+    new Intl.DateTimeFormat("en-GB", {
+      timeZone: "Europe/Berlin",
+      weekday: "long",
+      hour: "2-digit",
+      minute: "2-digit",
+    }).format(d);
+  // 23 March at 09:00 UTC; then summer time from 29 March: 30 March, 6 and 13 April at 08:00 UTC
+  assert.deepEqual(
+    planned.map((d) => d.toISOString()),
+    [
+      "2026-03-23T09:00:00.000Z",
+      "2026-03-30T08:00:00.000Z",
+      "2026-04-06T08:00:00.000Z",
+      "2026-04-13T08:00:00.000Z",
+    ],
+  );
+  for (const d of planned) assert.equal(local(d), "Monday 10:00", d.toISOString());
+  assert.ok(planned.every((d) => d.getTime() > start));
 });
