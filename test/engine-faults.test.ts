@@ -253,4 +253,14 @@ test("a customer erased in the middle of a journey gets nothing more; the others
     [f.w.workspace.id, c.id],
   );
   assert.equal(rows.length, 0, "the erased customer's journey and messages are gone");
+  const stats = await get(`${f.server.url}/api/v1/scenarios/onboarding/stats`, f.w.adminKey);
+  assert.equal(stats.status, 200);
+  const counts = { entered: 1, active: 0, completed: 1, exited: 0, goalReached: 0, failed: 0 };
+  assert.deepEqual(
+    { ...stats.body, webhooks: undefined },
+    { scenario: "onboarding", ...counts, messages: { sent: 2 }, webhooks: undefined },
+  );
+  const list = await get(`${f.server.url}/api/v1/scenarios`, f.w.adminKey);
+  const listed = list.body.scenarios.find((x: { scenario: string }) => x.scenario === "onboarding");
+  assert.deepEqual([listed?.entered, listed?.completed, listed?.messages], [1, 1, { sent: 2 }]);
 });
