@@ -193,7 +193,13 @@ interface Meta {
 export async function attributionReport(
   db: Db,
   workspaceId: number,
-  opts: { from?: Date; to: Date; model?: AttributionModelName },
+  opts: {
+    from?: Date;
+    to: Date;
+    model?: AttributionModelName;
+    /** false: no warning naming the orders in another currency (the metrics tree notes them once, itself) */
+    currencyWarning?: boolean;
+  },
 ): Promise<AttributionReport> {
   const model = opts.model ?? "last_touch";
   if (!(ATTRIBUTION_MODELS as readonly string[]).includes(model))
@@ -299,7 +305,10 @@ export async function attributionReport(
     client.release();
   }
 
-  const other = currency ? await otherCurrenciesWarning(db.pool, workspaceId, from, opts.to, currency) : null;
+  const other =
+    currency && opts.currencyWarning !== false
+      ? await otherCurrenciesWarning(db.pool, workspaceId, from, opts.to, currency)
+      : null;
   const money = (x: number) => Math.round(x * 10_000) / 10_000;
   const total = (t: AttributedTotal): AttributedTotal => ({
     attributedRevenue: money(t.attributedRevenue),

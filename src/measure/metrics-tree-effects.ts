@@ -100,11 +100,19 @@ export async function gatherEffects(
   };
   const [effects, attribution, nps] = await Promise.all([
     // the tree shows each scenario's effect, not its variant test's status (a look over every entry ever); the
-    // transactional scenarios are measured for the goals' verdicts
+    // transactional scenarios are measured for the goals' verdicts; the tree names orders in another currency
+    // itself, once
     attempt("The incremental effect", () =>
-      scenarioEffects(db, workspaceId, { ...period, experiments: false, transactional: true }),
+      scenarioEffects(db, workspaceId, {
+        ...period,
+        experiments: false,
+        transactional: true,
+        currencyWarning: false,
+      }),
     ),
-    attempt("Attribution", () => attributionReport(db, workspaceId, { ...period, model: "last_touch" })),
+    attempt("Attribution", () =>
+      attributionReport(db, workspaceId, { ...period, model: "last_touch", currencyWarning: false }),
+    ),
     attempt("NPS", () => npsReport(db, workspaceId, { ...period, by: "stage" })),
   ]);
   return { effects, attribution, nps, failures };

@@ -83,6 +83,8 @@ export interface ScenarioEffectOptions {
    * tree reads every goal's verdict from this report
    */
   transactional?: boolean;
+  /** false: no warning naming the orders in another currency (the metrics tree notes them once, itself) */
+  currencyWarning?: boolean;
 }
 
 /** Bad input to the report: the option it names is wrong. */

@@ -77,7 +77,9 @@ export async function scenarioEffects(
   const together = [plain("marketing"), plain("transactional")].filter((list) => list.length > 0);
   const alone = picked.filter(({ goal }) => goal.where).map((p) => [p]);
   const [other, strategyResult, ...totals] = await Promise.all([
-    otherCurrenciesWarning(db.reports, workspaceId, from, to, strategy.currency),
+    opts.currencyWarning === false
+      ? null
+      : otherCurrenciesWarning(db.reports, workspaceId, from, to, strategy.currency),
     strategyEffect(ctx, marketing),
     ...[...together, ...alone].map((list) => outcomeTotals(ctx.db, scenariosQuery(ctx, list))),
   ]);
