@@ -372,3 +372,26 @@ test("a weekly schedule enters its audience every Monday at 10:00 their time, ac
   for (const d of planned) assert.equal(local(d), "Monday 10:00", d.toISOString());
   assert.ok(planned.every((d) => d.getTime() > start));
 });
+
+test("a clock moved on by weeks takes up only the latest occurrence it passed, not each one", async () => {
+  await send([{ type: "identify", userId: "late", traits: { email: "late@example.com", digest: "weekly" } }]);
+  const before = (await messagesOf("reader")).length;
+  clock.set(new Date("2026-05-06T12:00:00Z")); // three Mondays later (20 and 27 April, 4 May)
+  await tick();
+  const digests = async (u: string) => (await messagesOf(u)).filter((m) => m.template === "digest");
+  assert.equal((await messagesOf("reader")).length, before + 1, "one digest for the three Mondays missed");
+  const { rows } = await t.db.pool.query(
+    "SELECT last_date, next_date FROM scenario_schedules WHERE workspace_id = $1 AND scenario = 'digest'",
+    [ws.id],
+  );
+  // the audience was selected once, for the latest Monday passed, not once for each
+  assert.deepEqual(rows, [{ last_date: "2026-05-04", next_date: "2026-05-11" }]);
+  assert.deepEqual(
+    (await digests("late")).map((m) => m.planned_at.toISOString()),
+    ["2026-05-06T12:00:00.000Z"],
+  );
+  for (let h = 0; h < 6 * 24; h++) await advance(HOUR); // hour by hour past the next Monday's 10:00 in Berlin
+  assert.deepEqual((await digests("late")).map((m) => m.planned_at.toISOString()).slice(1), [
+    "2026-05-11T08:00:00.000Z",
+  ]);
+});

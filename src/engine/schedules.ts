@@ -96,28 +96,21 @@ export async function runDueSchedules(client: Queryable, cache: StrategyCache, n
       continue;
     }
     const schedule = sc.trigger.schedule;
-    entered += await enterOccurrence(
-      client,
-      cache,
-      r.workspace_id,
-      rs,
-      sc,
-      r.next_date,
-      schedule.minuteOfDay,
-      now,
-    );
-    const next = nextOccurrence(schedule, r.next_date, now);
+    // Occurrences the clock has passed (workers down for days, a clock moved forward) are not taken up one by
+    // one: only the latest that has come due, so a weekly digest missed three times goes out once, not three times.
+    let date = r.next_date;
+    for (
+      let later = nextOccurrence(schedule, date, now);
+      later !== null && takenUpAt(later, schedule.minuteOfDay) <= now;
+      later = nextOccurrence(schedule, later, now)
+    )
+      date = later;
+    entered += await enterOccurrence(client, cache, r.workspace_id, rs, sc, date, schedule.minuteOfDay, now);
+    const next = nextOccurrence(schedule, date, now);
     await client.query(
       `UPDATE scenario_schedules SET last_date = $3, last_at = $4, next_date = $5, next_at = $6
         WHERE workspace_id = $1 AND scenario = $2`,
-      [
-        r.workspace_id,
-        r.scenario,
-        r.next_date,
-        now,
-        next,
-        next ? takenUpAt(next, schedule.minuteOfDay) : null,
-      ],
+      [r.workspace_id, r.scenario, date, now, next, next ? takenUpAt(next, schedule.minuteOfDay) : null],
     );
   }
   return entered;
