@@ -1,5 +1,6 @@
 // Faults around sending, end to end on a virtual clock with a real SMTP server on loopback: the server down for
-// hours (nothing lost, nothing twice, sends resume; a message is given up only after days), a retry that comes due
+// hours (nothing lost, nothing twice, sends resume; a message is given up only after days), a recipient refused
+// for now (8 tries) or for good (at once), a retry that comes due
 // in quiet hours (it waits for their end), a template that cannot be rendered for one customer (recorded, the
 // others sent), and a customer erased in the middle of a journey (nothing more is sent to them, the rest go on).
 import assert from "node:assert/strict";
@@ -152,6 +153,31 @@ test("the SMTP server down for hours: nothing is lost or sent twice, and sends r
   for (const u of users) assert.equal((await messagesOf(u))[0]?.fate, "sent");
   await runFor(HOUR, 10 * MINUTE);
   assert.equal(smtp.received.length, users.length, "nothing sent again");
+  await smtp.close();
+});
+
+test("a recipient the server refuses for now is retried 8 times, then failed; a refusal by policy fails at once", async () => {
+  clock.set(new Date("2026-03-05T09:00:00Z"));
+  const port = await freePort();
+  const smtp = await smtpOn(port);
+  await apply(port);
+  const viewed = (u: string) => ({
+    type: "track",
+    userId: u,
+    event: "product_viewed",
+    properties: { product: "tea" },
+  });
+  await track([...person("busy-1", [viewed("busy-1")]), ...person("policy-1", [viewed("policy-1")])]);
+  await engine.runOnce();
+  const [refused] = await messagesOf("policy-1");
+  assert.equal(refused?.fate, "failed");
+  assert.match(refused?.reason ?? "", /554 5\.7\.1 refused by policy/);
+  assert.equal((await messagesOf("busy-1"))[0]?.fate, "queued");
+  await runFor(8 * HOUR, 5 * MINUTE); // the backoff's ceilings add up to under 3 hours for 8 tries
+  const [m] = await messagesOf("busy-1");
+  assert.equal(m?.fate, "failed");
+  assert.match(m?.reason ?? "", /^gave up after 8 tries: .*450 4\.2\.1 mailbox busy/);
+  assert.equal(smtp.received.length, 0);
   await smtp.close();
 });
 
