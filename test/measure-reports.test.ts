@@ -6,8 +6,20 @@ import { after, before, test } from "node:test";
 import { attributionReport, attributionWindows } from "../src/measure/attribution-report.ts";
 import { npsReport } from "../src/measure/nps-report.ts";
 import { ensureEventPartitions } from "../src/store/partitions.ts";
+import { loadStrategy } from "../src/strategy/load.ts";
 import { type TestDb, type TestWorkspace, testDb, testWorkspace } from "./helpers.ts";
 
+const STRATEGY_WITH = (emailExtra: string) => `version: 1
+name: Shop
+timezone: Europe/Berlin
+currency: EUR
+goals:
+  purchase: { event: order_completed, window: 14d, target: 5% }
+channels:
+  email: { provider: smtp, from: "Shop <shop@example.com>", ${emailExtra} }
+scenarios: {}
+templates: {}
+`;
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 let t: TestDb;
@@ -255,6 +267,51 @@ test("windows follow each channel's provider kind; bad options are refused", asy
     attributionReport(t.db, ws, { to: new Date(), model: "nearest" as never }),
     /unknown model nearest/,
   );
+});
+
+test("a channel's own attribution windows replace its kind's; 0s takes an interaction out; bad ones are refused", async () => {
+  const { workspace } = await testWorkspace(t.db);
+  const ws = workspace.id;
+  const doc = {
+    channels: {
+      news: {
+        provider: "smtp",
+        from: "a@b.c",
+        attribution_windows: { delivered: "2h", opened: "1d", clicked: "0s" },
+      },
+    },
+  };
+  await t.db.pool.query(
+    `INSERT INTO strategy_versions (workspace_id, version, name, source, document, checksum, applied_at, applied_by)
+     VALUES ($1, 1, 'x', '', $2::jsonb, 'x', now(), 'test')`,
+    [ws, JSON.stringify(doc)],
+  );
+  const windows = await attributionWindows(t.db, ws);
+  assert.deepEqual(
+    [windows["news.delivered"], windows["news.opened"], windows["news.clicked"]],
+    [2 * HOUR, DAY, undefined],
+  );
+  const T = Date.UTC(2026, 2, 10, 12);
+  const touch = (c: string, name: string, at: number, id: string) =>
+    event(ws, c, name, at, { message_id: id, channel: "news", scenario: "s", step_id: "0", template: "t" });
+  const [near, far, clicked] = [await customer(ws), await customer(ws), await customer(ws)];
+  await touch(near, "message_delivered", T - HOUR, "m1"); // inside the channel's 2 h
+  await event(ws, near, "order_completed", T, { revenue: 10 });
+  await touch(far, "message_opened", T - 2 * DAY, "m2"); // outside its 1 d (the email default would be 5 d)
+  await event(ws, far, "order_completed", T, { revenue: 20 });
+  await touch(clicked, "message_clicked", T - HOUR, "m3"); // clicks are no touch on this channel
+  await event(ws, clicked, "order_completed", T, { revenue: 40 });
+  const r = await attributionReport(t.db, ws, { from: new Date(T - 3 * DAY), to: new Date(T + DAY) });
+  assert.deepEqual(r.conversions.attributed, { count: 1, revenue: 10 });
+  assert.deepEqual(r.conversions.unattributed, { count: 2, revenue: 60 });
+  assert.deepEqual(r.windowsHours["news.delivered"], 2);
+  const bad = loadStrategy(STRATEGY_WITH("attribution_windows: { opened: 3, viewed: 1d }"), "bad.yaml");
+  assert.equal(bad.ok, false);
+  const messages = bad.ok ? [] : bad.diagnostics.map((d) => `${d.line}:${d.column} ${d.text}: ${d.message}`);
+  assert.deepEqual(messages, [
+    "8:92 3: a duration needs a unit: write 3d, 3h or 3m",
+    "8:95 viewed: unknown key 'viewed'",
+  ]);
 });
 
 test("a conversion whose touches span cursor pages is attributed once and whole", async () => {

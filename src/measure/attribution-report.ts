@@ -18,6 +18,7 @@ import { inCurrency } from "../store/period-metrics.ts";
 import { currentCurrency } from "../store/strategies.ts";
 import { PROVIDER_KIND } from "../strategy/channel-kinds.ts";
 import type { Provider } from "../strategy/types.ts";
+import { parseDuration } from "../strategy/values.ts";
 import { otherCurrenciesWarning } from "./currency-note.ts";
 
 export { ATTRIBUTION_MODELS };
@@ -145,8 +146,14 @@ interface PairRow {
 
 /** `channel.interaction` → window (ms) for every channel of every applied version, by its provider's kind. */
 export async function attributionWindows(db: Db, workspaceId: number): Promise<Record<string, number>> {
-  const { rows } = await db.pool.query<{ name: string; provider: string; contact: string | null }>(
-    `SELECT DISTINCT ON (c.key) c.key AS name, c.value ->> 'provider' AS provider, c.value ->> 'contact' AS contact
+  const { rows } = await db.pool.query<{
+    name: string;
+    provider: string;
+    contact: string | null;
+    overrides: Record<string, unknown> | null;
+  }>(
+    `SELECT DISTINCT ON (c.key) c.key AS name, c.value ->> 'provider' AS provider, c.value ->> 'contact' AS contact,
+            c.value -> 'attribution_windows' AS overrides
        FROM strategy_versions v, jsonb_each(COALESCE(v.document -> 'channels', '{}'::jsonb)) c
       WHERE v.workspace_id = $1 AND jsonb_typeof(v.document -> 'channels') = 'object'
       ORDER BY c.key, v.version DESC`,
@@ -167,8 +174,11 @@ export async function attributionWindows(db: Db, workspaceId: number): Promise<R
     const kind = PROVIDER_KIND[r.provider as Provider] as string | undefined;
     const base = kind === "sink" ? SINK_KIND[r.contact ?? ""] : kind;
     for (const interaction of ["delivered", "opened", "clicked"]) {
-      const ms = base ? DEFAULT_WINDOWS[`${base}.${interaction}`] : undefined;
-      if (ms !== undefined) windows[`${r.name}.${interaction}`] = ms;
+      // the strategy's own window for the channel (validated when applied; 0s: not a touch), else its kind's
+      const own = r.overrides?.[interaction];
+      const parsed = own === undefined ? null : parseDuration(own, true);
+      const ms = parsed?.ok ? parsed.value : base ? DEFAULT_WINDOWS[`${base}.${interaction}`] : undefined;
+      if (ms !== undefined && ms > 0) windows[`${r.name}.${interaction}`] = ms;
     }
   }
   return windows;

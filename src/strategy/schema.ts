@@ -118,8 +118,18 @@ export const PROVIDERS = [
   "sink",
 ] as const;
 const CONTACTS = ["email", "phone", "telegram", "push", "none"] as const;
+const attributionWindowsSchema = strict({
+  delivered: durationOrZeroSchema.optional(),
+  opened: durationOrZeroSchema.optional(),
+  clicked: durationOrZeroSchema.optional(),
+}).meta({
+  description:
+    "how long after a delivery, open or click of this channel's message an order is attributed to it (default by " +
+    "the channel's kind; 0s: that interaction is not a touch)",
+});
 const common = {
   cost: money.optional().meta({ description: "cost of one message in the strategy currency (default 0)" }),
+  attribution_windows: attributionWindowsSchema.optional(),
   capacity: rateSchema.optional(),
   rate: rateSchema.optional(),
   description: z.string().optional(),
