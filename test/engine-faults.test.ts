@@ -136,7 +136,7 @@ test("the SMTP server down for hours: nothing is lost or sent twice, and sends r
   );
   await engine.runOnce();
   // three hours of refused connections: far more tries than a message refused by the server gets (8)
-  await runFor(3 * HOUR, 5 * MINUTE);
+  await runFor(3 * HOUR, 15 * MINUTE);
   for (const u of users) {
     const [m] = await messagesOf(u);
     assert.equal(m?.fate, "queued", `${u} is kept while the server is down: ${JSON.stringify(m)}`);
@@ -148,12 +148,11 @@ test("the SMTP server down for hours: nothing is lost or sent twice, and sends r
   assert.ok((rows[0]?.attempts ?? 0) > 8, `every message was tried more than 8 times: ${rows[0]?.attempts}`);
   const smtp = await smtpOn(port);
   // the longest wait between tries while unreachable is 10 minutes
-  await runFor(11 * MINUTE, MINUTE);
+  await runFor(10 * MINUTE, 5 * MINUTE);
   assert.deepEqual(recipientsOf(smtp), users.map((u) => `${u}@example.com`).sort(), "each exactly once");
   for (const u of users) assert.equal((await messagesOf(u))[0]?.fate, "sent");
-  await runFor(HOUR, 10 * MINUTE);
+  await runFor(HOUR, 30 * MINUTE);
   assert.equal(smtp.received.length, users.length, "nothing sent again");
-  await smtp.close();
 });
 
 test("a recipient the server refuses for now is retried 8 times, then failed; a refusal by policy fails at once", async () => {
@@ -173,12 +172,11 @@ test("a recipient the server refuses for now is retried 8 times, then failed; a 
   assert.equal(refused?.fate, "failed");
   assert.match(refused?.reason ?? "", /554 5\.7\.1 refused by policy/);
   assert.equal((await messagesOf("busy-1"))[0]?.fate, "queued");
-  await runFor(8 * HOUR, 5 * MINUTE); // the backoff's ceilings add up to under 3 hours for 8 tries
+  await runFor(8 * HOUR, 15 * MINUTE); // the backoff's ceilings add up to under 3 hours for 8 tries
   const [m] = await messagesOf("busy-1");
   assert.equal(m?.fate, "failed");
   assert.match(m?.reason ?? "", /^gave up after 8 tries: .*450 4\.2\.1 mailbox busy/);
   assert.equal(smtp.received.length, 0);
-  await smtp.close();
 });
 
 test("a message whose channel stays unreachable is given up after 5 days, with the reason", async () => {
@@ -191,9 +189,9 @@ test("a message whose channel stays unreachable is given up after 5 days, with t
     ]),
   );
   await engine.runOnce();
-  await runFor(4 * DAY, HOUR);
+  await runFor(4 * DAY, 6 * HOUR);
   assert.equal((await messagesOf("never"))[0]?.fate, "queued", "still kept after 4 days");
-  await runFor(DAY + 2 * HOUR, HOUR);
+  await runFor(30 * HOUR, 6 * HOUR);
   const [m] = await messagesOf("never");
   assert.equal(m?.fate, "failed");
   assert.match(m?.reason ?? "", /^gave up after 5(\.\d)? days unreachable: .*ECONNREFUSED/);
@@ -212,7 +210,7 @@ test("a retry that comes due in quiet hours waits for their end", async () => {
   assert.equal((await messagesOf("night"))[0]?.fate, "queued", "the server is down: kept for a retry");
   const smtp = await smtpOn(port);
   // the server is back at 21:00; every try from then on would fall in quiet hours (21:00–09:00 in Berlin)
-  await runFor(11 * HOUR, 10 * MINUTE); // to 07:50 in Berlin
+  await runFor(11 * HOUR, 30 * MINUTE); // to 07:50 in Berlin
   assert.equal(smtp.received.length, 0, "nothing in quiet hours");
   const { rows } = await f.t.db.pool.query<{ due_at: Date; attempts: number }>(
     `SELECT m.due_at, m.attempts FROM messages m JOIN customers c USING (workspace_id, customer_id)
@@ -222,9 +220,8 @@ test("a retry that comes due in quiet hours waits for their end", async () => {
   assert.equal(rows[0]?.due_at.toISOString(), "2026-03-21T08:00:00.000Z", "due when quiet hours end (09:00)");
   await runFor(20 * MINUTE, 10 * MINUTE); // to 08:10 in Berlin
   assert.equal(smtp.received.length, 0);
-  await runFor(2 * HOUR, 10 * MINUTE);
+  await runFor(2 * HOUR, 30 * MINUTE);
   assert.deepEqual(recipientsOf(smtp), ["night@example.com"]);
-  await smtp.close();
 });
 
 test("a template that cannot be rendered for one customer is recorded as failed; the others are sent", async () => {
