@@ -179,6 +179,11 @@ test("the CRM contribution, uplift, attributed revenue and NPS, each under its o
   assert.equal(e?.controlSource, "scenario");
   assert.deepEqual([e?.treatment.customers, e?.control.customers], [42, 4]);
   close(e?.uplift?.difference ?? null, 5 / 42 - 1 / 4, "uplift");
+  // ROMI: (incremental revenue − the treated group's message cost) ÷ that cost, with its interval
+  const inc = e?.incrementalRevenue;
+  assert.ok(inc && e?.romi && e.cost > 0, JSON.stringify(e));
+  close(e.romi.estimate, (inc.estimate - e.cost) / e.cost, "ROMI");
+  close(e.romi.ci.lower, (inc.ci.lower - e.cost) / e.cost, "ROMI lower");
 
   // the contribution: the strategy against the global control group, as the scenario effect report has it
   const c = tree.contribution;
