@@ -1,7 +1,7 @@
 // Winners under continuous monitoring, and the global control group's salt rotation, on a virtual clock with a real
 // SMTP server. A variant that clearly converts better is declared the winner by the sequential test after some
 // looks; with `winner: route` every later entrant outside the control arm gets it, the control arm stays, and the
-// stored decision does not move. A rotation draws a new global control group for journeys that begin after it,
+// stored decision does not move; with `winner: report` it is shown and every arm keeps its share. A rotation draws a new global control group for journeys that begin after it,
 // keeps the old one for those before (their messages are still held back), and leaves an old report unchanged.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -91,9 +91,10 @@ async function entries(ws: Workspace, prefix: string) {
   return rows;
 }
 
-test("a clear winner is declared by the sequential test, stored once, and new entrants are routed to it", async (ctx) => {
+/** A scenario with variants a and b (b converts 60%, a and the control 10%), run in waves until a winner. */
+async function untilWinner(action: "route" | "report") {
   const w = await testWorkspace(t.db);
-  const experiment = "    experiment: { variants: { a: offer, b: offer_b }, control: 20%, winner: route }";
+  const experiment = `    experiment: { variants: { a: offer, b: offer_b }, control: 20%, winner: ${action} }`;
   const applied = await applyStrategy(
     t.db,
     w.workspace.id,
@@ -122,9 +123,13 @@ test("a clear winner is declared by the sequential test, stored once, and new en
     clock.advance(9 * HOUR);
   }
   assert.equal(declared?.winner, "b", `no winner after ${wave} waves`);
-  ctx.diagnostic(`winner declared at look ${wave} (150 customers a wave)`);
   assert.ok(wave >= 1 && declared?.declaredAt);
-  const declaredAt = declared?.declaredAt?.toISOString();
+  return { w, wave, declaredAt: declared?.declaredAt?.toISOString() };
+}
+
+test("a clear winner is declared by the sequential test, stored once, and new entrants are routed to it", async (ctx) => {
+  const { w, wave, declaredAt } = await untilWinner("route");
+  ctx.diagnostic(`winner declared at look ${wave} (150 customers a wave)`);
 
   const beforeRouting = clock.now();
   // From now on every entrant outside the control arm gets b; the control arm keeps its share.
@@ -151,6 +156,23 @@ test("a clear winner is declared by the sequential test, stored once, and new en
   assert.equal(x?.decision?.declaredAt, declaredAt);
   const rb = r.scenarios[0]?.variants.find((v) => v.variant === "b")?.effect?.conversion;
   assert.ok(rb && !("error" in rb) && rb.difference > 0.3);
+});
+
+test("with winner: report the winner is shown and every variant keeps receiving customers", async () => {
+  const { w, declaredAt } = await untilWinner("report");
+  await ingest(w.workspace, signUps("kept-", 300));
+  const later = await entries(w.workspace, "kept-");
+  const count = (v: string) => later.filter((e) => e.variant === v).length;
+  // 80% split evenly between a and b (120 each), 20% control (60)
+  assert.ok(
+    count("a") > 80 && count("b") > 80 && count("control") > 30,
+    JSON.stringify([count("a"), count("b")]),
+  );
+  const r = await scenarioEffects(t.db, w.workspace.id, { to: clock.now() });
+  const x = r.scenarios[0]?.experiment;
+  assert.equal(x?.winnerAction, "report");
+  assert.equal(x?.decision?.winner, "b");
+  assert.equal(x?.decision?.declaredAt, declaredAt);
 });
 
 test("rotating the global control salt draws a new group for new journeys and keeps old reports true", async () => {
