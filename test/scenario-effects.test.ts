@@ -393,3 +393,18 @@ test("tact report scenarios prints the same report, as JSON and as text", { skip
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--from: from must be a valid time before to/);
 });
+
+test("a scenario that went from pilot to live: the pilot's customers stay apart, the live ones are measured", async () => {
+  const live = strategy(smtp.port).replace("    mode: pilot\n    sample: 100%\n", "");
+  assert.notEqual(live, strategy(smtp.port));
+  const applied = await applyStrategy(t.db, wsId, live, "shop.yaml", "test", clock.now());
+  assert.ok(applied.ok, JSON.stringify(!applied.ok && applied.diagnostics));
+  const users = Array.from({ length: 40 }, (_, i) => `live${i}`);
+  await ingest([...users.map(identify), ...users.map((u) => track(u, "browsed", 0))]);
+  const r = await scenarioEffects(t.db, wsId, { to: new Date(clock.now().getTime() + 1) });
+  const p = r.scenarios.find((s) => s.scenario === "spring_pilot");
+  assert.equal(p?.mode, "live");
+  assert.equal(p?.pilot?.customers, 20, "the customers who entered in pilot mode, apart");
+  assert.equal((p?.treatment.customers ?? 0) + (p?.globalControl.customers ?? 0), 40, "the live entrants");
+  assert.ok((p?.treatment.customers ?? 0) > 25);
+});
