@@ -1,6 +1,7 @@
 // Faults around sending, end to end on a virtual clock with a real SMTP server on loopback: the server down for
 // hours (nothing lost, nothing twice, sends resume; a message is given up only after days), a recipient refused
-// for now (8 tries) or for good (at once), a retry that comes due
+// for now (8 tries) or for good (at once), quiet hours in each customer's zone (an unknown one falling back to the
+// workspace's), a retry that comes due
 // in quiet hours (it waits for their end), a template that cannot be rendered for one customer (recorded, the
 // others sent), and a customer erased in the middle of a journey (nothing more is sent to them, the rest go on).
 import assert from "node:assert/strict";
@@ -222,6 +223,44 @@ test("a retry that comes due in quiet hours waits for their end", async () => {
   assert.equal(smtp.received.length, 0);
   await runFor(2 * HOUR, 30 * MINUTE);
   assert.deepEqual(recipientsOf(smtp), ["night@example.com"]);
+});
+
+test("quiet hours in each customer's own zone; a zone that does not exist falls back to the workspace's", async () => {
+  clock.set(new Date("2026-03-25T21:30:00Z")); // 22:30 in Berlin, 17:30 in New York
+  const port = await freePort();
+  const smtp = await smtpOn(port);
+  await apply(port);
+  const viewedIn = (u: string, timezone: string) => [
+    {
+      type: "identify",
+      userId: u,
+      traits: { email: `${u}@example.com`, consent: { email: "opted_in" } },
+      context: { timezone },
+    },
+    {
+      type: "track",
+      userId: u,
+      event: "product_viewed",
+      properties: { product: "tea" },
+      context: { timezone },
+    },
+  ];
+  await track([...viewedIn("ny", "America/New_York"), ...viewedIn("mars", "Mars/Olympus_Mons")]);
+  await engine.runOnce();
+  assert.deepEqual(recipientsOf(smtp), ["ny@example.com"], "outside quiet hours in New York");
+  const [held] = await messagesOf("mars");
+  assert.deepEqual([held?.fate, held?.reason], ["deferred", "quiet_hours"]);
+  const { rows } = await f.t.db.pool.query<{ due_at: Date; decision: unknown }>(
+    `SELECT m.due_at, m.decision FROM messages m JOIN customers c USING (workspace_id, customer_id)
+      WHERE m.workspace_id = $1 AND c.user_id = 'mars'`,
+    [f.w.workspace.id],
+  );
+  assert.equal(rows[0]?.due_at.toISOString(), "2026-03-26T08:00:00.000Z", "09:00 in Berlin");
+  // ingestion keeps no zone that does not exist, so the workspace's is used, and the trace says so
+  assert.match(JSON.stringify(rows[0]?.decision), /local time 2026-03-25 22:30 Europe\/Berlin \(workspace\)/);
+  clock.set(new Date("2026-03-26T08:00:00Z"));
+  await engine.runOnce();
+  assert.deepEqual(recipientsOf(smtp), ["mars@example.com", "ny@example.com"], "sent when quiet hours end");
 });
 
 test("a template that cannot be rendered for one customer is recorded as failed; the others are sent", async () => {
