@@ -1,9 +1,9 @@
 // Faults around sending, end to end on a virtual clock with a real SMTP server on loopback: the server down for
 // hours (nothing lost, nothing twice, sends resume; a message is given up only after days), a recipient refused
 // for now (8 tries) or for good (at once), quiet hours in each customer's zone (an unknown one falling back to the
-// workspace's), a retry that comes due
-// in quiet hours (it waits for their end), a template that cannot be rendered for one customer (recorded, the
-// others sent), and a customer erased in the middle of a journey (nothing more is sent to them, the rest go on).
+// workspace's), a retry that comes due in quiet hours (it waits for their end), a template that cannot be rendered
+// for one customer (recorded, the others sent), and a customer erased in the middle of a journey (nothing more is
+// sent to them, the rest go on; the scenario's statistics count what is left).
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { after, test } from "node:test";
