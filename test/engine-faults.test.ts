@@ -87,13 +87,16 @@ templates:
     email: { subject: "Tips", html: "<p>Three tips. <a href='{{ unsubscribe_url }}'>Unsubscribe</a></p>" }
 `;
 
-async function apply(port: number): Promise<void> {
+/** Applies the strategy with its email channel on a port nothing listens on yet; returns the port. */
+async function applyOnNewPort(): Promise<number> {
+  const port = await freePort();
   const r = await post(
     `${f.server.url}/api/v1/strategy`,
     { source: strategy(port) },
     { authorization: `Bearer ${f.w.adminKey}` },
   );
   assert.equal(r.status, 201, JSON.stringify(r.body));
+  return port;
 }
 
 const track = async (items: unknown[]) => {
@@ -127,8 +130,7 @@ async function runFor(ms: number, step: number): Promise<void> {
 const recipientsOf = (s: TestSmtp) => s.received.flatMap((m) => m.recipients).sort();
 
 test("the SMTP server down for hours: nothing is lost or sent twice, and sends resume soon after it is back", async () => {
-  const port = await freePort();
-  await apply(port);
+  const port = await applyOnNewPort();
   const users = Array.from({ length: 12 }, (_, i) => `down${i}`);
   await track(
     users.flatMap((u) =>
@@ -158,9 +160,8 @@ test("the SMTP server down for hours: nothing is lost or sent twice, and sends r
 
 test("a recipient the server refuses for now is retried 8 times, then failed; a refusal by policy fails at once", async () => {
   clock.set(new Date("2026-03-05T09:00:00Z"));
-  const port = await freePort();
+  const port = await applyOnNewPort();
   const smtp = await smtpOn(port);
-  await apply(port);
   const viewed = (u: string) => ({
     type: "track",
     userId: u,
@@ -182,8 +183,7 @@ test("a recipient the server refuses for now is retried 8 times, then failed; a 
 
 test("a message whose channel stays unreachable is given up after 5 days, with the reason", async () => {
   clock.set(new Date("2026-03-10T09:00:00Z"));
-  const port = await freePort();
-  await apply(port);
+  await applyOnNewPort(); // nothing ever listens on it
   await track(
     person("never", [
       { type: "track", userId: "never", event: "product_viewed", properties: { product: "tea" } },
@@ -200,8 +200,7 @@ test("a message whose channel stays unreachable is given up after 5 days, with t
 
 test("a retry that comes due in quiet hours waits for their end", async () => {
   clock.set(new Date("2026-03-20T19:50:00Z")); // 20:50 in Berlin
-  const port = await freePort();
-  await apply(port);
+  const port = await applyOnNewPort();
   await track(
     person("night", [
       { type: "track", userId: "night", event: "product_viewed", properties: { product: "tea" } },
@@ -227,9 +226,8 @@ test("a retry that comes due in quiet hours waits for their end", async () => {
 
 test("quiet hours in each customer's own zone; a zone that does not exist falls back to the workspace's", async () => {
   clock.set(new Date("2026-03-25T21:30:00Z")); // 22:30 in Berlin, 17:30 in New York
-  const port = await freePort();
+  const port = await applyOnNewPort();
   const smtp = await smtpOn(port);
-  await apply(port);
   const viewedIn = (u: string, timezone: string) => [
     {
       type: "identify",
@@ -265,9 +263,8 @@ test("quiet hours in each customer's own zone; a zone that does not exist falls 
 
 test("a template that cannot be rendered for one customer is recorded as failed; the others are sent", async () => {
   clock.set(new Date("2026-04-01T10:00:00Z"));
-  const port = await freePort();
+  const port = await applyOnNewPort();
   const smtp = await smtpOn(port);
-  await apply(port);
   await track([
     ...person("tpl1", [
       { type: "track", userId: "tpl1", event: "product_viewed", properties: { product: "tea" } },
@@ -289,9 +286,8 @@ test("a template that cannot be rendered for one customer is recorded as failed;
 
 test("a customer erased in the middle of a journey gets nothing more; the others go on", async () => {
   clock.set(new Date("2026-04-10T10:00:00Z"));
-  const port = await freePort();
+  const port = await applyOnNewPort();
   const smtp = await smtpOn(port);
-  await apply(port);
   await track([
     ...person("gone", [{ type: "track", userId: "gone", event: "signed_up" }]),
     ...person("stays", [{ type: "track", userId: "stays", event: "signed_up" }]),

@@ -14,7 +14,7 @@ import {
   type Touch,
 } from "../core/attribution/index.ts";
 import type { Db } from "../store/db.ts";
-import { inCurrency } from "../store/period-metrics.ts";
+import { inCurrency } from "../store/event-sql.ts";
 import { currentCurrency } from "../store/strategies.ts";
 import { PROVIDER_KIND } from "../strategy/channel-kinds.ts";
 import type { Provider } from "../strategy/types.ts";

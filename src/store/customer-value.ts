@@ -2,7 +2,7 @@
 // fitted models (history in value_models) and each customer's current value (customer_value, one row per customer,
 // replaced as a whole by each fit so readers never see two models mixed).
 import { type Db, withTransaction } from "./db.ts";
-import { inCurrency } from "./period-metrics.ts";
+import { inCurrency } from "./event-sql.ts";
 
 /** An order or a refund as the value models see it. */
 export interface OrderEvent {

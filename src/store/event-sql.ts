@@ -25,3 +25,11 @@ export function kindAmong(alias: string, names: string): string {
 export function orderAmount(alias: string): string {
   return `tact_order_amount(${alias}.properties)`;
 }
+
+/**
+ * SQL true for an order_facts row under `alias` in the currency given by the bind parameter `param` (NULL when no
+ * strategy names one), or without a currency of its own (migration 019): only those are added up as money.
+ */
+export function inCurrency(alias: string, param: string): string {
+  return `(${param}::text IS NULL OR ${alias}.currency IS NULL OR ${alias}.currency = ${param}::text)`;
+}

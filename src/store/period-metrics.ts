@@ -2,7 +2,7 @@
 // channel, messages by scenario and channel, and scenario entries. Each is one aggregate query over the period's
 // rows, never a query per customer. Periods are half-open: from ≤ t < to.
 import type { Queryable } from "./customers.ts";
-import { trackKind } from "./event-sql.ts";
+import { inCurrency, trackKind } from "./event-sql.ts";
 
 // Orders and refunds from order_facts; unsubscribes under the names the profile counts (core/event-kind.ts), read
 // through the track-kind index (store/event-sql.ts).
@@ -28,13 +28,6 @@ export interface OtherCurrency {
   orders: number;
   refunds: number;
 }
-
-/**
- * SQL true for an order_facts row (alias `o`) in the given currency (a bind parameter, NULL when no strategy names
- * one), or without a currency of its own: only those are added up as money.
- */
-export const inCurrency = (o: string, param: string) =>
-  `(${param}::text IS NULL OR ${o}.currency IS NULL OR ${o}.currency = ${param}::text)`;
 
 /**
  * Orders, refunds and unsubscribes of the period in one pass over its events; orders in another currency than

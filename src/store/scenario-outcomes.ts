@@ -7,8 +7,7 @@
 // that are orders) from order_facts (store/event-sql.ts).
 import { isOrderName } from "../core/event-kind.ts";
 import type { Db } from "./db.ts";
-import { kindAmong } from "./event-sql.ts";
-import { inCurrency } from "./period-metrics.ts";
+import { inCurrency, kindAmong } from "./event-sql.ts";
 
 /** A set of customers measured together: one scenario, or every marketing scenario for the whole strategy. */
 export interface OutcomeGroup {
