@@ -7,6 +7,7 @@ import type { ChannelRegistry } from "../channels/registry.ts";
 import type { WebhookTransport } from "../channels/webhook/webhook-http.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Db } from "../store/db.ts";
+import { dueWork } from "./due-work.ts";
 import { MembershipRefresher } from "./membership-refresher.ts";
 import { decideInLanes } from "./outbox-decide.ts";
 import { OutboxSender } from "./outbox-send.ts";
@@ -100,12 +101,23 @@ export class Engine {
     const work: EngineWork = { memberships: 0, events: 0, entries: 0, decided: 0, sent: 0, webhooks: 0 };
     for (;;) {
       const now = at ?? this.clock.now();
-      const memberships = await this.#refresher.batch(now);
-      const { scheduled, events, entries } = await this.#runner.batch(now);
-      const decided = await decideInLanes(this.db, this.cache, now, this.#batch, this.#decideLanes);
+      // A stage runs when the probe found work due for it, or when a stage before it in this pass did work (which
+      // may have made some due now): the same passes as without the probe, less the transactions that find nothing.
+      const due = await dueWork(this.db.pool, now, this.#sender.leaseBefore(now));
+      const memberships = due.memberships ? await this.#refresher.batch(now) : 0;
+      const { scheduled, events, entries } = await this.#runner.batch(now, {
+        schedules: !due.schedules,
+        inbox: !due.inbox && memberships === 0,
+        entries: !due.entries && memberships === 0,
+      });
+      const upstream = memberships + scheduled + events + entries > 0;
+      const decided =
+        due.decide || upstream
+          ? await decideInLanes(this.db, this.cache, now, this.#batch, this.#decideLanes)
+          : 0;
       if (decided > 0 && !send) this.#sending.wake();
-      const sent = send ? await this.#sender.batch(now) : 0;
-      const webhooks = await this.#webhooks.batch(now);
+      const sent = send && (due.send || upstream || decided > 0) ? await this.#sender.batch(now) : 0;
+      const webhooks = due.webhooks || upstream ? await this.#webhooks.batch(now) : 0;
       work.memberships += memberships;
       work.events += events;
       work.entries += entries;

@@ -93,6 +93,11 @@ export class OutboxSender {
   }
 
   /** Claims one batch of due messages and sends it; returns how many were tried. */
+  /** A message `sending` since before this at `now` has lost its worker: it is claimed again. */
+  leaseBefore(now: Date): Date {
+    return new Date(now.getTime() - this.#leaseMs);
+  }
+
   async batch(now: Date): Promise<number> {
     const batch = await this.#claim(now);
     return batch ? this.#send(batch) : 0;
@@ -100,7 +105,7 @@ export class OutboxSender {
 
   async #claim(now: Date): Promise<Batch | undefined> {
     const claimed = await withTransaction(this.db, (c) =>
-      claimForSending(c, now, new Date(now.getTime() - this.#leaseMs), this.#batch),
+      claimForSending(c, now, this.leaseBefore(now), this.#batch),
     );
     return claimed.length === 0 ? undefined : this.#prepare(claimed, now);
   }

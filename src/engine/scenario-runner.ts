@@ -48,11 +48,23 @@ export class ScenarioRunner {
     }
   }
 
-  /** One pass: the due schedule occurrences, a batch of the inbox, a batch of due entries. */
-  async batch(now: Date): Promise<{ scheduled: number; events: number; entries: number }> {
-    const scheduled = await withTransaction(this.db, (c) => runDueSchedules(c, this.cache, now));
-    const events = await withTransaction(this.db, (c) => this.#inboxRound(c, now));
-    const entries = await withTransaction(this.db, (c) => this.#dueRound(c, now));
+  /**
+   * One pass: the due schedule occurrences, a batch of the inbox, a batch of due entries. `skip` names stages
+   * known to have nothing due (engine/due-work.ts); a stage after one that did work is never skipped.
+   */
+  async batch(
+    now: Date,
+    skip: { schedules?: boolean; inbox?: boolean; entries?: boolean } = {},
+  ): Promise<{ scheduled: number; events: number; entries: number }> {
+    const scheduled = skip.schedules
+      ? 0
+      : await withTransaction(this.db, (c) => runDueSchedules(c, this.cache, now));
+    const events =
+      skip.inbox && scheduled === 0 ? 0 : await withTransaction(this.db, (c) => this.#inboxRound(c, now));
+    const entries =
+      skip.entries && scheduled + events === 0
+        ? 0
+        : await withTransaction(this.db, (c) => this.#dueRound(c, now));
     // each of these wrote entries or messages: the tables the engine's named statements read keep growing
     noteGrowth(this.db, scheduled + events + entries);
     return { scheduled, events, entries };

@@ -77,11 +77,14 @@ export async function syncSchedules(
 
 export type Enter = (customerIds: readonly string[]) => Promise<void>;
 
+/** A schedule whose next occurrence has come at `$1` (here and in the engine's probe, engine/due-work.ts). */
+export const SCHEDULE_DUE_SQL = "next_at <= $1";
+
 /** Takes up every occurrence due at `now`: the audience enters; returns how many customers entered. */
 export async function runDueSchedules(client: Queryable, cache: StrategyCache, now: Date): Promise<number> {
   const { rows } = await client.query<{ workspace_id: number; scenario: string; next_date: string }>(
     `SELECT workspace_id, scenario, next_date FROM scenario_schedules
-      WHERE next_at <= $1 ORDER BY next_at LIMIT 10 FOR UPDATE SKIP LOCKED`,
+      WHERE ${SCHEDULE_DUE_SQL} ORDER BY next_at LIMIT 10 FOR UPDATE SKIP LOCKED`,
     [now],
   );
   let entered = 0;

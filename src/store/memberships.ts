@@ -53,11 +53,14 @@ export interface DueCustomer {
   changes: string[];
 }
 
+/** A customer due for a membership check at `$1` (the claim below and the engine's probe, engine/due-work.ts). */
+export const MEMBERSHIP_DUE_SQL = "due_at <= $1";
+
 /** Claims up to `limit` due customers, locked until the caller's transaction ends; others skip them. */
 export async function claimDue(client: Queryable, now: Date, limit: number): Promise<DueCustomer[]> {
   const { rows } = await client.query<{ workspace_id: number; customer_id: string; changes: string[] }>(
     `SELECT workspace_id, customer_id, changes FROM membership_due
-      WHERE due_at <= $1 ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      WHERE ${MEMBERSHIP_DUE_SQL} ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
     [now, limit],
   );
   return rows.map((r) => ({ workspaceId: r.workspace_id, customerId: r.customer_id, changes: r.changes }));

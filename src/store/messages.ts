@@ -158,6 +158,9 @@ export interface DueMessage {
   global_control: boolean | null;
 }
 
+/** A planned or deferred message due to be decided at `$1` (the claim below and the engine's probe). */
+export const DECIDE_DUE_SQL = "m.fate IN ('planned', 'deferred') AND m.due_at <= $1";
+
 /**
  * Planned and deferred messages whose time has come, locked until the caller's transaction ends: the first `limit`
  * by due time, and every other due message of their customers with them, so a customer's messages due together are
@@ -170,7 +173,7 @@ export async function claimDueDecisions(client: Queryable, now: Date, limit: num
     name: "tact-claim-decide",
     text: `WITH first AS (
          SELECT m.workspace_id, m.customer_id FROM messages m
-          WHERE m.fate IN ('planned', 'deferred') AND m.due_at <= $1
+          WHERE ${DECIDE_DUE_SQL}
             AND pg_try_advisory_xact_lock(${CUSTOMER_LOCK_SQL})
           ORDER BY m.due_at LIMIT $2 FOR UPDATE OF m SKIP LOCKED
        ), claimed AS (
@@ -181,7 +184,7 @@ export async function claimDueDecisions(client: Queryable, now: Date, limit: num
                    m.priority, m.planned_at, m.entry_id
               FROM messages m
              WHERE m.workspace_id = c.workspace_id AND m.customer_id = c.customer_id
-               AND m.fate IN ('planned', 'deferred') AND m.due_at <= $1
+               AND ${DECIDE_DUE_SQL}
                FOR UPDATE OF m SKIP LOCKED) m
        )
        SELECT m.workspace_id, m.message_id, m.customer_id, m.scenario, m.step_id, m.kind, m.template, m.priority,
@@ -302,6 +305,9 @@ export interface ClaimedMessage {
   survey: string | null;
 }
 
+/** A message due to be sent at `$1`, or one whose sending lease ended before `$2` (see below). */
+export const SEND_DUE_SQL = "(fate = 'queued' AND due_at <= $1) OR (fate = 'sending' AND updated_at < $2)";
+
 /**
  * Queued messages whose time has come, and `sending` ones whose lease ended before `leaseBefore` (their worker
  * stopped): marked `sending` with one more attempt, committed by the caller before the provider is called.
@@ -315,7 +321,7 @@ export async function claimForSending(
   const { rows } = await client.query<ClaimedMessage>(
     `WITH due AS (
        SELECT workspace_id, message_id FROM messages
-        WHERE (fate = 'queued' AND due_at <= $1) OR (fate = 'sending' AND updated_at < $2)
+        WHERE ${SEND_DUE_SQL}
         ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED)
      UPDATE messages m SET fate = 'sending', attempts = m.attempts + 1, updated_at = $1,
                            first_tried_at = COALESCE(m.first_tried_at, $1)

@@ -102,11 +102,14 @@ export async function insertEntries(
   }
 }
 
+/** An entry whose next step is due at `$1` (the claim below and the engine's probe, engine/due-work.ts). */
+export const ENTRY_DUE_SQL = "state = 'active' AND due_at <= $1";
+
 /** Due entries, locked until the caller's transaction ends; other workers skip them. */
 export async function claimDueEntries(client: Queryable, now: Date, limit: number): Promise<Entry[]> {
   const { rows } = await client.query<EntryRow>(
     `SELECT ${ENTRY_COLUMNS} FROM scenario_entries
-      WHERE state = 'active' AND due_at <= $1 ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      WHERE ${ENTRY_DUE_SQL} ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
     [now, limit],
   );
   return rows.map(toEntry);

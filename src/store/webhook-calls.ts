@@ -65,6 +65,9 @@ export interface ClaimedWebhookCall {
   attempts: number;
 }
 
+/** A call due at `$1`, or one whose lease ran out by then (the claim below and the engine's probe). */
+export const WEBHOOK_DUE_SQL = "state IN ('planned', 'sending') AND due_at <= $1";
+
 /**
  * Claims calls that are due, and calls whose lease ran out (a worker stopped while it held them): marks them
  * `sending` until `leaseUntil`. Run it in its own short transaction so the claim is committed before any request.
@@ -89,7 +92,7 @@ export async function claimDueWebhookCalls(
   }>(
     `WITH due AS (
        SELECT workspace_id, call_id FROM webhook_calls
-        WHERE state IN ('planned', 'sending') AND due_at <= $1
+        WHERE ${WEBHOOK_DUE_SQL}
         ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED)
      UPDATE webhook_calls w SET state = 'sending', attempts = w.attempts + 1, due_at = $2, updated_at = $1
        FROM due WHERE w.workspace_id = due.workspace_id AND w.call_id = due.call_id
