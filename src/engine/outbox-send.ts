@@ -92,12 +92,12 @@ export class OutboxSender {
     }
   }
 
-  /** Claims one batch of due messages and sends it; returns how many were tried. */
   /** A message `sending` since before this at `now` has lost its worker: it is claimed again. */
   leaseBefore(now: Date): Date {
     return new Date(now.getTime() - this.#leaseMs);
   }
 
+  /** Claims one batch of due messages and sends it; returns how many were tried. */
   async batch(now: Date): Promise<number> {
     const batch = await this.#claim(now);
     return batch ? this.#send(batch) : 0;

@@ -306,7 +306,7 @@ export interface ClaimedMessage {
 }
 
 /** A message due to be sent at `$1`, or one whose sending lease ended before `$2` (see below). */
-export const SEND_DUE_SQL = "(fate = 'queued' AND due_at <= $1) OR (fate = 'sending' AND updated_at < $2)";
+export const SEND_DUE_SQL = "((fate = 'queued' AND due_at <= $1) OR (fate = 'sending' AND updated_at < $2))";
 
 /**
  * Queued messages whose time has come, and `sending` ones whose lease ended before `leaseBefore` (their worker
