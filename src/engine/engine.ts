@@ -105,11 +105,11 @@ export class Engine {
       // may have made some due now): the same passes as without the probe, less the transactions that find nothing.
       const due = await dueWork(this.db.pool, now, this.#sender.leaseBefore(now));
       const memberships = due.memberships ? await this.#refresher.batch(now) : 0;
-      const { scheduled, events, entries } = await this.#runner.batch(now, {
-        schedules: !due.schedules,
-        inbox: !due.inbox && memberships === 0,
-        entries: !due.entries && memberships === 0,
-      });
+      // a membership change may start a scenario: then every stage after it runs
+      const { scheduled, events, entries } = await this.#runner.batch(
+        now,
+        memberships > 0 ? { ...due, inbox: true, entries: true } : due,
+      );
       const upstream = memberships + scheduled + events + entries > 0;
       const decided =
         due.decide || upstream

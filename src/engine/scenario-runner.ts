@@ -1,6 +1,7 @@
 // Runs scenarios: reacts to the inbox (entering customers on triggers, waking those waiting for an event or whose
 // goal event came) and advances due entries step by step until a wait or the end. A customer's decisions are
 // serialised by a per-customer lock; each round is one transaction, so a crash repeats a round, never half of it.
+
 import type { Expr } from "../core/condition/index.ts";
 import { evaluate, matchesEvent } from "../core/condition/index.ts";
 import { bucketOf } from "../core/experiment/index.ts";
@@ -14,6 +15,7 @@ import { claimDueEntries, type Entry } from "../store/scenario-entries.ts";
 import { noteGrowth } from "../store/statistics.ts";
 import { firstOf } from "../strategy/step-plan.ts";
 import type { Scenario, Step, Trigger } from "../strategy/types.ts";
+import type { DueWork } from "./due-work.ts";
 import { RunnerRound, scenarioConditions } from "./runner-round.ts";
 import { runDueSchedules } from "./schedules.ts";
 import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";
@@ -49,22 +51,22 @@ export class ScenarioRunner {
   }
 
   /**
-   * One pass: the due schedule occurrences, a batch of the inbox, a batch of due entries. `skip` names stages
-   * known to have nothing due (engine/due-work.ts); a stage after one that did work is never skipped.
+   * One pass: the due schedule occurrences, a batch of the inbox, a batch of due entries. With `due` (the engine's
+   * probe, engine/due-work.ts), a stage runs only when it has work due or a stage before it did work in this pass.
    */
   async batch(
     now: Date,
-    skip: { schedules?: boolean; inbox?: boolean; entries?: boolean } = {},
+    due: Pick<DueWork, "schedules" | "inbox" | "entries"> = { schedules: true, inbox: true, entries: true },
   ): Promise<{ scheduled: number; events: number; entries: number }> {
-    const scheduled = skip.schedules
-      ? 0
-      : await withTransaction(this.db, (c) => runDueSchedules(c, this.cache, now));
+    const scheduled = due.schedules
+      ? await withTransaction(this.db, (c) => runDueSchedules(c, this.cache, now))
+      : 0;
     const events =
-      skip.inbox && scheduled === 0 ? 0 : await withTransaction(this.db, (c) => this.#inboxRound(c, now));
+      due.inbox || scheduled > 0 ? await withTransaction(this.db, (c) => this.#inboxRound(c, now)) : 0;
     const entries =
-      skip.entries && scheduled + events === 0
-        ? 0
-        : await withTransaction(this.db, (c) => this.#dueRound(c, now));
+      due.entries || scheduled + events > 0
+        ? await withTransaction(this.db, (c) => this.#dueRound(c, now))
+        : 0;
     // each of these wrote entries or messages: the tables the engine's named statements read keep growing
     noteGrowth(this.db, scheduled + events + entries);
     return { scheduled, events, entries };
