@@ -5,6 +5,7 @@
 // provider call is the only step that cannot share a transaction with the database: a worker killed between the
 // provider's acceptance and the commit leaves the message `sending`; after the lease it is sent again (at least
 // once), with the same Message-ID so the duplicate is recognisable. docs/engine.md explains the trade-off.
+import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { OutboundMessage, SendResult } from "../channels/channel.ts";
 import { messageLinks, npsLinks } from "../channels/links.ts";
@@ -27,6 +28,9 @@ import type { RunningStrategy, StrategyCache } from "./strategy-cache.ts";
 const RECORD_GROUP = 64;
 const RECORD_WAIT_MS = 20;
 const DAY_MS = 86_400_000;
+
+/** How a message `sending` names the process that holds it (`messages.sender`). */
+const SENDER_ID = `${hostname()}:${process.pid}`;
 
 export interface SenderOptions {
   publicUrl: string;
@@ -105,7 +109,7 @@ export class OutboxSender {
 
   async #claim(now: Date): Promise<Batch | undefined> {
     const claimed = await withTransaction(this.db, (c) =>
-      claimForSending(c, now, this.leaseBefore(now), this.#batch),
+      claimForSending(c, now, this.leaseBefore(now), this.#batch, SENDER_ID),
     );
     return claimed.length === 0 ? undefined : this.#prepare(claimed, now);
   }
