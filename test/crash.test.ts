@@ -127,7 +127,7 @@ async function unsettled(scenario: string): Promise<number> {
 async function heldBy(scenario: string, worker: ChildProcess): Promise<Set<string>> {
   const { rows } = await t.db.pool.query<{ email: string }>(
     `SELECT c.email FROM messages m JOIN customers c USING (workspace_id, customer_id)
-      WHERE m.workspace_id = $1 AND m.scenario = $2 AND m.fate = 'sending' AND m.sender = $3`,
+      WHERE m.workspace_id = $1 AND m.scenario = $2 AND m.fate = 'sending' AND m.claimed_by = $3`,
     [ws.id, scenario, `${hostname()}:${worker.pid}`],
   );
   return new Set(rows.map((r) => r.email));

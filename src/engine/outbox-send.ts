@@ -29,8 +29,8 @@ const RECORD_GROUP = 64;
 const RECORD_WAIT_MS = 20;
 const DAY_MS = 86_400_000;
 
-/** How a message `sending` names the process that holds it (`messages.sender`). */
-const SENDER_ID = `${hostname()}:${process.pid}`;
+/** How a message `sending` names the process that holds it (`messages.claimed_by`). */
+const PROCESS_ID = `${hostname()}:${process.pid}`;
 
 export interface SenderOptions {
   publicUrl: string;
@@ -109,7 +109,7 @@ export class OutboxSender {
 
   async #claim(now: Date): Promise<Batch | undefined> {
     const claimed = await withTransaction(this.db, (c) =>
-      claimForSending(c, now, this.leaseBefore(now), this.#batch, SENDER_ID),
+      claimForSending(c, now, this.leaseBefore(now), this.#batch, PROCESS_ID),
     );
     return claimed.length === 0 ? undefined : this.#prepare(claimed, now);
   }

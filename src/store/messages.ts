@@ -310,7 +310,7 @@ export const SEND_DUE_SQL = "((fate = 'queued' AND due_at <= $1) OR (fate = 'sen
 
 /**
  * Queued messages whose time has come, and `sending` ones whose lease ended before `leaseBefore` (their worker
- * stopped): marked `sending` by `sender` (the claiming process) with one more attempt, committed by the caller
+ * stopped): marked `sending` by `claimedBy` (the claiming process) with one more attempt, committed by the caller
  * before the provider is called.
  */
 export async function claimForSending(
@@ -318,21 +318,21 @@ export async function claimForSending(
   now: Date,
   leaseBefore: Date,
   limit: number,
-  sender: string,
+  claimedBy: string,
 ): Promise<ClaimedMessage[]> {
   const { rows } = await client.query<ClaimedMessage>(
     `WITH due AS (
        SELECT workspace_id, message_id FROM messages
         WHERE ${SEND_DUE_SQL}
         ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-     UPDATE messages m SET fate = 'sending', attempts = m.attempts + 1, updated_at = $1, sender = $4,
+     UPDATE messages m SET fate = 'sending', attempts = m.attempts + 1, updated_at = $1, claimed_by = $4,
                            first_tried_at = COALESCE(m.first_tried_at, $1)
        FROM due, scenario_entries e
       WHERE m.workspace_id = due.workspace_id AND m.message_id = due.message_id
         AND e.workspace_id = m.workspace_id AND e.entry_id = m.entry_id
      RETURNING m.workspace_id, m.message_id, m.customer_id, m.scenario, m.kind, m.channel, m.template, m.attempts,
                m.first_tried_at, e.version, e.entered_at, e.trigger_event, e.context, m.survey`,
-    [now, leaseBefore, limit, sender],
+    [now, leaseBefore, limit, claimedBy],
   );
   return rows;
 }
