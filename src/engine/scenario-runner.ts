@@ -1,7 +1,6 @@
 // Runs scenarios: reacts to the inbox (entering customers on triggers, waking those waiting for an event or whose
 // goal event came) and advances due entries step by step until a wait or the end. A customer's decisions are
 // serialised by a per-customer lock; each round is one transaction, so a crash repeats a round, never half of it.
-
 import type { Expr } from "../core/condition/index.ts";
 import { evaluate, matchesEvent } from "../core/condition/index.ts";
 import { bucketOf } from "../core/experiment/index.ts";

@@ -8,6 +8,9 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { FastifyInstance } from "fastify";
 import { type Clock, systemClock } from "../core/clock.ts";
 import type { Db } from "../store/db.ts";
+import { MEMBERSHIP_DUE_SQL } from "../store/memberships.ts";
+import { ENTRY_DUE_SQL } from "../store/scenario-entries.ts";
+import { WEBHOOK_DUE_SQL } from "../store/webhook-calls.ts";
 import { errorBody } from "./errors.ts";
 
 export interface MetricsOptions {
@@ -109,15 +112,13 @@ async function readWork(db: Db, now: Date): Promise<WorkRows> {
     ),
     // Each queue's oldest due item: messages planned or deferred wait for a decision, queued ones for a send.
     q<WorkRows["lags"][number]>(
-      `SELECT 'scenario_entries' AS queue, min(due_at) AS oldest FROM scenario_entries
-        WHERE state = 'active' AND due_at <= $1
+      `SELECT 'scenario_entries' AS queue, min(due_at) AS oldest FROM scenario_entries WHERE ${ENTRY_DUE_SQL}
        UNION ALL SELECT 'messages', min(due_at) FROM messages
         WHERE fate IN ('planned', 'deferred', 'queued') AND due_at <= $1
-       UNION ALL SELECT 'memberships', min(due_at) FROM membership_due WHERE due_at <= $1
+       UNION ALL SELECT 'memberships', min(due_at) FROM membership_due WHERE ${MEMBERSHIP_DUE_SQL}
        UNION ALL SELECT 'engine_inbox', min(received_at) FROM engine_inbox
        UNION ALL SELECT 'ingest_log', min(received_at) FROM ingest_log WHERE failed IS NULL
-       UNION ALL SELECT 'webhook_calls', min(due_at) FROM webhook_calls
-        WHERE state IN ('planned', 'sending') AND due_at <= $1`,
+       UNION ALL SELECT 'webhook_calls', min(due_at) FROM webhook_calls WHERE ${WEBHOOK_DUE_SQL}`,
       [now],
     ),
     q<WorkRows["webhooks"][number]>(
