@@ -2,7 +2,6 @@
 // of the caller's transaction.
 import { type Queryable, StaleReadError } from "./db.ts";
 import { closeMembershipsOfMerged } from "./memberships.ts";
-import { markDirty } from "./outcome-dirt.ts";
 
 export type { Queryable };
 
@@ -271,8 +270,6 @@ export async function mergeCustomers(
     "UPDATE scenario_entries SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2",
     params,
   );
-  // their outcomes, kept apart, are measured together again
-  await markDirty(client, workspaceId, into);
   await client.query(
     "UPDATE messages SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2",
     params,

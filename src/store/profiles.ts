@@ -260,7 +260,7 @@ export async function eraseCustomer(
       cid,
     ]);
     // Journeys, messages and webhook calls end with the person: nothing more is sent, nothing is kept.
-    for (const table of ["scenario_entries", "messages", "webhook_calls", "engine_inbox", "outcome_dirt"])
+    for (const table of ["scenario_entries", "messages", "webhook_calls", "engine_inbox"])
       await client.query(`DELETE FROM ${table} WHERE workspace_id = $1 AND customer_id = $2`, [
         workspaceId,
         cid,
