@@ -54,6 +54,9 @@ let adminOps: Operation[] = [];
 /** outside the tracking API, the endpoints a write key may call (a channel's reports) */
 let writeOps: Operation[] = [];
 const WRITE_ENDPOINTS = new Set(["POST /api/v1/channels/{channel}/callbacks"]);
+/** endpoints a provider calls without a key, authenticated by the channel's own secret (Telegram's webhook) */
+let providerOps: Operation[] = [];
+const PROVIDER_ENDPOINTS = new Set(["POST /api/v1/workspaces/{workspace}/channels/{channel}/updates"]);
 
 before(async () => {
   tdb = await testDb();
@@ -104,8 +107,12 @@ before(async () => {
     }
   }
   trackingOps = ops.filter((o) => o.path.startsWith("/v1/"));
-  adminOps = ops.filter((o) => !o.path.startsWith("/v1/") && !WRITE_ENDPOINTS.has(`${o.method} ${o.path}`));
+  const keyed = (o: Operation) => !PROVIDER_ENDPOINTS.has(`${o.method} ${o.path}`);
+  adminOps = ops.filter(
+    (o) => !o.path.startsWith("/v1/") && !WRITE_ENDPOINTS.has(`${o.method} ${o.path}`) && keyed(o),
+  );
   writeOps = ops.filter((o) => WRITE_ENDPOINTS.has(`${o.method} ${o.path}`));
+  providerOps = ops.filter((o) => !keyed(o));
 });
 
 interface OpenApiOp {
@@ -365,6 +372,39 @@ test("the OpenAPI document lists every tracking endpoint and some admin ones", (
   assert.deepEqual(
     writeOps.map((o) => [`${o.method} ${o.path}`, o.auth]),
     [...WRITE_ENDPOINTS].map((e) => [e, "write"]),
+  );
+  assert.deepEqual(
+    providerOps.map((o) => [`${o.method} ${o.path}`, o.auth]),
+    [...PROVIDER_ENDPOINTS].map((e) => [e, "none"]),
+  );
+});
+
+test("Telegram's webhook: any bytes, names and secret tokens never cause a 5xx and record nothing", async () => {
+  const [op] = providerOps;
+  assert.ok(op);
+  const bytes = fc.oneof(
+    fc.string({ maxLength: 300 }).map((s) => Buffer.from(s)),
+    fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v) ?? "null")),
+    fc
+      .record({
+        update_id: fc.integer(),
+        message: fc.record({ chat: fc.record({ id: fc.integer() }), text: fc.string() }),
+      })
+      .map((v) => Buffer.from(JSON.stringify(v))),
+  );
+  const workspace = fc.oneof(fc.constant(ws.workspace.name), encodedParam);
+  const channel = fc.oneof(fc.constantFrom("telegram", "email"), encodedParam);
+  const secret = fc.option(fc.string({ maxLength: 40 }), { nil: undefined });
+  await fc.assert(
+    fc.asyncProperty(bytes, workspace, channel, secret, async (body, w, c, token) => {
+      const path = op.path.replace("{workspace}", w).replace("{channel}", c);
+      const headers: Record<string, string> = { "content-type": "application/json" };
+      if (token !== undefined) headers["x-telegram-bot-api-secret-token"] = token;
+      const r = await call(op.method, path, { body, headers });
+      assertSane(r, describe(op.method, path, body.toString("utf8")));
+      assert.ok(r.status >= 400, `${path}: no Telegram channel in this workspace, answered ${r.status}`);
+    }),
+    { numRuns: 150 },
   );
 });
 

@@ -94,7 +94,8 @@ export type CallbackEvent =
       address?: string;
       at?: Date;
     }
-  | { kind: "inbound"; from: string; text: string; at?: Date }
+  /** a message from the customer; `id` is the provider's, the same when it delivers the message again */
+  | { kind: "inbound"; id: string; from: string; text: string; at?: Date }
   | { kind: "unsubscribed"; address: string; at?: Date };
 
 export type ParsedCallback = { ok: true; events: CallbackEvent[] } | { ok: false; reason: string };

@@ -6,6 +6,7 @@ import type { Channel, Provider } from "../strategy/types.ts";
 import type { ChannelAdapter, ConfigProblem } from "./channel.ts";
 import { SmtpAdapter } from "./email/smtp-adapter.ts";
 import { SinkAdapter, type SinkOptions } from "./sink/sink-adapter.ts";
+import { TelegramAdapter } from "./telegram/telegram-adapter.ts";
 
 export interface AdapterDeps {
   env: NodeJS.ProcessEnv;
@@ -19,6 +20,7 @@ export type AdapterFactory = (channel: Channel, deps: AdapterDeps) => ChannelAda
 export const DEFAULT_FACTORIES: Readonly<Partial<Record<Provider, AdapterFactory>>> = {
   smtp: (channel, deps) => new SmtpAdapter(channel, deps),
   sink: (channel) => new SinkAdapter(channel),
+  telegram: (channel, deps) => new TelegramAdapter(channel, deps),
 };
 
 export type AdapterResult = { ok: true; adapter: ChannelAdapter } | { ok: false; problems: ConfigProblem[] };

@@ -28,6 +28,7 @@ import { registerNpsLinks } from "./routes/nps-links.ts";
 import { registerReports } from "./routes/reports.ts";
 import { registerScenarios } from "./routes/scenarios.ts";
 import { registerStrategy } from "./routes/strategy.ts";
+import { registerTelegramUpdates } from "./routes/telegram-updates.ts";
 import { registerTemplates } from "./routes/templates.ts";
 import { registerTracking } from "./routes/tracking.ts";
 import { registerSnippet } from "./snippet.ts";
@@ -139,6 +140,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerStrategy(api, deps.db, deps.clock);
   registerTemplates(api, deps.db, deps.clock);
   registerChannelCallbacks(api, deps.db, deps.clock);
+  registerTelegramUpdates(api, deps.db, deps.clock);
   registerScenarios(api, deps.db);
   registerMeasure(api, deps.db, deps.clock);
   registerReports(api, deps.db, deps.clock);

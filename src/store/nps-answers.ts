@@ -7,7 +7,7 @@
 import { isNpsScore, parseNpsReply } from "../core/nps/index.ts";
 import type { Queryable } from "./customers.ts";
 import { type Db, withTransaction } from "./db.ts";
-import { insertEvents } from "./events.ts";
+import { claimMessageIds, insertEvents } from "./events.ts";
 import { markDue } from "./memberships.ts";
 import { lockCustomer } from "./message-feedback.ts";
 import { ensureEventPartitions } from "./partitions.ts";
@@ -117,14 +117,25 @@ async function announce(
   scoreChanged: boolean,
 ): Promise<void> {
   // triggers and waits react to a new answer or a changed score; a comment alone sets nothing off again
-  if (scoreChanged) {
-    await client.query(
-      `INSERT INTO engine_inbox (workspace_id, customer_id, name, message_id, occurred_at, properties, received_at)
-       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $5)`,
-      [a.workspaceId, customerId, NPS_EVENT, eventId, a.at, json],
-    );
-  }
+  if (scoreChanged) await toInbox(client, a.workspaceId, customerId, NPS_EVENT, eventId, json, a.at);
   await markDue(client, a.workspaceId, new Map([[customerId, new Set([`event:${NPS_EVENT}`])]]), a.at);
+}
+
+/** Hands a recorded event to the engine's triggers and waits. */
+async function toInbox(
+  client: Queryable,
+  workspaceId: number,
+  customerId: string,
+  name: string,
+  eventId: string,
+  json: string,
+  at: Date,
+): Promise<void> {
+  await client.query(
+    `INSERT INTO engine_inbox (workspace_id, customer_id, name, message_id, occurred_at, properties, received_at)
+     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $5)`,
+    [workspaceId, customerId, name, eventId, at, json],
+  );
 }
 
 export interface NpsReplyInput {
@@ -173,4 +184,46 @@ export async function answerFromReply(db: Db, r: NpsReplyInput): Promise<NpsRepl
   if (parsed.comment !== null) answer.comment = parsed.comment;
   const result = await recordNpsAnswer(db, answer);
   return { ok: true, messageId: m.message_id, score: parsed.score, ...result };
+}
+
+export const REPLY_EVENT = "message_replied";
+
+export interface ReplyInput {
+  workspaceId: number;
+  customerId: string;
+  channel: string;
+  text: string;
+  /** the provider's id of the inbound message: a reply delivered twice is recorded once */
+  providerId: string;
+  at: Date;
+}
+
+/**
+ * Records a customer's text reply that answers no survey as a `message_replied` event (`channel`, `text`, cut to
+ * 2,000 characters), for triggers, conditions and the customer's history; false when it was recorded before.
+ */
+export async function recordReply(db: Db, r: ReplyInput): Promise<boolean> {
+  await ensureEventPartitions(db, [r.at]);
+  return withTransaction(db, async (client) => {
+    const customerId = await lockCustomer(client, r.workspaceId, r.customerId, false);
+    if (!customerId) return false;
+    const eventId = `tact:replied:${r.channel}:${r.providerId}`;
+    if ((await claimMessageIds(client, r.workspaceId, [eventId], r.at)).size === 0) return false;
+    const json = JSON.stringify({ channel: r.channel, text: r.text.slice(0, MAX_NPS_COMMENT) });
+    await insertEvents(client, r.workspaceId, [
+      {
+        customerId,
+        messageId: eventId,
+        type: "track",
+        name: REPLY_EVENT,
+        occurredAt: r.at,
+        receivedAt: r.at,
+        propertiesJson: json,
+        contextJson: null,
+      },
+    ]);
+    await toInbox(client, r.workspaceId, customerId, REPLY_EVENT, eventId, json, r.at);
+    await markDue(client, r.workspaceId, new Map([[customerId, new Set([`event:${REPLY_EVENT}`])]]), r.at);
+    return true;
+  });
 }

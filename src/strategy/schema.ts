@@ -170,6 +170,7 @@ const channelSchema = z.discriminatedUnion("provider", [
     provider: z.literal("telegram"),
     ...common,
     bot_token_env: envNameSchema.optional(),
+    webhook_secret_env: envNameSchema.optional(),
     base_url: z.url().optional(),
     bot_username: z.string().optional(),
   }),

@@ -1,0 +1,98 @@
+// Telegram's webhook: POST /api/v1/workspaces/{workspace}/channels/{channel}/updates, the URL given to the Bot API's
+// `setWebhook` with the channel's secret token. Telegram signs nothing else, so the secret token
+// (X-Telegram-Bot-Api-Secret-Token, checked by the adapter) is the only credential: without it set on the channel
+// no update is taken. A chat's text is matched to the customer holding that chat: a score answers their latest NPS
+// survey sent on the channel; any other text is recorded as a `message_replied` event. A verified update is always
+// answered 200, even when it names no customer, so that Telegram does not deliver it again and again.
+import { z } from "zod";
+import { DEFAULT_FACTORIES } from "../../channels/registry.ts";
+import type { Clock } from "../../core/clock.ts";
+import { StrategyCache } from "../../engine/strategy-cache.ts";
+import type { Db } from "../../store/db.ts";
+import { answerFromReply, recordReply } from "../../store/nps-answers.ts";
+import { findWorkspace } from "../../store/workspaces.ts";
+import type { ApiRegistry } from "../api.ts";
+import { HttpError } from "../errors.ts";
+
+const MAX_UPDATE_BYTES = 256 * 1024;
+
+const updateResponse = z.object({
+  messages: z.array(
+    z.object({
+      chat: z.string(),
+      outcome: z.enum(["answered", "replied", "repeated", "unknown_chat"]).meta({
+        description:
+          "answered: an NPS score; replied: recorded as message_replied; repeated: delivered before; unknown_chat: no customer has this chat",
+      }),
+      score: z.number().int().optional(),
+    }),
+  ),
+});
+
+export function registerTelegramUpdates(api: ApiRegistry, db: Db, clock: Clock): void {
+  const cache = new StrategyCache();
+  api.route(
+    {
+      method: "POST",
+      url: "/api/v1/workspaces/{workspace}/channels/{channel}/updates",
+      summary: "Telegram's webhook: the bot's updates, authenticated by the channel's secret token",
+      tag: "channels",
+      auth: "none",
+      params: z.object({ workspace: z.string().min(1).max(100), channel: z.string().min(1).max(100) }),
+      rawBody: true,
+      maxBodyBytes: MAX_UPDATE_BYTES,
+      response: updateResponse,
+    },
+    async ({ req, params }) => {
+      const ws = await findWorkspace(db, params.workspace);
+      const channel = ws && (await cache.current(db.pool, ws.id))?.strategy.channels[params.channel];
+      // one answer for both, so the URL does not tell which workspaces exist
+      if (!ws || !channel || channel.provider !== "telegram") {
+        throw new HttpError(
+          404,
+          "unknown_channel",
+          "params.channel: no Telegram channel of that name in that workspace's strategy in force",
+          "params.channel",
+        );
+      }
+      const adapter = DEFAULT_FACTORIES.telegram?.(channel, { env: process.env });
+      if (!adapter?.verifySignature || !adapter.parseCallback)
+        throw new Error("the Telegram adapter takes no updates");
+      const callback = { headers: req.headers, body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0) };
+      if (!adapter.verifySignature(callback)) {
+        throw new HttpError(
+          401,
+          "bad_signature",
+          "X-Telegram-Bot-Api-Secret-Token does not match the channel's webhook_secret_env (or it is not set)",
+          "headers.x-telegram-bot-api-secret-token",
+        );
+      }
+      const parsed = adapter.parseCallback(callback);
+      if (!parsed.ok) throw new HttpError(400, "invalid_update", `body: ${parsed.reason}`, "body");
+      const messages: z.infer<typeof updateResponse>["messages"] = [];
+      for (const e of parsed.events) {
+        if (e.kind !== "inbound") continue;
+        const { rows } = await db.pool.query<{ customer_id: string }>(
+          `SELECT customer_id FROM customers WHERE workspace_id = $1 AND telegram_chat_id = $2
+            ORDER BY customer_id LIMIT 1`,
+          [ws.id, e.from],
+        );
+        const customerId = rows[0]?.customer_id;
+        if (!customerId) {
+          messages.push({ chat: e.from, outcome: "unknown_chat" });
+          continue;
+        }
+        const at = clock.now();
+        const reply = { workspaceId: ws.id, customerId, channel: channel.name, text: e.text, at };
+        const answer = await answerFromReply(db, reply);
+        if (answer.ok) {
+          messages.push({ chat: e.from, outcome: "answered", score: answer.score });
+          continue;
+        }
+        const fresh = await recordReply(db, { ...reply, providerId: e.id });
+        messages.push({ chat: e.from, outcome: fresh ? "replied" : "repeated" });
+      }
+      return { messages };
+    },
+  );
+}

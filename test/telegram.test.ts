@@ -1,0 +1,324 @@
+// Telegram end to end against a stand-in for the Bot API that speaks its HTTP API on loopback (Telegram's servers
+// cannot be reached from here): a survey goes out as `sendMessage` with eleven answer buttons; the bot's webhook
+// takes a reply "9" as the answer, keeps other text as `message_replied`, refuses an update without the secret
+// token; and each of the Bot API's refusals becomes the result the engine expects.
+import assert from "node:assert/strict";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, test } from "node:test";
+import type { OutboundMessage } from "../src/channels/channel.ts";
+import { keyboard, TelegramAdapter } from "../src/channels/telegram/telegram-adapter.ts";
+import { VirtualClock } from "../src/core/clock.ts";
+import { Engine } from "../src/engine/engine.ts";
+import { basic, post, serverFixture } from "./helpers.ts";
+
+const TOKEN = "123456:test-token";
+const SECRET = "webhook-secret-1";
+process.env.TACT_TEST_TG_SECRET = SECRET;
+const env = { TACT_TEST_TG_TOKEN: TOKEN, TACT_TEST_TG_SECRET: SECRET };
+
+/** The Bot API's methods this channel calls, with answers scripted per chat. */
+class BotApi {
+  readonly sent: {
+    chat_id: string;
+    text: string;
+    reply_markup?: { inline_keyboard: { text: string; url: string }[][] };
+  }[] = [];
+  /** chat id → the answer to give instead of success */
+  readonly refuse = new Map<string, { status: number; body: unknown }>();
+  #server: Server | undefined;
+  #next = 100;
+  url = "";
+
+  async listen(): Promise<void> {
+    const server = createServer((req, res) => {
+      void this.#handle(req).then(({ status, body }) => {
+        res.writeHead(status, { "content-type": "application/json" });
+        res.end(JSON.stringify(body));
+      });
+    });
+    this.#server = server;
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  async #handle(req: IncomingMessage): Promise<{ status: number; body: unknown }> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const [, bot, method] = /^\/bot([^/]+)\/(\w+)$/.exec(req.url ?? "") ?? [];
+    if (bot !== TOKEN)
+      return { status: 401, body: { ok: false, error_code: 401, description: "Unauthorized" } };
+    if (method === "getMe")
+      return {
+        status: 200,
+        body: { ok: true, result: { id: 123456, is_bot: true, username: "school_bot" } },
+      };
+    if (method !== "sendMessage")
+      return { status: 404, body: { ok: false, error_code: 404, description: "Not Found" } };
+    const msg = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    const refusal = this.refuse.get(String(msg.chat_id));
+    if (refusal) return refusal;
+    this.sent.push(msg);
+    return {
+      status: 200,
+      body: {
+        ok: true,
+        result: { message_id: this.#next++, chat: { id: Number(msg.chat_id) }, text: msg.text },
+      },
+    };
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.#server?.close(() => resolve()) ?? resolve());
+  }
+}
+
+const bot = new BotApi();
+const clock = new VirtualClock("2026-03-02T10:00:00Z");
+let engine: Engine;
+const f = serverFixture({
+  clock,
+  onReady: (fx) => {
+    engine = new Engine(fx.t.db, clock, { publicUrl: fx.server.url, env });
+  },
+});
+before(() => bot.listen());
+after(async () => {
+  await engine?.stop();
+  await bot.close();
+});
+
+const strategy = () => `version: 1
+name: Evening School
+timezone: Europe/Lisbon
+currency: EUR
+goals:
+  heard: { event: nps_response, window: 7d, target: 30% }
+channels:
+  telegram:
+    provider: telegram
+    bot_token_env: TACT_TEST_TG_TOKEN
+    webhook_secret_env: TACT_TEST_TG_SECRET
+    base_url: ${bot.url}
+rules:
+  consent: opt_in
+  control_group: 0%
+scenarios:
+  ask:
+    goal: heard
+    trigger: { event: order_completed }
+    steps:
+      - survey: nps
+        via: [telegram]
+`;
+
+const updatesUrl = (channel = "telegram") =>
+  `${f.server.url}/api/v1/workspaces/${f.w.workspace.name}/channels/${channel}/updates`;
+const update = (chat: number, text: string, id: number, secret: string | null = SECRET) =>
+  post(
+    updatesUrl(),
+    {
+      update_id: id,
+      message: { message_id: id, date: 1772445600, chat: { id: chat, type: "private" }, text },
+    },
+    secret === null ? {} : { "x-telegram-bot-api-secret-token": secret },
+  );
+
+async function events(name: string): Promise<{ customer_id: string; properties: Record<string, unknown> }[]> {
+  const { rows } = await f.t.db.pool.query(
+    "SELECT customer_id, properties FROM events WHERE workspace_id = $1 AND name = $2 ORDER BY occurred_at",
+    [f.w.workspace.id, name],
+  );
+  return rows;
+}
+
+test("a survey goes out as sendMessage to the customer's chat, with a button per score", async () => {
+  const applied = await post(
+    `${f.server.url}/api/v1/strategy`,
+    { source: strategy() },
+    { authorization: `Bearer ${f.w.adminKey}` },
+  );
+  assert.equal(applied.status, 201, JSON.stringify(applied.body));
+  const tracked = await post(
+    `${f.server.url}/v1/batch`,
+    {
+      batch: [
+        {
+          type: "identify",
+          userId: "ann",
+          traits: { telegram_chat_id: 5001, consent: { telegram: "opted_in" } },
+        },
+        { type: "track", userId: "ann", event: "order_completed", properties: { revenue: 40 } },
+      ],
+    },
+    { authorization: basic(f.w.writeKey) },
+  );
+  assert.equal(tracked.status, 200, JSON.stringify(tracked.body));
+  await engine.runOnce();
+  assert.equal(bot.sent.length, 1);
+  const sent = bot.sent[0];
+  assert.equal(String(sent?.chat_id), "5001");
+  assert.match(sent?.text ?? "", /How likely are you to recommend Evening School/);
+  const rows = sent?.reply_markup?.inline_keyboard ?? [];
+  assert.deepEqual(
+    rows.map((r) => r.map((b) => b.text)),
+    [
+      ["0", "1", "2", "3", "4", "5"],
+      ["6", "7", "8", "9", "10"],
+    ],
+  );
+  assert.ok(
+    rows.flat().every((b) => b.url.startsWith(`${f.server.url}/n/`)),
+    "each button is a signed answer link",
+  );
+  const { rows: messages } = await f.t.db.pool.query(
+    "SELECT fate, provider_id FROM messages WHERE workspace_id = $1 AND channel = 'telegram'",
+    [f.w.workspace.id],
+  );
+  assert.deepEqual(messages, [{ fate: "sent", provider_id: "100" }]);
+});
+
+test("a reply with a score answers the survey; other text is kept as message_replied, once", async () => {
+  const answered = await update(5001, "9 lovely flowers", 1);
+  assert.equal(answered.status, 200, JSON.stringify(answered.body));
+  assert.deepEqual(answered.body, { messages: [{ chat: "5001", outcome: "answered", score: 9 }] });
+  const [nps] = await events("nps_response");
+  assert.deepEqual(
+    [nps?.properties.score, nps?.properties.source, nps?.properties.channel, nps?.properties.comment],
+    [9, "reply", "telegram", "lovely flowers"],
+  );
+
+  const asked = await update(5001, "When do you open on Sunday?", 2);
+  assert.deepEqual(asked.body, { messages: [{ chat: "5001", outcome: "replied" }] });
+  const again = await update(5001, "When do you open on Sunday?", 2);
+  assert.deepEqual(
+    again.body,
+    { messages: [{ chat: "5001", outcome: "repeated" }] },
+    "Telegram's redelivery",
+  );
+  const replies = await events("message_replied");
+  assert.deepEqual(
+    replies.map((r) => r.properties),
+    [{ channel: "telegram", text: "When do you open on Sunday?" }],
+  );
+
+  const stranger = await update(777, "9", 3);
+  assert.deepEqual(stranger.body, { messages: [{ chat: "777", outcome: "unknown_chat" }] });
+  // an update that is no text message (a sticker, an edit) is taken and does nothing
+  const sticker = await post(
+    updatesUrl(),
+    { update_id: 4, message: { message_id: 4, chat: { id: 5001 }, sticker: {} } },
+    { "x-telegram-bot-api-secret-token": SECRET },
+  );
+  assert.deepEqual([sticker.status, sticker.body], [200, { messages: [] }]);
+});
+
+test("an update without the secret token, or not from Telegram, is refused and records nothing", async () => {
+  const before = (await events("nps_response")).length + (await events("message_replied")).length;
+  const none = await update(5001, "2", 10, null);
+  assert.equal(none.status, 401);
+  assert.equal(none.body.error.path, "headers.x-telegram-bot-api-secret-token");
+  assert.equal((await update(5001, "2", 11, "guess")).status, 401);
+  const notJson = await post(updatesUrl(), "not json", {
+    "x-telegram-bot-api-secret-token": SECRET,
+    "content-type": "application/octet-stream",
+  });
+  assert.equal(notJson.status, 400);
+  const noUpdate = await post(updatesUrl(), { hello: 1 }, { "x-telegram-bot-api-secret-token": SECRET });
+  assert.deepEqual([noUpdate.status, noUpdate.body.error.code], [400, "invalid_update"]);
+  const elsewhere = await post(
+    updatesUrl("sms"),
+    { update_id: 1 },
+    { "x-telegram-bot-api-secret-token": SECRET },
+  );
+  assert.equal(elsewhere.status, 404);
+  const after = (await events("nps_response")).length + (await events("message_replied")).length;
+  assert.equal(after, before);
+  assert.equal((await events("nps_response"))[0]?.properties.score, 9, "the answer stands");
+});
+
+test("the Bot API's refusals become results: wait and retry, the chat gone, the token refused", async () => {
+  const adapter = (token = "TACT_TEST_TG_TOKEN", baseUrl = bot.url) =>
+    new TelegramAdapter(
+      { name: "telegram", settings: { bot_token_env: token, base_url: baseUrl } },
+      { env: { ...env, OTHER: "999:wrong" }, random: () => 0.5 },
+    );
+  const message = (to: string, text = "Hello"): OutboundMessage => ({
+    workspaceId: 1,
+    messageId: "1",
+    customerId: "1",
+    channel: "telegram",
+    kind: "marketing",
+    to,
+    body: { kind: "text", text },
+    attempt: 1,
+  });
+  bot.refuse.set("1", {
+    status: 429,
+    body: {
+      ok: false,
+      error_code: 429,
+      description: "Too Many Requests: retry after 7",
+      parameters: { retry_after: 7 },
+    },
+  });
+  bot.refuse.set("2", {
+    status: 403,
+    body: { ok: false, error_code: 403, description: "Forbidden: bot was blocked by the user" },
+  });
+  bot.refuse.set("3", {
+    status: 400,
+    body: { ok: false, error_code: 400, description: "Bad Request: chat not found" },
+  });
+  bot.refuse.set("4", { status: 502, body: { ok: false, error_code: 502, description: "Bad Gateway" } });
+  bot.refuse.set("5", {
+    status: 400,
+    body: { ok: false, error_code: 400, description: "Bad Request: can't parse entities" },
+  });
+  const a = adapter();
+  assert.deepEqual(await a.send(message("1")), {
+    status: "retry",
+    afterMs: 7000,
+    reason: "Telegram 429: Too Many Requests: retry after 7",
+  });
+  assert.deepEqual(await a.send(message("2")), {
+    status: "failed",
+    reason: "Telegram 403: Forbidden: bot was blocked by the user",
+    invalidAddress: true,
+  });
+  assert.deepEqual(await a.send(message("3")), {
+    status: "failed",
+    reason: "Telegram 400: Bad Request: chat not found",
+    invalidAddress: true,
+  });
+  const gateway = await a.send(message("4"));
+  assert.equal(gateway.status, "retry");
+  assert.equal((gateway as { unreachable?: boolean }).unreachable, undefined, "the message's try counts");
+  assert.deepEqual(await a.send(message("5")), {
+    status: "failed",
+    reason: "Telegram 400: Bad Request: can't parse entities",
+  });
+  assert.deepEqual(await a.send(message("6", "x".repeat(4097))), {
+    status: "failed",
+    reason: "the text is 4097 characters; Telegram takes at most 4096",
+  });
+  // a wrong token: the channel's login refused, not the message's fault
+  const wrong = await adapter("OTHER").send(message("6"));
+  assert.deepEqual([wrong.status, (wrong as { unreachable?: boolean }).unreachable], ["retry", true]);
+  const down = await adapter("TACT_TEST_TG_TOKEN", "http://127.0.0.1:9").send(message("6"));
+  assert.deepEqual([down.status, (down as { unreachable?: boolean }).unreachable], ["retry", true]);
+
+  assert.deepEqual(await a.probe(), []);
+  assert.match((await adapter("OTHER").probe())[0]?.message ?? "", /refused the token: Telegram 401/);
+  assert.deepEqual(adapter("MISSING").checkConfig({}), [
+    { setting: "bot_token_env", message: "MISSING is not set" },
+  ]);
+});
+
+test("buttons: short labels six to a row, long ones alone", () => {
+  const b = (label: string) => ({ label, url: `https://example.com/${label}` });
+  assert.deepEqual(
+    keyboard([b("Yes"), b("No"), b("Read the course plan"), b("1")]).map((r) => r.map((x) => x.text)),
+    [["Yes", "No"], ["Read the course plan"], ["1"]],
+  );
+});
