@@ -1,12 +1,13 @@
 // Telegram end to end against a stand-in for the Bot API that speaks its HTTP API on loopback (Telegram's servers
 // cannot be reached from here): a survey goes out as `sendMessage` with eleven answer buttons; the bot's webhook
-// takes a reply "9" as the answer, keeps other text as `message_replied`, refuses an update without the secret
+// takes a reply "9" as the answer, keeps other text as `replied`, refuses an update without the secret
 // token; and each of the Bot API's refusals becomes the result the engine expects.
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
 import type { OutboundMessage } from "../src/channels/channel.ts";
+import { startPayload, verifyStartPayload } from "../src/channels/telegram/start-link.ts";
 import { keyboard, TelegramAdapter } from "../src/channels/telegram/telegram-adapter.ts";
 import { VirtualClock } from "../src/core/clock.ts";
 import { Engine } from "../src/engine/engine.ts";
@@ -94,12 +95,14 @@ timezone: Europe/Lisbon
 currency: EUR
 goals:
   heard: { event: nps_response, window: 7d, target: 30% }
+  attended: { event: lesson_attended, window: 14d, target: 10% }
 channels:
   telegram:
     provider: telegram
     bot_token_env: TACT_TEST_TG_TOKEN
     webhook_secret_env: TACT_TEST_TG_SECRET
     base_url: ${bot.url}
+    bot_username: evening_school_bot
 rules:
   consent: opt_in
   control_group: 0%
@@ -110,6 +113,15 @@ scenarios:
     steps:
       - survey: nps
         via: [telegram]
+  invite:
+    goal: attended
+    trigger: { event: course_booked }
+    steps:
+      - send: invite
+        via: [telegram]
+templates:
+  invite:
+    telegram: { text: "Open this on your phone: {{ message.telegram_url }}" }
 `;
 
 const updatesUrl = (channel = "telegram") =>
@@ -178,7 +190,7 @@ test("a survey goes out as sendMessage to the customer's chat, with a button per
   assert.deepEqual(messages, [{ fate: "sent", provider_id: "100" }]);
 });
 
-test("a reply with a score answers the survey; other text is kept as message_replied, once", async () => {
+test("a reply with a score answers the survey; other text is kept as replied, once", async () => {
   const answered = await update(5001, "9 lovely flowers", 1);
   assert.equal(answered.status, 200, JSON.stringify(answered.body));
   assert.deepEqual(answered.body, { messages: [{ chat: "5001", outcome: "answered", score: 9 }] });
@@ -196,7 +208,7 @@ test("a reply with a score answers the survey; other text is kept as message_rep
     { messages: [{ chat: "5001", outcome: "repeated" }] },
     "Telegram's redelivery",
   );
-  const replies = await events("message_replied");
+  const replies = await events("replied");
   assert.deepEqual(
     replies.map((r) => r.properties),
     [{ channel: "telegram", text: "When do you open on Sunday?" }],
@@ -214,7 +226,7 @@ test("a reply with a score answers the survey; other text is kept as message_rep
 });
 
 test("an update without the secret token, or not from Telegram, is refused and records nothing", async () => {
-  const before = (await events("nps_response")).length + (await events("message_replied")).length;
+  const before = (await events("nps_response")).length + (await events("replied")).length;
   const none = await update(5001, "2", 10, null);
   assert.equal(none.status, 401);
   assert.equal(none.body.error.path, "headers.x-telegram-bot-api-secret-token");
@@ -232,9 +244,62 @@ test("an update without the secret token, or not from Telegram, is refused and r
     { "x-telegram-bot-api-secret-token": SECRET },
   );
   assert.equal(elsewhere.status, 404);
-  const after = (await events("nps_response")).length + (await events("message_replied")).length;
+  const after = (await events("nps_response")).length + (await events("replied")).length;
   assert.equal(after, before);
   assert.equal((await events("nps_response"))[0]?.properties.score, 9, "the answer stands");
+});
+
+test("a start link ties the chat that opens it to its customer, once, and takes the chat from anyone else", async () => {
+  const booked = await post(
+    `${f.server.url}/v1/track`,
+    { userId: "ann", event: "course_booked" },
+    { authorization: basic(f.w.writeKey) },
+  );
+  assert.equal(booked.status, 200, JSON.stringify(booked.body));
+  await engine.runOnce();
+  const text = bot.sent.at(-1)?.text ?? "";
+  const [, payload] = /https:\/\/t\.me\/evening_school_bot\?start=([A-Za-z0-9_-]+)$/.exec(text) ?? [];
+  assert.ok(payload && payload.length <= 64, text);
+  // ann opens the link on another phone: chat 6001 becomes hers; the old chat 5001 is no one's
+  assert.deepEqual((await update(6001, `/start ${payload}`, 20)).body, {
+    messages: [{ chat: "6001", outcome: "linked" }],
+  });
+  assert.deepEqual((await update(6001, `/start ${payload}`, 20)).body, {
+    messages: [{ chat: "6001", outcome: "repeated" }],
+  });
+  const { rows } = await f.t.db.pool.query(
+    `SELECT user_id, telegram_chat_id, consents -> 'telegram' ->> 'state' AS state FROM customers
+      WHERE workspace_id = $1 AND user_id = 'ann'`,
+    [f.w.workspace.id],
+  );
+  assert.deepEqual(rows, [{ user_id: "ann", telegram_chat_id: "6001", state: "opted_in" }]);
+  const confirmed = await events("subscription_confirmed");
+  assert.deepEqual(
+    confirmed.map((e) => e.properties),
+    [{ channel: "telegram", source: "telegram_start" }],
+  );
+  assert.deepEqual((await update(5001, "9", 21)).body, {
+    messages: [{ chat: "5001", outcome: "unknown_chat" }],
+  });
+  // a payload changed by one character, or made for another customer by guessing, links nothing
+  const forged = `${payload.slice(0, -1)}${payload.endsWith("A") ? "B" : "A"}`;
+  assert.deepEqual((await update(7001, `/start ${forged}`, 22)).body, {
+    messages: [{ chat: "7001", outcome: "unknown_link" }],
+  });
+  assert.deepEqual((await update(7001, "/start 1-abc", 23)).body, {
+    messages: [{ chat: "7001", outcome: "unknown_link" }],
+  });
+});
+
+test("start payloads: 64 allowed characters at most, bound to the workspace, channel and customer", () => {
+  const p = startPayload("secret", 3, "telegram", "9223372036854775807");
+  assert.match(p, /^[A-Za-z0-9_-]{1,64}$/);
+  assert.equal(verifyStartPayload("secret", 3, "telegram", p), "9223372036854775807");
+  assert.equal(verifyStartPayload("secret", 4, "telegram", p), null);
+  assert.equal(verifyStartPayload("secret", 3, "bot2", p), null);
+  assert.equal(verifyStartPayload("other", 3, "telegram", p), null);
+  assert.equal(verifyStartPayload("secret", 3, "telegram", `x${p}`), null);
+  assert.equal(verifyStartPayload("secret", 3, "telegram", "zzzzzzzzzzzzz-aaaaaaaaaaaaaaaaaaaaaa"), null);
 });
 
 test("the Bot API's refusals become results: wait and retry, the chat gone, the token refused", async () => {

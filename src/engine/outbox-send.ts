@@ -10,6 +10,7 @@ import type { Logger } from "pino";
 import type { OutboundMessage, SendResult } from "../channels/channel.ts";
 import { messageLinks, npsLinks } from "../channels/links.ts";
 import { ChannelRegistry } from "../channels/registry.ts";
+import { startPayload, startUrl } from "../channels/telegram/start-link.ts";
 import { type ContactKind, type CustomerFacts, contactAddress } from "../core/condition/index.ts";
 import { chooseTimeZone, quietPeriodEnd } from "../core/rules/index.ts";
 import { markUndeliverable } from "../store/customers.ts";
@@ -201,13 +202,28 @@ export class OutboxSender {
     };
     const links = messageLinks(this.opts.publicUrl, secret, linkSubject);
     const nps = m.survey === "nps" ? { nps_urls: npsLinks(this.opts.publicUrl, secret, linkSubject) } : {};
+    const bot = telegramBot(rs.strategy.channels);
+    const telegram = bot
+      ? {
+          telegram_url: startUrl(
+            bot.username,
+            startPayload(secret, m.workspace_id, bot.channel, m.customer_id),
+          ),
+        }
+      : {};
     const rendered = await renderMessage({
       template,
       channel,
       customer: facts,
       event: m.trigger_event as never,
       scenario: { name: m.scenario, context: m.context, entered_at: m.entered_at },
-      message: { id: m.message_id, unsubscribe_url: links.unsubscribe, confirm_url: links.confirm, ...nps },
+      message: {
+        id: m.message_id,
+        unsubscribe_url: links.unsubscribe,
+        confirm_url: links.confirm,
+        ...nps,
+        ...telegram,
+      },
       strategy: { name: rs.strategy.name, currency: rs.strategy.currency, timezone: rs.strategy.timezone },
       now,
     });
@@ -304,6 +320,18 @@ type Attempted = SendResult & {
 interface Outcome {
   m: ClaimedMessage;
   result: Attempted;
+}
+
+/** The strategy's first Telegram channel with a `bot_username`: the bot `message.telegram_url` starts a chat with. */
+function telegramBot(
+  channels: Readonly<Record<string, Channel>>,
+): { channel: string; username: string } | null {
+  for (const c of Object.values(channels)) {
+    const username = c.settings.bot_username;
+    if (c.provider === "telegram" && typeof username === "string" && username !== "")
+      return { channel: c.name, username };
+  }
+  return null;
 }
 
 function recipient(channel: Channel, c: CustomerFacts): string | null {

@@ -24,6 +24,19 @@ export async function inboxEventNames(client: Queryable, workspaceId: number): P
   return new Set(rows[0]?.names ?? []);
 }
 
+/** Hands one event recorded by Tact itself (feedback, an answer, a reply) to the engine's triggers and waits. */
+export async function toInbox(
+  client: Queryable,
+  workspaceId: number,
+  e: { customerId: string; name: string; messageId: string; at: Date; propertiesJson: string },
+): Promise<void> {
+  await client.query(
+    `INSERT INTO engine_inbox (workspace_id, customer_id, name, message_id, occurred_at, properties, received_at)
+     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $5)`,
+    [workspaceId, e.customerId, e.name, e.messageId, e.at, e.propertiesJson],
+  );
+}
+
 /** Copies the events whose names the engine reacts to; returns how many were copied. */
 export async function copyToInbox(
   client: Queryable,

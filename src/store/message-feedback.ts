@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { markUndeliverable, type Queryable } from "./customers.ts";
 import { type Db, withTransaction } from "./db.ts";
+import { toInbox } from "./engine-inbox.ts";
 import { claimMessageIds, insertEvents } from "./events.ts";
 import { markDue } from "./memberships.ts";
 import { ensureEventPartitions } from "./partitions.ts";
@@ -203,11 +204,7 @@ async function writeEvent(client: Queryable, f: Feedback, customerId: string): P
     },
   ]);
   // the engine reacts to these like to any event: waits for an open, goals, triggers
-  await client.query(
-    `INSERT INTO engine_inbox (workspace_id, customer_id, name, message_id, occurred_at, properties, received_at)
-     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $5)`,
-    [f.workspaceId, customerId, name, eventId, f.at, propertiesJson],
-  );
+  await toInbox(client, f.workspaceId, { customerId, name, messageId: eventId, at: f.at, propertiesJson });
   if (f.kind !== "unsubscribed") {
     await markDue(client, f.workspaceId, new Map([[customerId, new Set([`event:${name}`])]]), f.at);
   }

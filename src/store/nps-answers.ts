@@ -7,6 +7,7 @@
 import { isNpsScore, parseNpsReply } from "../core/nps/index.ts";
 import type { Queryable } from "./customers.ts";
 import { type Db, withTransaction } from "./db.ts";
+import { toInbox } from "./engine-inbox.ts";
 import { claimMessageIds, insertEvents } from "./events.ts";
 import { markDue } from "./memberships.ts";
 import { lockCustomer } from "./message-feedback.ts";
@@ -117,25 +118,15 @@ async function announce(
   scoreChanged: boolean,
 ): Promise<void> {
   // triggers and waits react to a new answer or a changed score; a comment alone sets nothing off again
-  if (scoreChanged) await toInbox(client, a.workspaceId, customerId, NPS_EVENT, eventId, json, a.at);
+  if (scoreChanged)
+    await toInbox(client, a.workspaceId, {
+      customerId,
+      name: NPS_EVENT,
+      messageId: eventId,
+      at: a.at,
+      propertiesJson: json,
+    });
   await markDue(client, a.workspaceId, new Map([[customerId, new Set([`event:${NPS_EVENT}`])]]), a.at);
-}
-
-/** Hands a recorded event to the engine's triggers and waits. */
-async function toInbox(
-  client: Queryable,
-  workspaceId: number,
-  customerId: string,
-  name: string,
-  eventId: string,
-  json: string,
-  at: Date,
-): Promise<void> {
-  await client.query(
-    `INSERT INTO engine_inbox (workspace_id, customer_id, name, message_id, occurred_at, properties, received_at)
-     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $5)`,
-    [workspaceId, customerId, name, eventId, at, json],
-  );
 }
 
 export interface NpsReplyInput {
@@ -186,7 +177,7 @@ export async function answerFromReply(db: Db, r: NpsReplyInput): Promise<NpsRepl
   return { ok: true, messageId: m.message_id, score: parsed.score, ...result };
 }
 
-export const REPLY_EVENT = "message_replied";
+export const REPLY_EVENT = "replied";
 
 export interface ReplyInput {
   workspaceId: number;
@@ -199,7 +190,7 @@ export interface ReplyInput {
 }
 
 /**
- * Records a customer's text reply that answers no survey as a `message_replied` event (`channel`, `text`, cut to
+ * Records a customer's text reply that answers no survey as a `replied` event (`channel`, `text`, cut to
  * 2,000 characters), for triggers, conditions and the customer's history; false when it was recorded before.
  */
 export async function recordReply(db: Db, r: ReplyInput): Promise<boolean> {
@@ -222,7 +213,13 @@ export async function recordReply(db: Db, r: ReplyInput): Promise<boolean> {
         contextJson: null,
       },
     ]);
-    await toInbox(client, r.workspaceId, customerId, REPLY_EVENT, eventId, json, r.at);
+    await toInbox(client, r.workspaceId, {
+      customerId,
+      name: REPLY_EVENT,
+      messageId: eventId,
+      at: r.at,
+      propertiesJson: json,
+    });
     await markDue(client, r.workspaceId, new Map([[customerId, new Set([`event:${REPLY_EVENT}`])]]), r.at);
     return true;
   });

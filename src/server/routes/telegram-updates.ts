@@ -1,28 +1,36 @@
 // Telegram's webhook: POST /api/v1/workspaces/{workspace}/channels/{channel}/updates, the URL given to the Bot API's
 // `setWebhook` with the channel's secret token. Telegram signs nothing else, so the secret token
 // (X-Telegram-Bot-Api-Secret-Token, checked by the adapter) is the only credential: without it set on the channel
-// no update is taken. A chat's text is matched to the customer holding that chat: a score answers their latest NPS
-// survey sent on the channel; any other text is recorded as a `message_replied` event. A verified update is always
+// no update is taken. `/start PAYLOAD` from a start link (channels/telegram/start-link.ts) ties the chat to the
+// customer the link was made for. Other text is matched to the customer holding that chat: a score answers their
+// latest NPS survey sent on the channel; any other text is recorded as a `replied` event. A verified update is always
 // answered 200, even when it names no customer, so that Telegram does not deliver it again and again.
 import { z } from "zod";
 import { DEFAULT_FACTORIES } from "../../channels/registry.ts";
+import { verifyStartPayload } from "../../channels/telegram/start-link.ts";
 import type { Clock } from "../../core/clock.ts";
 import { StrategyCache } from "../../engine/strategy-cache.ts";
 import type { Db } from "../../store/db.ts";
+import { linkSecret } from "../../store/message-feedback.ts";
 import { answerFromReply, recordReply } from "../../store/nps-answers.ts";
+import { linkTelegramChat } from "../../store/telegram-chats.ts";
 import { findWorkspace } from "../../store/workspaces.ts";
 import type { ApiRegistry } from "../api.ts";
 import { HttpError } from "../errors.ts";
 
 const MAX_UPDATE_BYTES = 256 * 1024;
+/** `/start PAYLOAD`, the message a start link makes the customer's chat send (`/start@bot` in groups) */
+const START = /^\/start(?:@\w+)?\s+(\S+)\s*$/;
 
 const updateResponse = z.object({
   messages: z.array(
     z.object({
       chat: z.string(),
-      outcome: z.enum(["answered", "replied", "repeated", "unknown_chat"]).meta({
+      outcome: z.enum(["linked", "answered", "replied", "repeated", "unknown_link", "unknown_chat"]).meta({
         description:
-          "answered: an NPS score; replied: recorded as message_replied; repeated: delivered before; unknown_chat: no customer has this chat",
+          "linked: a start link tied the chat to its customer; answered: an NPS score; replied: recorded as " +
+          "replied; repeated: delivered before; unknown_link: a start payload this workspace did not make; " +
+          "unknown_chat: no customer has this chat",
       }),
       score: z.number().int().optional(),
     }),
@@ -72,6 +80,23 @@ export function registerTelegramUpdates(api: ApiRegistry, db: Db, clock: Clock):
       const messages: z.infer<typeof updateResponse>["messages"] = [];
       for (const e of parsed.events) {
         if (e.kind !== "inbound") continue;
+        const start = START.exec(e.text);
+        if (start?.[1]) {
+          const secret = await linkSecret(db, ws.id, { create: false });
+          const customerId = secret && verifyStartPayload(secret, ws.id, channel.name, start[1]);
+          const linked = customerId
+            ? await linkTelegramChat(db, {
+                workspaceId: ws.id,
+                customerId,
+                channel: channel.name,
+                chat: e.from,
+                providerId: e.id,
+                at: clock.now(),
+              })
+            : "no_customer";
+          messages.push({ chat: e.from, outcome: linked === "no_customer" ? "unknown_link" : linked });
+          continue;
+        }
         const { rows } = await db.pool.query<{ customer_id: string }>(
           `SELECT customer_id FROM customers WHERE workspace_id = $1 AND telegram_chat_id = $2
             ORDER BY customer_id LIMIT 1`,
