@@ -7,7 +7,8 @@ import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
 import pg from "pg";
 import { pino } from "pino";
-import { type Clock, systemClock } from "../src/core/clock.ts";
+import { type Clock, systemClock, type VirtualClock } from "../src/core/clock.ts";
+import { Engine } from "../src/engine/engine.ts";
 import { buildApp } from "../src/server/app.ts";
 import { type Db, openDb } from "../src/store/db.ts";
 import { migrate } from "../src/store/migrate.ts";
@@ -137,6 +138,36 @@ export function serverFixture(
     await f.t?.close();
   });
   return f;
+}
+
+/**
+ * A server and an engine on the same virtual clock, with a provider's stand-in (`http-stub.ts`) started before the
+ * tests and closed after them; the engine's channels read their secrets from `env`.
+ */
+export function engineFixture(
+  clock: VirtualClock,
+  env: NodeJS.ProcessEnv,
+  provider: { listen(): Promise<void>; close(): Promise<void> },
+): { f: ServerFixture; engine(): Engine } {
+  let engine: Engine | undefined;
+  const f = serverFixture({
+    clock,
+    onReady: (s) => {
+      engine = new Engine(s.t.db, clock, { publicUrl: s.server.url, env });
+    },
+  });
+  before(() => provider.listen());
+  after(async () => {
+    await engine?.stop();
+    await provider.close();
+  });
+  return {
+    f,
+    engine: () => {
+      if (!engine) throw new Error("the server fixture is not ready");
+      return engine;
+    },
+  };
 }
 
 export interface CliResult {

@@ -3,15 +3,13 @@
 // takes a reply "9" as the answer, keeps other text as `replied`, refuses an update without the secret
 // token; and each of the Bot API's refusals becomes the result the engine expects.
 import assert from "node:assert/strict";
-import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import type { OutboundMessage } from "../src/channels/channel.ts";
 import { startPayload, verifyStartPayload } from "../src/channels/telegram/start-link.ts";
 import { keyboard, TelegramAdapter } from "../src/channels/telegram/telegram-adapter.ts";
 import { VirtualClock } from "../src/core/clock.ts";
-import { Engine } from "../src/engine/engine.ts";
-import { basic, post, serverFixture } from "./helpers.ts";
+import { basic, engineFixture, post } from "./helpers.ts";
+import { httpStub, type Stub } from "./http-stub.ts";
 
 const TOKEN = "123456:test-token";
 const SECRET = "webhook-secret-1";
@@ -27,27 +25,21 @@ class BotApi {
   }[] = [];
   /** chat id → the answer to give instead of success */
   readonly refuse = new Map<string, { status: number; body: unknown }>();
-  #server: Server | undefined;
+  #stub: Stub | undefined;
   #next = 100;
   url = "";
 
   async listen(): Promise<void> {
-    const server = createServer((req, res) => {
-      void this.#handle(req).then(({ status, body }) => {
-        res.writeHead(status, { "content-type": "application/json" });
-        res.end(JSON.stringify(body));
-      });
+    this.#stub = await httpStub((req, text) => {
+      const { status, body } = this.#answer(req.url ?? "", text);
+      return { status, body: JSON.stringify(body) };
     });
-    this.#server = server;
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    this.url = this.#stub.url;
   }
 
-  async #handle(req: IncomingMessage): Promise<{ status: number; body: unknown }> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const [, bot, method] = /^\/bot([^/]+)\/(\w+)$/.exec(req.url ?? "") ?? [];
-    if (bot !== TOKEN)
+  #answer(url: string, text: string): { status: number; body: unknown } {
+    const [, token, method] = /^\/bot([^/]+)\/(\w+)$/.exec(url) ?? [];
+    if (token !== TOKEN)
       return { status: 401, body: { ok: false, error_code: 401, description: "Unauthorized" } };
     if (method === "getMe")
       return {
@@ -56,7 +48,7 @@ class BotApi {
       };
     if (method !== "sendMessage")
       return { status: 404, body: { ok: false, error_code: 404, description: "Not Found" } };
-    const msg = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    const msg = JSON.parse(text);
     const refusal = this.refuse.get(String(msg.chat_id));
     if (refusal) return refusal;
     this.sent.push(msg);
@@ -70,24 +62,13 @@ class BotApi {
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => this.#server?.close(() => resolve()) ?? resolve());
+    return this.#stub?.close() ?? Promise.resolve();
   }
 }
 
 const bot = new BotApi();
 const clock = new VirtualClock("2026-03-02T10:00:00Z");
-let engine: Engine;
-const f = serverFixture({
-  clock,
-  onReady: (fx) => {
-    engine = new Engine(fx.t.db, clock, { publicUrl: fx.server.url, env });
-  },
-});
-before(() => bot.listen());
-after(async () => {
-  await engine?.stop();
-  await bot.close();
-});
+const { f, engine } = engineFixture(clock, env, bot);
 
 const strategy = () => `version: 1
 name: Evening School
@@ -166,7 +147,7 @@ test("a survey goes out as sendMessage to the customer's chat, with a button per
     { authorization: basic(f.w.writeKey) },
   );
   assert.equal(tracked.status, 200, JSON.stringify(tracked.body));
-  await engine.runOnce();
+  await engine().runOnce();
   assert.equal(bot.sent.length, 1);
   const sent = bot.sent[0];
   assert.equal(String(sent?.chat_id), "5001");
@@ -256,7 +237,7 @@ test("a start link ties the chat that opens it to its customer, once, and takes 
     { authorization: basic(f.w.writeKey) },
   );
   assert.equal(booked.status, 200, JSON.stringify(booked.body));
-  await engine.runOnce();
+  await engine().runOnce();
   const text = bot.sent.at(-1)?.text ?? "";
   const [, payload] = /https:\/\/t\.me\/evening_school_bot\?start=([A-Za-z0-9_-]+)$/.exec(text) ?? [];
   assert.ok(payload && payload.length <= 64, text);

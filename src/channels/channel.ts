@@ -138,3 +138,18 @@ export function retryDelayMs(attempt: number, random: () => number, opts: Backof
   const ceiling = Math.min(cap, base * 2 ** exponent);
   return Math.round(floor + random() * Math.max(0, ceiling - floor));
 }
+
+/** The longest wait a provider may ask for (Retry-After, Telegram's retry_after); a longer one is cut to it. */
+const MAX_ASKED_DELAY_MS = 6 * 3_600_000;
+
+/** A provider's requested wait as a retry delay: at least a second, at most 6 hours. */
+export function askedDelayMs(ms: number): number {
+  return Math.min(Math.max(ms, 1_000), MAX_ASKED_DELAY_MS);
+}
+
+/** A provider that gave no answer (refused, reset, timed out): retried, and the message not at fault. */
+export function unreachable(what: string, err: unknown, afterMs: number): SendResult {
+  const e = err as Error;
+  const why = e.name === "TimeoutError" ? "timed out" : e.message;
+  return { status: "retry", afterMs, reason: `${what} could not be reached: ${why}`, unreachable: true };
+}

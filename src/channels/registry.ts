@@ -6,6 +6,7 @@ import type { Channel, Provider } from "../strategy/types.ts";
 import type { ChannelAdapter, ConfigProblem } from "./channel.ts";
 import { SmtpAdapter } from "./email/smtp-adapter.ts";
 import { SinkAdapter, type SinkOptions } from "./sink/sink-adapter.ts";
+import { SmsHttpAdapter } from "./sms/sms-http-adapter.ts";
 import { TelegramAdapter } from "./telegram/telegram-adapter.ts";
 
 export interface AdapterDeps {
@@ -21,6 +22,7 @@ export const DEFAULT_FACTORIES: Readonly<Partial<Record<Provider, AdapterFactory
   smtp: (channel, deps) => new SmtpAdapter(channel, deps),
   sink: (channel) => new SinkAdapter(channel),
   telegram: (channel, deps) => new TelegramAdapter(channel, deps),
+  sms_http: (channel, deps) => new SmsHttpAdapter(channel, deps),
 };
 
 export type AdapterResult = { ok: true; adapter: ChannelAdapter } | { ok: false; problems: ConfigProblem[] };

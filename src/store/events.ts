@@ -7,6 +7,7 @@ import { from as copyFrom } from "pg-copy-streams";
 import { copyText } from "./bulk-load.ts";
 import type { Queryable } from "./customers.ts";
 import type { Db } from "./db.ts";
+import { toInbox } from "./engine-inbox.ts";
 
 export interface EventRow {
   customerId: string;
@@ -17,6 +18,30 @@ export interface EventRow {
   receivedAt: Date;
   propertiesJson: string;
   contextJson: string | null;
+}
+
+/**
+ * One track event Tact records itself (feedback, an answer, a reply), at the moment it learnt of it, handed to the
+ * engine's triggers and waits like any event.
+ */
+export async function insertTrackEvent(
+  client: Queryable,
+  workspaceId: number,
+  e: { customerId: string; messageId: string; name: string; at: Date; propertiesJson: string },
+): Promise<void> {
+  await insertEvents(client, workspaceId, [
+    {
+      customerId: e.customerId,
+      messageId: e.messageId,
+      type: "track",
+      name: e.name,
+      occurredAt: e.at,
+      receivedAt: e.at,
+      propertiesJson: e.propertiesJson,
+      contextJson: null,
+    },
+  ]);
+  await toInbox(client, workspaceId, e);
 }
 
 /** Claims message ids for this workspace; returns those not seen before. */

@@ -6,8 +6,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { markUndeliverable, type Queryable } from "./customers.ts";
 import { type Db, withTransaction } from "./db.ts";
-import { toInbox } from "./engine-inbox.ts";
-import { claimMessageIds, insertEvents } from "./events.ts";
+import { claimMessageIds, insertTrackEvent } from "./events.ts";
 import { markDue } from "./memberships.ts";
 import { ensureEventPartitions } from "./partitions.ts";
 
@@ -191,20 +190,13 @@ async function writeEvent(client: Queryable, f: Feedback, customerId: string): P
   const eventId =
     f.kind === "unsubscribed" ? `tact:unsubscribed:${f.messageId}:${f.at.getTime()}` : dedupeKey(f);
   const propertiesJson = JSON.stringify(properties);
-  await insertEvents(client, f.workspaceId, [
-    {
-      customerId,
-      messageId: eventId,
-      type: "track",
-      name,
-      occurredAt: f.at,
-      receivedAt: f.at,
-      propertiesJson,
-      contextJson: null,
-    },
-  ]);
-  // the engine reacts to these like to any event: waits for an open, goals, triggers
-  await toInbox(client, f.workspaceId, { customerId, name, messageId: eventId, at: f.at, propertiesJson });
+  await insertTrackEvent(client, f.workspaceId, {
+    customerId,
+    messageId: eventId,
+    name,
+    at: f.at,
+    propertiesJson,
+  });
   if (f.kind !== "unsubscribed") {
     await markDue(client, f.workspaceId, new Map([[customerId, new Set([`event:${name}`])]]), f.at);
   }

@@ -8,7 +8,7 @@ import { isNpsScore, parseNpsReply } from "../core/nps/index.ts";
 import type { Queryable } from "./customers.ts";
 import { type Db, withTransaction } from "./db.ts";
 import { toInbox } from "./engine-inbox.ts";
-import { claimMessageIds, insertEvents } from "./events.ts";
+import { insertTrackEvent } from "./events.ts";
 import { markDue } from "./memberships.ts";
 import { lockCustomer } from "./message-feedback.ts";
 import { ensureEventPartitions } from "./partitions.ts";
@@ -75,19 +75,14 @@ export async function recordNpsAnswer(db: Db, a: NpsAnswer): Promise<NpsAnswerRe
     }
     const properties = { ...(await messageOf(client, a)), score: a.score, source: a.source };
     const json = JSON.stringify(comment ? { ...properties, comment } : properties);
-    await insertEvents(client, a.workspaceId, [
-      {
-        customerId,
-        messageId: eventId,
-        type: "track",
-        name: NPS_EVENT,
-        occurredAt: a.at,
-        receivedAt: a.at,
-        propertiesJson: json,
-        contextJson: null,
-      },
-    ]);
-    await announce(client, a, customerId, eventId, json, true);
+    await insertTrackEvent(client, a.workspaceId, {
+      customerId,
+      messageId: eventId,
+      name: NPS_EVENT,
+      at: a.at,
+      propertiesJson: json,
+    });
+    await announce(client, a, customerId, eventId, json, false);
     return { outcome: "recorded", customerId };
   });
 }
@@ -115,10 +110,11 @@ async function announce(
   customerId: string,
   eventId: string,
   json: string,
-  scoreChanged: boolean,
+  inbox: boolean,
 ): Promise<void> {
-  // triggers and waits react to a new answer or a changed score; a comment alone sets nothing off again
-  if (scoreChanged)
+  // triggers and waits react to a new answer (handed over with its insert) or a changed score (`inbox`); a comment
+  // alone sets nothing off again
+  if (inbox)
     await toInbox(client, a.workspaceId, {
       customerId,
       name: NPS_EVENT,
@@ -175,52 +171,4 @@ export async function answerFromReply(db: Db, r: NpsReplyInput): Promise<NpsRepl
   if (parsed.comment !== null) answer.comment = parsed.comment;
   const result = await recordNpsAnswer(db, answer);
   return { ok: true, messageId: m.message_id, score: parsed.score, ...result };
-}
-
-export const REPLY_EVENT = "replied";
-
-export interface ReplyInput {
-  workspaceId: number;
-  customerId: string;
-  channel: string;
-  text: string;
-  /** the provider's id of the inbound message: a reply delivered twice is recorded once */
-  providerId: string;
-  at: Date;
-}
-
-/**
- * Records a customer's text reply that answers no survey as a `replied` event (`channel`, `text`, cut to
- * 2,000 characters), for triggers, conditions and the customer's history; false when it was recorded before.
- */
-export async function recordReply(db: Db, r: ReplyInput): Promise<boolean> {
-  await ensureEventPartitions(db, [r.at]);
-  return withTransaction(db, async (client) => {
-    const customerId = await lockCustomer(client, r.workspaceId, r.customerId, false);
-    if (!customerId) return false;
-    const eventId = `tact:replied:${r.channel}:${r.providerId}`;
-    if ((await claimMessageIds(client, r.workspaceId, [eventId], r.at)).size === 0) return false;
-    const json = JSON.stringify({ channel: r.channel, text: r.text.slice(0, MAX_NPS_COMMENT) });
-    await insertEvents(client, r.workspaceId, [
-      {
-        customerId,
-        messageId: eventId,
-        type: "track",
-        name: REPLY_EVENT,
-        occurredAt: r.at,
-        receivedAt: r.at,
-        propertiesJson: json,
-        contextJson: null,
-      },
-    ]);
-    await toInbox(client, r.workspaceId, {
-      customerId,
-      name: REPLY_EVENT,
-      messageId: eventId,
-      at: r.at,
-      propertiesJson: json,
-    });
-    await markDue(client, r.workspaceId, new Map([[customerId, new Set([`event:${REPLY_EVENT}`])]]), r.at);
-    return true;
-  });
 }

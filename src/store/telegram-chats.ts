@@ -2,8 +2,7 @@
 // the customer's `telegram_chat_id` (taken from any other customer who held it: a chat is one person's), pressing
 // Start opts the customer in to the channel, and a `subscription_confirmed` event says so for triggers and history.
 import { type Db, withTransaction } from "./db.ts";
-import { toInbox } from "./engine-inbox.ts";
-import { claimMessageIds, insertEvents } from "./events.ts";
+import { claimMessageIds, insertTrackEvent } from "./events.ts";
 import { markDue } from "./memberships.ts";
 import { lockCustomer } from "./message-feedback.ts";
 import { ensureEventPartitions } from "./partitions.ts";
@@ -41,22 +40,10 @@ export async function linkTelegramChat(db: Db, l: ChatLink): Promise<"linked" | 
       [l.workspaceId, customerId, l.chat, l.channel, l.at, l.at.toISOString()],
     );
     const json = JSON.stringify({ channel: l.channel, source: "telegram_start" });
-    await insertEvents(client, l.workspaceId, [
-      {
-        customerId,
-        messageId: eventId,
-        type: "track",
-        name: "subscription_confirmed",
-        occurredAt: l.at,
-        receivedAt: l.at,
-        propertiesJson: json,
-        contextJson: null,
-      },
-    ]);
-    await toInbox(client, l.workspaceId, {
+    await insertTrackEvent(client, l.workspaceId, {
       customerId,
-      name: "subscription_confirmed",
       messageId: eventId,
+      name: "subscription_confirmed",
       at: l.at,
       propertiesJson: json,
     });

@@ -6,6 +6,7 @@
 import { timingSafeEqual } from "node:crypto";
 import type { Channel, ChannelKind } from "../../strategy/types.ts";
 import {
+  askedDelayMs,
   type CallbackEvent,
   type ChannelAdapter,
   type ConfigProblem,
@@ -14,14 +15,13 @@ import {
   type ProviderCallback,
   retryDelayMs,
   type SendResult,
+  unreachable,
 } from "../channel.ts";
 
 export const TELEGRAM_API = "https://api.telegram.org";
 /** The Bot API's limit on a message's text. */
 export const MAX_TEXT = 4096;
 const TIMEOUT_MS = 10_000;
-/** The longest `retry_after` honoured: a bot asked to wait longer tries again after this. */
-const MAX_RETRY_AFTER_MS = 6 * 3_600_000;
 /** Short labels (a score, "Yes") share a row of the keyboard; longer ones get a row each. */
 const SHORT_LABEL = 3;
 const SHORT_PER_ROW = 6;
@@ -125,8 +125,7 @@ export class TelegramAdapter implements ChannelAdapter {
       });
       answer = (await res.json().catch(() => ({}))) as ApiAnswer;
     } catch (err) {
-      const reason = `the Bot API could not be reached: ${(err as Error).name === "TimeoutError" ? "timed out" : (err as Error).message}`;
-      return { status: "retry", afterMs: this.#backoff(message), reason, unreachable: true };
+      return unreachable("the Bot API", err, this.#backoff(message));
     }
     return this.#result(message, res.status, answer);
   }
@@ -140,10 +139,8 @@ export class TelegramAdapter implements ChannelAdapter {
     if (status === 429) {
       const after = Number(answer.parameters?.retry_after);
       const afterMs =
-        Number.isFinite(after) && after > 0
-          ? Math.min(after * 1000, MAX_RETRY_AFTER_MS)
-          : this.#backoff(message);
-      return { status: "retry", afterMs: Math.max(afterMs, 1_000), reason };
+        Number.isFinite(after) && after > 0 ? askedDelayMs(after * 1000) : this.#backoff(message);
+      return { status: "retry", afterMs, reason };
     }
     // a wrong token is the channel's login refused, not the message's fault
     if (status === 401 || status === 404) {

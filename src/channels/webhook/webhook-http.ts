@@ -4,7 +4,7 @@
 // one); any other status failed at once. Redirects are not followed: a signed POST is not re-sent elsewhere.
 import { createHmac } from "node:crypto";
 import { VERSION } from "../../version.ts";
-import { retryDelayMs } from "../channel.ts";
+import { askedDelayMs, retryDelayMs } from "../channel.ts";
 
 export interface WebhookRequest {
   url: string;
@@ -50,8 +50,6 @@ export interface WebhookCallOptions {
 }
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
-/** The longest Retry-After honoured: a receiver asking for more is tried again after this. */
-const MAX_RETRY_AFTER_MS = 6 * 3_600_000;
 /** Characters of a refusal's body kept as the reason: enough to read the receiver's complaint. */
 const EXCERPT_CHARS = 200;
 
@@ -135,7 +133,7 @@ export async function callWebhook(
   const reason = statusReason(s, res.excerpt);
   if (s === 408 || s === 429 || s >= 500) {
     const asked = retryAfterMs(res.retryAfter ?? null, req.at);
-    const afterMs = asked === null ? backoff() : Math.min(Math.max(asked, 1_000), MAX_RETRY_AFTER_MS);
+    const afterMs = asked === null ? backoff() : askedDelayMs(asked);
     return { status: "retry", afterMs, reason, httpStatus: s };
   }
   if (s >= 300 && s < 400) {

@@ -9,8 +9,9 @@ import { verifyLink } from "../../channels/links.ts";
 import { DEFAULT_FACTORIES } from "../../channels/registry.ts";
 import type { Clock } from "../../core/clock.ts";
 import { StrategyCache } from "../../engine/strategy-cache.ts";
-import { normalizeEmail } from "../../ingest/profile.ts";
+import { normalizeEmail, normalizePhone } from "../../ingest/profile.ts";
 import type { Db } from "../../store/db.ts";
+import { handleInbound } from "../../store/inbound.ts";
 import { type Feedback, linkSecret, recordFeedback } from "../../store/message-feedback.ts";
 import type { Principal } from "../../store/workspaces.ts";
 import type { ApiRegistry } from "../api.ts";
@@ -19,6 +20,19 @@ import { HttpError } from "../errors.ts";
 const MAX_CALLBACK_BYTES = 1024 * 1024;
 
 const callbackResponse = z.object({
+  replies: z
+    .array(
+      z.object({
+        from: z.string(),
+        outcome: z.enum(["answered", "unsubscribed", "replied", "repeated", "unknown_sender"]),
+        score: z.number().int().optional(),
+      }),
+    )
+    .meta({
+      description:
+        "the customers' messages: an NPS score answered; a STOP word unsubscribed (SMS); other text replied; " +
+        "repeated: delivered before; unknown_sender: no customer has this address",
+    }),
   events: z.array(
     z.object({
       kind: z.enum(["delivered", "bounced"]),
@@ -46,7 +60,8 @@ export function registerChannelCallbacks(api: ApiRegistry, db: Db, clock: Clock)
       response: callbackResponse,
     },
     async ({ req, params, principal }) => {
-      const ws = (principal as Principal).workspace.id;
+      const workspace = (principal as Principal).workspace;
+      const ws = workspace.id;
       const channel = (await cache.current(db.pool, ws))?.strategy.channels[params.channel];
       if (!channel) {
         throw new HttpError(
@@ -80,7 +95,24 @@ export function registerChannelCallbacks(api: ApiRegistry, db: Db, clock: Clock)
       }
       const secret = await linkSecret(db, ws, { create: false });
       const at = clock.now();
-      const feedback = events.map((e): Feedback => {
+      const inbound = events.flatMap((e) => (e.kind === "inbound" ? [e] : []));
+      if (inbound.length > 0 && channel.contact !== "phone" && channel.contact !== "telegram") {
+        throw new HttpError(
+          400,
+          "invalid_callback",
+          `body: the ${channel.name} channel takes no replies`,
+          "body",
+        );
+      }
+      const senders = inbound.map((e) => {
+        const from =
+          channel.contact === "phone" ? normalizePhone(e.from, workspace.settings.default_country) : e.from;
+        if (!from)
+          throw new HttpError(400, "invalid_callback", `body: '${e.from}' is no phone number`, "body");
+        return { e, from };
+      });
+      const feedback = events.flatMap((e): Feedback[] => {
+        if (e.kind === "inbound") return [];
         if (e.kind !== "delivered" && e.kind !== "failed") {
           throw new HttpError(
             400,
@@ -115,18 +147,20 @@ export function registerChannelCallbacks(api: ApiRegistry, db: Db, clock: Clock)
           channel: c.channel,
           at,
         };
-        if (e.kind === "delivered") return { ...base, kind: "delivered" };
+        if (e.kind === "delivered") return [{ ...base, kind: "delivered" }];
         const address = e.address ?? "";
-        return {
-          ...base,
-          kind: "bounced",
-          bounce: {
-            reason: e.reason,
-            hard: e.invalidAddress === true,
-            address: channel.contact === "email" ? (normalizeEmail(address) ?? address) : address,
-            contact: channel.contact,
+        return [
+          {
+            ...base,
+            kind: "bounced",
+            bounce: {
+              reason: e.reason,
+              hard: e.invalidAddress === true,
+              address: channel.contact === "email" ? (normalizeEmail(address) ?? address) : address,
+              contact: channel.contact,
+            },
           },
-        };
+        ];
       });
       const out = [];
       for (const f of feedback) {
@@ -138,7 +172,20 @@ export function registerChannelCallbacks(api: ApiRegistry, db: Db, clock: Clock)
           recorded: r.recorded,
         });
       }
-      return { events: out };
+      const replies = [];
+      for (const { e, from } of senders) {
+        const r = await handleInbound(db, {
+          workspaceId: ws,
+          channel: channel.name,
+          contact: channel.contact === "phone" ? "phone" : "telegram",
+          from,
+          text: e.text,
+          providerId: e.id,
+          at,
+        });
+        replies.push({ from, ...r });
+      }
+      return { replies, events: out };
     },
   );
 }

@@ -11,8 +11,8 @@ import { verifyStartPayload } from "../../channels/telegram/start-link.ts";
 import type { Clock } from "../../core/clock.ts";
 import { StrategyCache } from "../../engine/strategy-cache.ts";
 import type { Db } from "../../store/db.ts";
+import { handleInbound } from "../../store/inbound.ts";
 import { linkSecret } from "../../store/message-feedback.ts";
-import { answerFromReply, recordReply } from "../../store/nps-answers.ts";
 import { linkTelegramChat } from "../../store/telegram-chats.ts";
 import { findWorkspace } from "../../store/workspaces.ts";
 import type { ApiRegistry } from "../api.ts";
@@ -26,12 +26,15 @@ const updateResponse = z.object({
   messages: z.array(
     z.object({
       chat: z.string(),
-      outcome: z.enum(["linked", "answered", "replied", "repeated", "unknown_link", "unknown_chat"]).meta({
-        description:
-          "linked: a start link tied the chat to its customer; answered: an NPS score; replied: recorded as " +
-          "replied; repeated: delivered before; unknown_link: a start payload this workspace did not make; " +
-          "unknown_chat: no customer has this chat",
-      }),
+      outcome: z
+        .enum(["linked", "answered", "unsubscribed", "replied", "repeated", "unknown_link", "unknown_chat"])
+        .meta({
+          description:
+            "linked: a start link tied the chat to its customer; answered: an NPS score; unsubscribed: a STOP " +
+            "word (SMS channels only, so never here); replied: recorded as " +
+            "replied; repeated: delivered before; unknown_link: a start payload this workspace did not make; " +
+            "unknown_chat: no customer has this chat",
+        }),
       score: z.number().int().optional(),
     }),
   ),
@@ -97,25 +100,20 @@ export function registerTelegramUpdates(api: ApiRegistry, db: Db, clock: Clock):
           messages.push({ chat: e.from, outcome: linked === "no_customer" ? "unknown_link" : linked });
           continue;
         }
-        const { rows } = await db.pool.query<{ customer_id: string }>(
-          `SELECT customer_id FROM customers WHERE workspace_id = $1 AND telegram_chat_id = $2
-            ORDER BY customer_id LIMIT 1`,
-          [ws.id, e.from],
-        );
-        const customerId = rows[0]?.customer_id;
-        if (!customerId) {
-          messages.push({ chat: e.from, outcome: "unknown_chat" });
-          continue;
-        }
-        const at = clock.now();
-        const reply = { workspaceId: ws.id, customerId, channel: channel.name, text: e.text, at };
-        const answer = await answerFromReply(db, reply);
-        if (answer.ok) {
-          messages.push({ chat: e.from, outcome: "answered", score: answer.score });
-          continue;
-        }
-        const fresh = await recordReply(db, { ...reply, providerId: e.id });
-        messages.push({ chat: e.from, outcome: fresh ? "replied" : "repeated" });
+        const r = await handleInbound(db, {
+          workspaceId: ws.id,
+          channel: channel.name,
+          contact: "telegram",
+          from: e.from,
+          text: e.text,
+          providerId: e.id,
+          at: clock.now(),
+        });
+        messages.push({
+          chat: e.from,
+          outcome: r.outcome === "unknown_sender" ? "unknown_chat" : r.outcome,
+          ...(r.outcome === "answered" ? { score: r.score } : {}),
+        });
       }
       return { messages };
     },
