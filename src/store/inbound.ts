@@ -6,7 +6,7 @@ import { isStopWord } from "../core/inbound/stop-words.ts";
 import { type Db, withTransaction } from "./db.ts";
 import { claimMessageIds, insertTrackEvent } from "./events.ts";
 import { markDue } from "./memberships.ts";
-import { lockCustomer } from "./message-feedback.ts";
+import { lockCustomer, setChannelConsent } from "./message-feedback.ts";
 import { answerFromReply, MAX_NPS_COMMENT } from "./nps-answers.ts";
 import { ensureEventPartitions } from "./partitions.ts";
 
@@ -73,16 +73,8 @@ async function recordInbound(
     if (!customerId) return false;
     const eventId = `tact:inbound:${m.channel}:${m.providerId}`;
     if ((await claimMessageIds(client, m.workspaceId, [eventId], m.at)).size === 0) return false;
-    if (unsubscribe) {
-      await client.query(
-        `UPDATE customers
-            SET consents = consents || jsonb_build_object($3::text,
-                                         jsonb_build_object('state', 'unsubscribed', 'at', $4::text)),
-                updated_at = $5
-          WHERE workspace_id = $1 AND customer_id = $2`,
-        [m.workspaceId, customerId, m.channel, m.at.toISOString(), m.at],
-      );
-    }
+    if (unsubscribe)
+      await setChannelConsent(client, m.workspaceId, customerId, m.channel, "unsubscribed", m.at);
     const propertiesJson = JSON.stringify(properties);
     await insertTrackEvent(client, m.workspaceId, {
       customerId,

@@ -148,16 +148,7 @@ async function setConsent(
   customerId: string,
   state: "opted_in" | "unsubscribed",
 ): Promise<boolean> {
-  const res = await client.query(
-    `UPDATE customers
-        SET consents = consents || jsonb_build_object($3::text,
-                                    jsonb_build_object('state', $6::text, 'at', $4::text)),
-            updated_at = $5
-      WHERE workspace_id = $1 AND customer_id = $2
-        AND (consents -> $3::text ->> 'state') IS DISTINCT FROM $6::text`,
-    [f.workspaceId, customerId, f.channel, f.at.toISOString(), f.at, state],
-  );
-  if ((res.rowCount ?? 0) === 0) return false;
+  if (!(await setChannelConsent(client, f.workspaceId, customerId, f.channel, state, f.at))) return false;
   await markDue(
     client,
     f.workspaceId,
@@ -165,6 +156,27 @@ async function setConsent(
     f.at,
   );
   return true;
+}
+
+/** Writes a customer's consent to a channel, dated; false when it already was that. */
+export async function setChannelConsent(
+  client: Queryable,
+  workspaceId: number,
+  customerId: string,
+  channel: string,
+  state: "opted_in" | "unsubscribed",
+  at: Date,
+): Promise<boolean> {
+  const res = await client.query(
+    `UPDATE customers
+        SET consents = consents || jsonb_build_object($3::text,
+                                    jsonb_build_object('state', $6::text, 'at', $4::text)),
+            updated_at = $5
+      WHERE workspace_id = $1 AND customer_id = $2
+        AND (consents -> $3::text ->> 'state') IS DISTINCT FROM $6::text`,
+    [workspaceId, customerId, channel, at.toISOString(), at, state],
+  );
+  return (res.rowCount ?? 0) > 0;
 }
 
 function dedupeKey(f: Feedback): string {

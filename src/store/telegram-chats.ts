@@ -4,7 +4,7 @@
 import { type Db, withTransaction } from "./db.ts";
 import { claimMessageIds, insertTrackEvent } from "./events.ts";
 import { markDue } from "./memberships.ts";
-import { lockCustomer } from "./message-feedback.ts";
+import { lockCustomer, setChannelConsent } from "./message-feedback.ts";
 import { ensureEventPartitions } from "./partitions.ts";
 
 export interface ChatLink {
@@ -32,13 +32,10 @@ export async function linkTelegramChat(db: Db, l: ChatLink): Promise<"linked" | 
       [l.workspaceId, l.chat, customerId, l.at],
     );
     await client.query(
-      `UPDATE customers
-          SET telegram_chat_id = $3, updated_at = $5,
-              consents = consents || jsonb_build_object($4::text,
-                                       jsonb_build_object('state', 'opted_in', 'at', $6::text))
-        WHERE workspace_id = $1 AND customer_id = $2`,
-      [l.workspaceId, customerId, l.chat, l.channel, l.at, l.at.toISOString()],
+      "UPDATE customers SET telegram_chat_id = $3, updated_at = $4 WHERE workspace_id = $1 AND customer_id = $2",
+      [l.workspaceId, customerId, l.chat, l.at],
     );
+    await setChannelConsent(client, l.workspaceId, customerId, l.channel, "opted_in", l.at);
     const json = JSON.stringify({ channel: l.channel, source: "telegram_start" });
     await insertTrackEvent(client, l.workspaceId, {
       customerId,
