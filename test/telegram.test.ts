@@ -102,7 +102,9 @@ scenarios:
         via: [telegram]
 templates:
   invite:
-    telegram: { text: "Open this on your phone: {{ message.telegram_url }}" }
+    telegram:
+      text: "Open this on your phone: {{ message.telegram_url }}"
+      buttons: [{ text: "The course plan", url: "https://school.example/plan?week=1" }]
 `;
 
 const updatesUrl = (channel = "telegram") =>
@@ -238,6 +240,16 @@ test("a start link ties the chat that opens it to its customer, once, and takes 
   );
   assert.equal(booked.status, 200, JSON.stringify(booked.body));
   await engine().runOnce();
+  // the button is a signed click redirect: a tap is counted, then leads on
+  const button = bot.sent.at(-1)?.reply_markup?.inline_keyboard[0]?.[0];
+  const redirect = button?.url ?? "";
+  assert.ok(redirect.startsWith(`${f.server.url}/c/`), redirect);
+  const tap = await fetch(redirect, { redirect: "manual" });
+  assert.deepEqual([tap.status, tap.headers.get("location")], [302, "https://school.example/plan?week=1"]);
+  assert.deepEqual(
+    (await events("message_clicked")).map((e) => [e.properties.channel, e.properties.url]),
+    [["telegram", "https://school.example/plan?week=1"]],
+  );
   const text = bot.sent.at(-1)?.text ?? "";
   const [, payload] = /https:\/\/t\.me\/evening_school_bot\?start=([A-Za-z0-9_-]+)$/.exec(text) ?? [];
   assert.ok(payload && payload.length <= 64, text);

@@ -10,6 +10,7 @@ import {
   type CallbackEvent,
   type ChannelAdapter,
   type ConfigProblem,
+  type MessageLinks,
   type OutboundMessage,
   type ParsedCallback,
   type ProviderCallback,
@@ -113,7 +114,8 @@ export class TelegramAdapter implements ChannelAdapter {
     }
     const request: Record<string, unknown> = { chat_id: message.to, text };
     const buttons = body.kind === "text" ? (body.buttons ?? []) : [];
-    if (buttons.length > 0) request.reply_markup = { inline_keyboard: keyboard(buttons) };
+    if (buttons.length > 0)
+      request.reply_markup = { inline_keyboard: keyboard(buttons.map((b) => tracked(b, message.links))) };
     let res: Response;
     let answer: ApiAnswer;
     try {
@@ -206,6 +208,18 @@ export class TelegramAdapter implements ChannelAdapter {
   #backoff(message: OutboundMessage): number {
     return retryDelayMs(message.attempt, this.#random);
   }
+}
+
+/**
+ * A button's link as a signed click redirect, as in email, so a tap is a `message_clicked`; links into Tact itself
+ * (the NPS answers, which record themselves) and anything but http(s) are left as they are.
+ */
+function tracked(
+  b: { label: string; url: string },
+  links: MessageLinks | undefined,
+): { label: string; url: string } {
+  if (!links || !/^https?:\/\//i.test(b.url) || b.url.startsWith(`${links.baseUrl}/`)) return b;
+  return { label: b.label, url: links.click(b.url) };
 }
 
 /** The buttons as rows of an inline keyboard: short labels six to a row (a 0–10 scale: 6 and 5), others alone. */
