@@ -1,9 +1,18 @@
 // The channel port: what the engine asks of every channel adapter (email, SMS, Telegram, push, webhook, sink).
 // Adapters turn a rendered message into a provider call and map the provider's answer to a result value; the
 // engine never looks at provider names or provider errors, only at these values.
+import type { Logger } from "pino";
 import type { ChannelKind } from "../strategy/types.ts";
 
 export type { ChannelKind } from "../strategy/types.ts";
+
+/** What an adapter is made with besides its channel: the environment its secrets are read from, and so on. */
+export interface AdapterDeps {
+  env: NodeJS.ProcessEnv;
+  logger?: Logger | undefined;
+  /** jitter of retry delays; seeded in simulation */
+  random?: () => number;
+}
 
 /** Something wrong with a channel's settings or environment, found before anything is sent. */
 export interface ConfigProblem {

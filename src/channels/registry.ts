@@ -1,20 +1,15 @@
 // Which adapter serves which provider. The engine asks for a channel's adapter here and never looks at the
 // provider itself; a new provider is a new folder and one line in DEFAULT_FACTORIES.
-import type { Logger } from "pino";
 import { PROVIDER_KIND } from "../strategy/channel-kinds.ts";
 import type { Channel, Provider } from "../strategy/types.ts";
-import type { ChannelAdapter, ConfigProblem } from "./channel.ts";
+import type { AdapterDeps, ChannelAdapter, ConfigProblem } from "./channel.ts";
+
+export type { AdapterDeps } from "./channel.ts";
+
 import { SmtpAdapter } from "./email/smtp-adapter.ts";
 import { SinkAdapter, type SinkOptions } from "./sink/sink-adapter.ts";
 import { SmsHttpAdapter } from "./sms/sms-http-adapter.ts";
 import { TelegramAdapter } from "./telegram/telegram-adapter.ts";
-
-export interface AdapterDeps {
-  env: NodeJS.ProcessEnv;
-  logger?: Logger | undefined;
-  /** jitter of retry delays; seeded in simulation */
-  random?: () => number;
-}
 
 export type AdapterFactory = (channel: Channel, deps: AdapterDeps) => ChannelAdapter;
 

@@ -7,6 +7,7 @@ import type SMTPPool from "nodemailer/lib/smtp-pool/index.js";
 import type { Logger } from "pino";
 import type { Channel, ChannelKind } from "../../strategy/types.ts";
 import type {
+  AdapterDeps,
   ChannelAdapter,
   ConfigProblem,
   OutboundMessage,
@@ -26,13 +27,6 @@ import {
   smtpCredentials,
 } from "./smtp-settings.ts";
 
-export interface SmtpAdapterDeps {
-  env: NodeJS.ProcessEnv;
-  logger?: Logger | undefined;
-  /** jitter of retry delays; seeded in simulation */
-  random?: () => number;
-}
-
 export class SmtpAdapter implements ChannelAdapter {
   readonly name: string;
   readonly kind: ChannelKind;
@@ -44,7 +38,7 @@ export class SmtpAdapter implements ChannelAdapter {
   readonly #random: () => number;
   readonly #inFlight = new Set<Promise<SendResult>>();
 
-  constructor(channel: Pick<Channel, "name" | "kind" | "settings">, deps: SmtpAdapterDeps) {
+  constructor(channel: Pick<Channel, "name" | "kind" | "settings">, deps: AdapterDeps) {
     this.name = channel.name;
     this.kind = channel.kind;
     this.settings = readSmtpSettings(channel.settings);

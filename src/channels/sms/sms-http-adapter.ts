@@ -4,6 +4,7 @@
 // text into concatenated parts. The token the gateway expects is read from the variable `token_env` names.
 import type { Channel, ChannelKind } from "../../strategy/types.ts";
 import {
+  type AdapterDeps,
   askedDelayMs,
   type CallbackEvent,
   type ChannelAdapter,
@@ -23,11 +24,6 @@ export const MAX_SMS_TEXT = 1530;
 /** Characters of a refusal's body kept as the reason. */
 const EXCERPT_CHARS = 200;
 
-export interface SmsHttpDeps {
-  env: NodeJS.ProcessEnv;
-  random?: () => number;
-}
-
 export class SmsHttpAdapter implements ChannelAdapter {
   readonly name: string;
   readonly kind: ChannelKind = "sms";
@@ -37,7 +33,7 @@ export class SmsHttpAdapter implements ChannelAdapter {
   readonly #env: NodeJS.ProcessEnv;
   readonly #random: () => number;
 
-  constructor(channel: Pick<Channel, "name" | "settings">, deps: SmsHttpDeps) {
+  constructor(channel: Pick<Channel, "name" | "settings">, deps: AdapterDeps) {
     const s = channel.settings;
     this.name = channel.name;
     this.#url = typeof s.url === "string" ? s.url : "";

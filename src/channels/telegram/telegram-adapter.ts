@@ -6,6 +6,7 @@
 import { timingSafeEqual } from "node:crypto";
 import type { Channel, ChannelKind } from "../../strategy/types.ts";
 import {
+  type AdapterDeps,
   askedDelayMs,
   type CallbackEvent,
   type ChannelAdapter,
@@ -43,11 +44,6 @@ interface ApiAnswer {
   parameters?: { retry_after?: unknown };
 }
 
-export interface TelegramDeps {
-  env: NodeJS.ProcessEnv;
-  random?: () => number;
-}
-
 export class TelegramAdapter implements ChannelAdapter {
   readonly name: string;
   readonly kind: ChannelKind = "telegram";
@@ -55,7 +51,7 @@ export class TelegramAdapter implements ChannelAdapter {
   readonly #env: NodeJS.ProcessEnv;
   readonly #random: () => number;
 
-  constructor(channel: Pick<Channel, "name" | "settings">, deps: TelegramDeps) {
+  constructor(channel: Pick<Channel, "name" | "settings">, deps: AdapterDeps) {
     this.name = channel.name;
     const s = channel.settings;
     this.#settings = {

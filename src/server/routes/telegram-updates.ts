@@ -11,9 +11,9 @@ import { verifyStartPayload } from "../../channels/telegram/start-link.ts";
 import type { Clock } from "../../core/clock.ts";
 import { StrategyCache } from "../../engine/strategy-cache.ts";
 import type { Db } from "../../store/db.ts";
-import { handleInbound } from "../../store/inbound.ts";
+import { handleInbound, linkTelegramChat } from "../../store/inbound.ts";
 import { linkSecret } from "../../store/message-feedback.ts";
-import { linkTelegramChat } from "../../store/telegram-chats.ts";
+
 import { findWorkspace } from "../../store/workspaces.ts";
 import type { ApiRegistry } from "../api.ts";
 import { HttpError } from "../errors.ts";
